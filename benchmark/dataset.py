@@ -1,0 +1,208 @@
+"""The on-disk layout of the PhaseBench dataset repository, shared by every task.
+
+One Hugging Face dataset repository holds all tasks, one config per task::
+
+    <root>/README.md                                  dataset card (YAML ``configs:``)
+    <root>/<task>/<split>/instances.jsonl             public index: id, group, public fields
+    <root>/<task>/<split>/inputs/<id>.safetensors     public arrays handed to methods
+    <root>/<task>/<split>/answers/<id>.safetensors    answers (dev split only)
+    <root>/<task>/<split>/manifest.json               sha256 of every public file above
+    <private>/<task>/test/answers/<id>.safetensors    answers of the test split (never published)
+    <private>/<task>/test/manifest.json
+
+Arrays are stored as safetensors: no pickle, a fixed byte layout (so two builds of the same data
+are byte-identical), and metadata limited to one JSON string (safetensors keeps its metadata in a
+hash map, so several keys would be written in an arbitrary order).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+__all__ = [
+    "SPLITS",
+    "DataError",
+    "InstanceRecord",
+    "SplitData",
+    "SplitWriter",
+    "default_data_dir",
+    "default_private_dir",
+    "open_split",
+    "verify_split",
+    "read_arrays",
+    "write_arrays",
+    "sha256_file",
+]
+
+SPLITS = ("dev", "test")
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+REVISION_FILE = ".phasebench-revision"  # written by `phasebench data pull`: the hub commit
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, corrupt or inconsistent; the message names the file."""
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("PHASEBENCH_DATA", PACKAGE_DATA / "phasebench"))
+
+
+def default_private_dir() -> Path:
+    return Path(os.environ.get("PHASEBENCH_PRIVATE_DIR", PACKAGE_DATA / "private"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_arrays(path: Path, arrays: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    meta = {"info": json.dumps(info or {}, sort_keys=True)}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise DataError(f"{path}: unreadable safetensors file ({exc})") from None
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    id: str
+    group: str
+    public: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SplitData:
+    task: str
+    split: str
+    root: Path
+    answers_root: Path | None
+    instances: list[InstanceRecord]
+    revision: str
+
+    @property
+    def has_answers(self) -> bool:
+        return self.answers_root is not None
+
+    def inputs_path(self, instance_id: str) -> Path:
+        return self.root / "inputs" / f"{instance_id}.safetensors"
+
+    def load_inputs(self, instance_id: str) -> dict[str, np.ndarray]:
+        return read_arrays(self.inputs_path(instance_id))
+
+    def load_answer(self, instance_id: str) -> dict[str, np.ndarray]:
+        if self.answers_root is None:
+            raise DataError(f"{self.task}/{self.split}: answers are not available here")
+        return read_arrays(self.answers_root / "answers" / f"{instance_id}.safetensors")
+
+
+def _split_dir(root: Path, task: str, split: str) -> Path:
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return root / task / split
+
+
+def _read_index(path: Path) -> list[InstanceRecord]:
+    if not path.exists():
+        raise DataError(f"{path}: instance index not found (run `phasebench data build`)")
+    records = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                row = json.loads(line)
+                records.append(InstanceRecord(id=row.pop("id"), group=row.pop("group"), public=row))
+            except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+                raise DataError(f"{path}:{lineno}: malformed instance record ({exc})") from None
+    return records
+
+
+def split_revision(split_dir: Path) -> str:
+    """The hub commit if the folder was pulled from the hub, else a hash of its manifest."""
+    rev_file = split_dir.parent.parent / REVISION_FILE
+    if rev_file.exists():
+        return "hub:" + rev_file.read_text().strip()
+    manifest = split_dir / "manifest.json"
+    if not manifest.exists():
+        raise DataError(f"{manifest}: manifest not found (run `phasebench data build`)")
+    return "sha256:" + sha256_file(manifest)
+
+
+def open_split(task: str, split: str, data_dir: Path | None = None, private_dir: Path | None = None) -> SplitData:
+    root = _split_dir(Path(data_dir or default_data_dir()), task, split)
+    instances = _read_index(root / "instances.jsonl")
+    if split == "dev":
+        answers_root: Path | None = root
+    else:
+        private = _split_dir(Path(private_dir or default_private_dir()), task, split)
+        answers_root = private if (private / "answers").is_dir() else None
+    return SplitData(task, split, root, answers_root, instances, split_revision(root))
+
+
+def verify_split(task: str, split: str, data_dir: Path | None = None) -> list[str]:
+    """Every problem with the split's public files, as 'path: reason' lines (empty when sound)."""
+    root = _split_dir(Path(data_dir or default_data_dir()), task, split)
+    manifest_path = root / "manifest.json"
+    if not manifest_path.exists():
+        return [f"{manifest_path}: manifest not found"]
+    manifest = json.loads(manifest_path.read_text())
+    problems = []
+    for rel, digest in manifest["files"].items():
+        path = root / rel
+        if not path.exists():
+            problems.append(f"{path}: missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{path}: sha256 differs from the manifest")
+    return problems
+
+
+class SplitWriter:
+    """Writes one split deterministically: index, arrays and the manifest that pins them."""
+
+    def __init__(self, root: Path, task: str, split: str, answers_root: Path):
+        self.public = _split_dir(root, task, split)
+        self.answers = _split_dir(answers_root, task, split)
+        self.records: list[dict[str, Any]] = []
+
+    def add(self, instance_id: str, group: str, public_fields: dict[str, Any],
+            inputs: dict[str, np.ndarray], answer: dict[str, np.ndarray], answer_info: dict[str, Any]) -> None:
+        self.records.append({"id": instance_id, "group": group, **public_fields})
+        write_arrays(self.public / "inputs" / f"{instance_id}.safetensors", inputs)
+        write_arrays(self.answers / "answers" / f"{instance_id}.safetensors", answer, answer_info)
+
+    def close(self) -> str:
+        self.public.mkdir(parents=True, exist_ok=True)
+        with open(self.public / "instances.jsonl", "w") as f:
+            for r in self.records:
+                f.write(json.dumps(r, sort_keys=True) + "\n")
+        public_files = ["instances.jsonl"] + [f"inputs/{r['id']}.safetensors" for r in self.records]
+        if self.answers == self.public:
+            public_files += [f"answers/{r['id']}.safetensors" for r in self.records]
+        else:
+            _write_manifest(self.answers, [f"answers/{r['id']}.safetensors" for r in self.records])
+        _write_manifest(self.public, public_files)
+        return split_revision(self.public)
+
+
+def _write_manifest(root: Path, rel_paths: Iterable[str]) -> None:
+    files = {rel: sha256_file(root / rel) for rel in sorted(rel_paths)}
+    (root / "manifest.json").write_text(json.dumps({"format": 1, "files": files}, indent=1, sort_keys=True) + "\n")

@@ -1,0 +1,91 @@
+"""Validated task metadata: every task declares what it is, what it measures and how, up front.
+
+Unknown keys are rejected so that a typo in a declaration fails at import, not in a result.
+"""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["Metric", "ResourceLimits", "FieldSpec", "DatasetRef", "TaskMetadata"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metric(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_@.]*$")
+    description: str
+    higher_is_better: bool
+    aggregation: Literal["mean", "median"] = "mean"
+    best: float = Field(description="the value a perfect answer reaches")
+    worst: float = Field(description="the value a failed instance is given")
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.higher_is_better else a < b
+
+
+class ResourceLimits(_Strict):
+    wall_time_s: float = Field(gt=0)
+    memory_mb: int = Field(gt=0)
+    output_mb: float = Field(gt=0)
+
+
+class FieldSpec(_Strict):
+    kind: Literal["array", "int", "float", "str", "bool"]
+    description: str
+    dtype: str | None = None
+    shape: list[str] | None = None
+
+
+class DatasetRef(_Strict):
+    repo_id: str = Field(description="the Hugging Face dataset repository that publishes the task")
+    config: str = Field(description="the dataset config (one per task)")
+    revision: str = Field(
+        description="pinned revision: a hub commit (40 hex digits) or the sha256 of the dev split's"
+        " manifest for the embedded copy ('sha256:<64 hex>')"
+    )
+
+    @model_validator(mode="after")
+    def _pinned(self) -> "DatasetRef":
+        if not re.fullmatch(r"[0-9a-f]{40}|sha256:[0-9a-f]{64}", self.revision):
+            raise ValueError(f"dataset revision {self.revision!r} is not pinned (commit or sha256:...)")
+        return self
+
+
+class TaskMetadata(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    version: int = Field(ge=1, description="bumped whenever data, scoring or limits change")
+    description: str
+    reference: list[str] = Field(default_factory=list)
+    input_schema: dict[str, FieldSpec]
+    answer_schema: dict[str, FieldSpec]
+    metrics: list[Metric]
+    headline: str
+    groups: list[str]
+    limits: ResourceLimits
+    dataset: DatasetRef
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TaskMetadata":
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate metric names in {names}")
+        if self.headline not in names:
+            raise ValueError(f"headline {self.headline!r} is not one of the metrics {names}")
+        if self.dataset.config != self.name:
+            raise ValueError(f"dataset config {self.dataset.config!r} must equal the task name")
+        return self
+
+    def metric(self, name: str) -> Metric:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(f"task {self.name} has no metric {name!r}")
+
+    @property
+    def headline_metric(self) -> Metric:
+        return self.metric(self.headline)

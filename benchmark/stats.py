@@ -1,0 +1,50 @@
+"""Aggregation with honest uncertainty: bootstrap confidence intervals over instances."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .metadata import TaskMetadata
+
+__all__ = ["bootstrap_ci", "aggregate"]
+
+_AGG = {"mean": np.mean, "median": np.median}
+
+
+def bootstrap_ci(values: Sequence[float], aggregation: str = "mean", n_boot: int = 2000,
+                 level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Point estimate and percentile-bootstrap interval of the aggregate over instances."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    agg = _AGG[aggregation]
+    point = float(agg(x))
+    if x.size == 1:
+        return point, point, point
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(n_boot, x.size))
+    stats = agg(x[idx], axis=1)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return point, float(lo), float(hi)
+
+
+def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Summarise per-instance rows ({"group", "metrics"}) into overall and per-group figures.
+
+    Failed instances are in ``rows`` with their worst-case metrics, so a method cannot raise its
+    score by crashing on the hard instances.
+    """
+    out: dict[str, Any] = {"n_instances": len(rows), "metrics": {}, "groups": {}}
+    for m in meta.metrics:
+        vals = [r["metrics"][m.name] for r in rows]
+        point, lo, hi = bootstrap_ci(vals, m.aggregation)
+        out["metrics"][m.name] = {"value": point, "ci_low": lo, "ci_high": hi}
+    for group in sorted({r["group"] for r in rows}):
+        grows = [r for r in rows if r["group"] == group]
+        out["groups"][group] = {
+            "n": len(grows),
+            **{m.name: float(_AGG[m.aggregation]([r["metrics"][m.name] for r in grows])) for m in meta.metrics},
+        }
+    return out

@@ -1,0 +1,103 @@
+"""The task API every PhaseBench task implements, and the registry of tasks."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from .dataset import InstanceRecord, SplitWriter
+from .metadata import TaskMetadata
+from .registry import Registry
+
+__all__ = ["Task", "AnswerError", "GeneratedInstance", "InstanceSpec", "TASKS", "register_task", "get_task"]
+
+
+class AnswerError(ValueError):
+    """A method's answer has the wrong type, shape or values; the message says which."""
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything needed to generate one instance. Contains the seed: private on the test split."""
+    id: str
+    group: str
+    params: dict[str, Any]
+    seed: int
+
+
+@dataclass
+class GeneratedInstance:
+    public_fields: dict[str, Any]          # scalars in the public index, handed to the method
+    inputs: dict[str, np.ndarray]          # public arrays handed to the method
+    answer: dict[str, np.ndarray]          # the ground truth
+    answer_info: dict[str, Any] = field(default_factory=dict)  # generation spec, kept with the answer
+
+
+class Task(ABC):
+    metadata: ClassVar[TaskMetadata]
+    #: Seed of the public dev split. The test split's seed is the operator's secret
+    #: (PHASEBENCH_TEST_SEED) and never appears in the repository.
+    dev_seed: ClassVar[int]
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    # --- data ---------------------------------------------------------------------------
+    @abstractmethod
+    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
+        """The instances of a split, in a fixed order."""
+
+    @abstractmethod
+    def generate(self, spec: InstanceSpec) -> GeneratedInstance:
+        """Generate one instance deterministically from its spec."""
+
+    def build(self, split: str, base_seed: int, data_dir: Path, answers_dir: Path,
+              progress: Any = None) -> str:
+        writer = SplitWriter(data_dir, self.name, split, answers_dir)
+        specs = self.instance_specs(split, base_seed)
+        for spec in (progress(specs) if progress else specs):
+            inst = self.generate(spec)
+            writer.add(spec.id, spec.group, inst.public_fields, inst.inputs, inst.answer,
+                       {"params": spec.params, **inst.answer_info})
+        return writer.close()
+
+    # --- answers and scores -------------------------------------------------------------
+    @abstractmethod
+    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
+        """Check type, shape, finiteness and limits; raise AnswerError naming the problem."""
+
+    @abstractmethod
+    def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
+              record: InstanceRecord) -> dict[str, float]:
+        """Per-instance metrics, one value for each declared metric."""
+
+    def failure_metrics(self, record: InstanceRecord) -> dict[str, float]:
+        """What a failed instance counts as: the worst value of every metric."""
+        return {m.name: m.worst for m in self.metadata.metrics}
+
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    TASKS.register(cls.metadata.name, cls())
+    return cls
+
+
+def get_task(name: str) -> Task:
+    _load_builtin_tasks()
+    return TASKS.get(name)
+
+
+def all_tasks() -> Iterator[Task]:
+    _load_builtin_tasks()
+    for name in TASKS.names():
+        yield TASKS.get(name)
+
+
+def _load_builtin_tasks() -> None:
+    from . import tasks  # noqa: F401  (importing registers the built-in tasks)

@@ -1,0 +1,3 @@
+from .task import PlantedFeatures
+
+__all__ = ["PlantedFeatures"]

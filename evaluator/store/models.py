@@ -1,0 +1,111 @@
+"""The results database: every score with its provenance.
+
+RECORD_FORMAT is the version of what the JSON columns (metrics, groups, metadata, library
+versions) contain. Those columns are schemaless to the database, which is why they are fragile:
+a reader that assumes a key written by a newer evaluator breaks silently. Bump RECORD_FORMAT when
+their content changes, and make readers check it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Base", "Submission", "Evaluation", "InstanceResult", "RECORD_FORMAT", "EvaluationStatus",
+           "InstanceStatus", "FINISHED"]
+
+RECORD_FORMAT = 1
+
+
+class EvaluationStatus:
+    RUNNING = "running"          # in progress, or the process died: never counts as a result
+    COMPLETE = "complete"        # every instance answered and was scored
+    PARTIAL = "partial"          # finished; some instances failed (they count at the worst value)
+    INTERRUPTED = "interrupted"  # stopped by the operator or a crash the evaluator saw
+    FAILED = "failed"            # the evaluation itself could not run (infrastructure, not the method)
+
+
+FINISHED = (EvaluationStatus.COMPLETE, EvaluationStatus.PARTIAL)
+
+
+class InstanceStatus:
+    OK = "ok"
+    ERROR = "error"              # the method raised
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    OUTPUT = "output"            # output larger than allowed
+    INVALID = "invalid"          # wrong type, shape, NaN/inf
+    CRASH = "crash"              # the worker died without an answer
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON}
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("name", "code_sha256", name="uq_submission_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    meta: Mapped[dict] = mapped_column("metadata", JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    evaluations: Mapped[list["Evaluation"]] = relationship(back_populates="submission")
+
+
+class Evaluation(Base):
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_eval_lookup", "task", "split", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_format: Mapped[int] = mapped_column(Integer, default=RECORD_FORMAT)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    task: Mapped[str] = mapped_column(String(100))
+    task_version: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(20))
+    dataset_revision: Mapped[str] = mapped_column(String(100))
+    evaluator_version: Mapped[str] = mapped_column(String(50))
+    sandbox: Mapped[str] = mapped_column(String(50))
+    device: Mapped[str] = mapped_column(String(50))
+    hardware: Mapped[dict] = mapped_column(JSON)
+    library_versions: Mapped[dict] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20), default=EvaluationStatus.RUNNING)
+    headline_metric: Mapped[str] = mapped_column(String(100))
+    headline: Mapped[float | None] = mapped_column(Float)
+    headline_ci_low: Mapped[float | None] = mapped_column(Float)
+    headline_ci_high: Mapped[float | None] = mapped_column(Float)
+    n_instances: Mapped[int] = mapped_column(Integer, default=0)
+    n_failed: Mapped[int] = mapped_column(Integer, default=0)
+    runtime_s: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict | None] = mapped_column(JSON)     # aggregate: {"metrics": {...}, "groups": {...}}
+    note: Mapped[str | None] = mapped_column(Text)
+
+    submission: Mapped[Submission] = relationship(back_populates="evaluations")
+    instances: Mapped[list["InstanceResult"]] = relationship(
+        back_populates="evaluation", cascade="all, delete-orphan", order_by="InstanceResult.instance_id")
+
+
+class InstanceResult(Base):
+    __tablename__ = "instance_results"
+    __table_args__ = (UniqueConstraint("evaluation_id", "instance_id", name="uq_instance_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[str] = mapped_column(String(200))
+    group: Mapped[str] = mapped_column("group_name", String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    metrics: Mapped[dict] = mapped_column(JSON)
+    runtime_s: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    evaluation: Mapped[Evaluation] = relationship(back_populates="instances")

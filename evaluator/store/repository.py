@@ -1,0 +1,109 @@
+"""Reads and writes of results. Each write is its own transaction, so a crash loses at most the
+instance in flight and never leaves an evaluation that looks finished."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import selectinload
+
+from .models import FINISHED, Evaluation, EvaluationStatus, InstanceResult, Submission
+from .session import session_scope
+
+__all__ = ["ResultsStore", "LeaderboardRow"]
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    evaluation: Evaluation
+    submission: Submission
+
+
+class ResultsStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # --- writes -------------------------------------------------------------------------
+    def upsert_submission(self, name: str, code_sha256: str, git_commit: str | None, meta: dict[str, Any]) -> int:
+        with session_scope(self.engine) as s:
+            sub = s.scalars(select(Submission).filter_by(name=name, code_sha256=code_sha256)).first()
+            if sub is None:
+                sub = Submission(name=name, code_sha256=code_sha256, git_commit=git_commit, meta=meta)
+                s.add(sub)
+                s.flush()
+            return sub.id
+
+    def start_evaluation(self, **fields: Any) -> int:
+        with session_scope(self.engine) as s:
+            ev = Evaluation(status=EvaluationStatus.RUNNING, **fields)
+            s.add(ev)
+            s.flush()
+            return ev.id
+
+    def add_instance_result(self, evaluation_id: int, **fields: Any) -> None:
+        with session_scope(self.engine) as s:
+            s.add(InstanceResult(evaluation_id=evaluation_id, **fields))
+
+    def finish_evaluation(self, evaluation_id: int, status: str, summary: dict[str, Any], headline: str,
+                          n_failed: int, runtime_s: float) -> None:
+        head = summary["metrics"][headline]
+        with session_scope(self.engine) as s:
+            ev = s.get(Evaluation, evaluation_id)
+            ev.status = status
+            ev.finished_at = datetime.now(timezone.utc)
+            ev.headline = head["value"]
+            ev.headline_ci_low = head["ci_low"]
+            ev.headline_ci_high = head["ci_high"]
+            ev.n_instances = summary["n_instances"]
+            ev.n_failed = n_failed
+            ev.runtime_s = runtime_s
+            ev.metrics = summary
+
+    def mark(self, evaluation_id: int, status: str, note: str) -> None:
+        with session_scope(self.engine) as s:
+            ev = s.get(Evaluation, evaluation_id)
+            ev.status = status
+            ev.note = note
+            ev.finished_at = datetime.now(timezone.utc)
+
+    # --- reads --------------------------------------------------------------------------
+    def find_finished(self, code_sha256: str, task: str, task_version: int, split: str,
+                      dataset_revision: str) -> Evaluation | None:
+        with session_scope(self.engine) as s:
+            q = (select(Evaluation).join(Submission)
+                 .where(Submission.code_sha256 == code_sha256, Evaluation.task == task,
+                        Evaluation.task_version == task_version, Evaluation.split == split,
+                        Evaluation.dataset_revision == dataset_revision, Evaluation.status.in_(FINISHED))
+                 .order_by(Evaluation.id.desc()))
+            return s.scalars(q).first()
+
+    def evaluation(self, evaluation_id: int, with_instances: bool = False) -> Evaluation | None:
+        with session_scope(self.engine) as s:
+            opts = [selectinload(Evaluation.submission)]
+            if with_instances:
+                opts.append(selectinload(Evaluation.instances))
+            return s.get(Evaluation, evaluation_id, options=opts)
+
+    def latest_finished(self, task: str, split: str) -> list[LeaderboardRow]:
+        """The newest finished evaluation of each submission (by name) on a task and split."""
+        with session_scope(self.engine) as s:
+            q = (select(Evaluation, Submission).join(Submission)
+                 .where(Evaluation.task == task, Evaluation.split == split, Evaluation.status.in_(FINISHED))
+                 .order_by(Evaluation.id.desc()))
+            seen: set[str] = set()
+            rows = []
+            for ev, sub in s.execute(q):
+                if sub.name in seen:
+                    continue
+                seen.add(sub.name)
+                rows.append(LeaderboardRow(ev, sub))
+            return rows
+
+    def evaluations_of(self, submission_name: str) -> list[LeaderboardRow]:
+        with session_scope(self.engine) as s:
+            q = (select(Evaluation, Submission).join(Submission)
+                 .where(Submission.name == submission_name).order_by(Evaluation.id.desc()))
+            return [LeaderboardRow(ev, sub) for ev, sub in s.execute(q)]
