@@ -56,7 +56,7 @@ METADATA = TaskMetadata(
     dataset=DatasetRef(
         repo_id="phasebench/phasebench-tasks",
         config="planted-features",
-        revision="sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        revision="sha256:d51d6a8170e6ad5384e18e1b8982ebb13fc5d3b8ab8e1bc1e69e6160510dfc8b",
     ),
 )
 

@@ -1,0 +1,22 @@
+"""The ``phasebench`` command: one module per subcommand."""
+import click
+
+from .. import __version__
+from .data import data
+from .db import db
+from .evaluate import evaluate
+from .serve import serve
+from .tasks import tasks
+from .validate import validate
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="phasebench")
+def main() -> None:
+    """PhaseBench: benchmark tasks with planted ground truth for physics-of-AI-safety methods."""
+
+
+for command in (tasks, data, validate, evaluate, serve, db):
+    main.add_command(command)

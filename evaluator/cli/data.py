@@ -1,0 +1,131 @@
+import os
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from benchmark.dataset import REVISION_FILE, default_data_dir, default_private_dir, open_split, verify_split
+from benchmark.task import all_tasks, get_task
+
+from ..hub import plan_push, pull_dataset, push_dataset
+
+
+def _tasks(names: tuple[str, ...]):
+    return [get_task(n) for n in names] if names else list(all_tasks())
+
+
+def _test_seed() -> int:
+    raw = os.environ.get("PHASEBENCH_TEST_SEED")
+    if not raw:
+        raise click.UsageError("the test split is generated from the operator's secret seed: set PHASEBENCH_TEST_SEED")
+    try:
+        return int(raw)
+    except ValueError:
+        raise click.UsageError("PHASEBENCH_TEST_SEED must be an integer") from None
+
+
+def _check_pin(task, revision: str) -> bool:
+    pinned = task.metadata.dataset.revision
+    if revision == pinned:
+        return True
+    click.secho(f"{task.name}/dev: built revision {revision} differs from the pinned {pinned}. If the generator "
+                "changed on purpose, bump the task version and update the pin in its metadata.", fg="red", err=True)
+    return False
+
+
+data_dir_opt = click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                            help="dataset folder (default: $PHASEBENCH_DATA or the embedded copy)")
+private_dir_opt = click.option("--private-dir", type=click.Path(path_type=Path), default=None,
+                               help="where the test split's answers live (default: $PHASEBENCH_PRIVATE_DIR)")
+task_opt = click.option("--task", "task_names", multiple=True, help="a task (repeatable; default: all)")
+
+
+@click.group()
+def data() -> None:
+    """Build, verify, publish and fetch the task datasets."""
+
+
+@data.command()
+@task_opt
+@click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
+@click.option("--force", is_flag=True, help="rebuild even if the files verify")
+@data_dir_opt
+@private_dir_opt
+def build(task_names, split, force, data_dir, private_dir) -> None:
+    """Generate a split deterministically (the dev split is verified against its pinned hash)."""
+    data_dir = data_dir or default_data_dir()
+    private_dir = private_dir or default_private_dir()
+    ok = True
+    for task in _tasks(task_names):
+        if split == "dev" and not force and not verify_split(task.name, "dev", data_dir):
+            rev = open_split(task.name, "dev", data_dir).revision
+            click.echo(f"{task.name}/dev: verified ({rev})")
+            ok &= _check_pin(task, rev)
+            continue
+        seed = task.dev_seed if split == "dev" else _test_seed()
+        answers = data_dir if split == "dev" else private_dir
+        rev = task.build(split, seed, data_dir, answers,
+                         progress=lambda xs: tqdm(xs, desc=f"building {task.name}/{split}", unit="instance"))
+        click.echo(f"{task.name}/{split}: built in {data_dir / task.name / split} ({rev})")
+        if split == "dev":
+            ok &= _check_pin(task, rev)
+    sys.exit(0 if ok else 1)
+
+
+@data.command()
+@task_opt
+@data_dir_opt
+def verify(task_names, data_dir) -> None:
+    """Check every file of the built splits against their manifests and the pinned revision."""
+    data_dir = data_dir or default_data_dir()
+    ok = True
+    for task in _tasks(task_names):
+        for split in ("dev", "test"):
+            if split == "test" and not (data_dir / task.name / split / "manifest.json").exists():
+                continue
+            problems = verify_split(task.name, split, data_dir)
+            for p in problems:
+                click.secho(p, fg="red", err=True)
+            if problems:
+                ok = False
+                continue
+            rev = open_split(task.name, split, data_dir).revision
+            click.echo(f"{task.name}/{split}: ok ({rev})")
+            if split == "dev" and not (data_dir / REVISION_FILE).exists():
+                ok &= _check_pin(task, rev)
+    sys.exit(0 if ok else 1)
+
+
+@data.command()
+@click.option("--repo-id", required=True, help="public dataset repository, e.g. phasebench/phasebench-tasks")
+@click.option("--private-repo-id", help="private repository for the test split's answers")
+@click.option("--dry-run", is_flag=True, help="list what would be uploaded, upload nothing")
+@data_dir_opt
+@private_dir_opt
+def push(repo_id, private_repo_id, dry_run, data_dir, private_dir) -> None:
+    """Publish the dataset (card, configs, public files) to the Hub; test answers go to a private repo."""
+    data_dir = data_dir or default_data_dir()
+    private_dir = private_dir or default_private_dir()
+    plan = plan_push(data_dir, private_dir)
+    for repo, files in ((repo_id, plan.public), (private_repo_id or "(no private repo given)", plan.private)):
+        click.echo(f"{repo}: {len(files)} file(s)")
+        for f in files[:20] if not dry_run else files:
+            click.echo(f"  {f}")
+    if dry_run:
+        return
+    if plan.private and not private_repo_id:
+        raise click.UsageError("test answers exist: give --private-repo-id so they are not left unpublished")
+    for line in push_dataset(plan, repo_id, private_repo_id):
+        click.echo(line)
+
+
+@data.command()
+@click.option("--repo-id", required=True)
+@click.option("--revision", required=True, help="a commit to pin (a branch or tag is resolved to its commit)")
+@click.option("--dest", type=click.Path(path_type=Path), default=None, help="target folder (default: $PHASEBENCH_DATA)")
+def pull(repo_id, revision, dest) -> None:
+    """Fetch a pinned revision of the dataset from the Hub into a local folder."""
+    dest = dest or default_data_dir()
+    commit = pull_dataset(repo_id, revision, dest)
+    click.echo(f"{repo_id}@{commit} -> {dest}")

@@ -1,0 +1,18 @@
+import click
+
+from ..store import make_engine, redact, upgrade
+from ..store.session import database_url
+
+
+@click.group()
+def db() -> None:
+    """Manage the results database."""
+
+
+@db.command("upgrade")
+@click.option("--db", "db_url", envvar="PHASEBENCH_DB", help="database URL (default: $PHASEBENCH_DB or a SQLite file)")
+def db_upgrade(db_url: str | None) -> None:
+    """Create or migrate the schema to the newest revision."""
+    url = database_url(db_url)
+    rev = upgrade(make_engine(url))
+    click.echo(f"results database {redact(url)} at schema revision {rev}")

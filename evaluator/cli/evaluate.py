@@ -1,0 +1,99 @@
+import math
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from benchmark.dataset import DataError, open_split
+from benchmark.registry import UnknownNameError
+from benchmark.task import get_task
+
+from ..runner import Outcome, evaluate_submission
+from ..sandbox import SANDBOXES, get_sandbox
+from ..store import ResultsStore, make_engine, redact, upgrade
+from ..store.session import database_url
+from ..submission import SubmissionError, load_submission
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def summary_table(outcomes: list[Outcome]) -> str:
+    head = ("submission", "task", "split", "status", "headline", "95% CI", "failed", "time", "")
+    rows = [head]
+    for o in outcomes:
+        rows.append((o.submission, o.task, o.split, o.status, f"{o.headline_metric} {_fmt(o.headline)}",
+                     f"[{_fmt(o.ci[0])}, {_fmt(o.ci[1])}]", f"{o.n_failed}/{o.n_instances}",
+                     f"{_fmt(o.runtime_s, 1)} s", "(stored result reused)" if o.reused else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--task", "task_names", multiple=True, help="only these tasks (default: every task the submission answers)")
+@click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
+@click.option("--sandbox", "sandbox_name", type=click.Choice(SANDBOXES.names()), default="bwrap", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--db", "db_url", envvar="PHASEBENCH_DB", help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite)")
+@click.option("--force", is_flag=True, help="evaluate again even if a stored result for this code and data exists")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--private-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--time-limit", type=float, default=None, help="override the task's per-instance wall-time limit (s)")
+@click.option("--memory-limit", type=int, default=None, help="override the task's per-instance memory limit (MB)")
+def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force, data_dir, private_dir,
+             time_limit, memory_limit) -> None:
+    """Evaluate submissions, each instance in its own sandboxed worker, and store the scores."""
+    sandbox = get_sandbox(sandbox_name)
+    ok, why = sandbox.available()
+    if not ok:
+        raise click.ClickException(f"sandbox {sandbox_name!r} is unavailable: {why}")
+    if not sandbox.isolated:
+        click.secho(f"WARNING: {sandbox.warning}", fg="yellow", bold=True, err=True)
+    if device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise click.ClickException("--device cuda: no CUDA device is visible to torch here")
+
+    url = database_url(db_url)
+    engine = make_engine(url)
+    rev = upgrade(engine)
+    click.echo(f"results database: {redact(url)} (schema {rev})", err=True)
+    store = ResultsStore(engine)
+
+    outcomes: list[Outcome] = []
+    failures = 0
+    for folder in submissions:
+        try:
+            sub = load_submission(folder)
+        except SubmissionError as exc:
+            failures += 1
+            click.secho(f"{folder}: not evaluated, the submission is invalid:", fg="red", err=True)
+            for p in exc.problems:
+                click.echo(f"  {p}", err=True)
+            continue
+        wanted = [t for t in sub.spec.tasks if not task_names or t in task_names]
+        if not wanted:
+            click.echo(f"{sub.name}: answers none of the tasks {', '.join(task_names)}; skipped", err=True)
+            continue
+        for task_name in wanted:
+            try:
+                task = get_task(task_name)
+                split_data = open_split(task.name, split, data_dir, private_dir)
+                limits = task.metadata.limits
+                if time_limit or memory_limit:
+                    limits = limits.model_copy(update={k: v for k, v in
+                                                       (("wall_time_s", time_limit), ("memory_mb", memory_limit)) if v})
+                outcomes.append(evaluate_submission(
+                    sub, task, split_data, sandbox, store, device=device, force=force, limits=limits,
+                    progress=lambda xs, desc: tqdm(xs, desc=desc, unit="instance", file=sys.stderr)))
+            except (DataError, UnknownNameError) as exc:
+                failures += 1
+                click.secho(f"{sub.name} / {task_name}: not evaluated: {exc}", fg="red", err=True)
+    if outcomes:
+        click.echo(summary_table(outcomes))
+    sys.exit(1 if failures else 0)

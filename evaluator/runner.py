@@ -1,0 +1,108 @@
+"""Evaluate one submission on one task and split: sandboxed answers, parent-side scoring, stored."""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from benchmark.dataset import DataError, InstanceRecord, SplitData
+from benchmark.metadata import ResourceLimits
+from benchmark.stats import aggregate
+from benchmark.task import AnswerError, Task
+
+from . import __version__
+from .provenance import hardware, library_versions
+from .sandbox import Sandbox, WorkerJob
+from .store import EvaluationStatus, InstanceStatus, ResultsStore
+from .submission import Submission
+
+__all__ = ["Outcome", "evaluate_submission", "instance_seed"]
+
+
+@dataclass
+class Outcome:
+    submission: str
+    task: str
+    split: str
+    evaluation_id: int
+    status: str
+    headline_metric: str
+    headline: float | None
+    ci: tuple[float | None, float | None]
+    n_instances: int
+    n_failed: int
+    runtime_s: float | None
+    reused: bool
+
+
+def instance_seed(instance_id: str) -> int:
+    """A seed for the method's own randomness, fixed per instance so that runs repeat."""
+    return int.from_bytes(hashlib.sha256(instance_id.encode()).digest()[:4], "little")
+
+
+def _outcome(ev: Any, submission: str, reused: bool) -> Outcome:
+    return Outcome(submission, ev.task, ev.split, ev.id, ev.status, ev.headline_metric, ev.headline,
+                   (ev.headline_ci_low, ev.headline_ci_high), ev.n_instances, ev.n_failed, ev.runtime_s, reused)
+
+
+def _score_instance(task: Task, split: SplitData, record: InstanceRecord, answer: dict) -> tuple[str, dict, str | None]:
+    try:
+        clean = task.validate_answer(answer, record)
+    except AnswerError as exc:
+        return InstanceStatus.INVALID, task.failure_metrics(record), str(exc)
+    truth = split.load_answer(record.id)
+    return InstanceStatus.OK, task.score(clean, truth, record), None
+
+
+def evaluate_submission(submission: Submission, task: Task, split: SplitData, sandbox: Sandbox, store: ResultsStore,
+                        device: str = "cpu", force: bool = False, limits: ResourceLimits | None = None,
+                        progress: Callable[..., Any] | None = None) -> Outcome:
+    meta = task.metadata
+    if not split.has_answers:
+        raise DataError(f"{task.name}/{split.split}: the answers are not available to this evaluator "
+                        "(the test split's answers come from PHASEBENCH_PRIVATE_DIR)")
+    if not force:
+        found = store.find_finished(submission.code_sha256, task.name, meta.version, split.split, split.revision)
+        if found is not None:
+            return _outcome(found, submission.name, reused=True)
+
+    sub_id = store.upsert_submission(submission.name, submission.code_sha256, submission.git_commit,
+                                     submission.spec.model_dump())
+    eval_id = store.start_evaluation(
+        submission_id=sub_id, task=task.name, task_version=meta.version, split=split.split,
+        dataset_revision=split.revision, evaluator_version=__version__, sandbox=sandbox.name, device=device,
+        hardware=hardware(device), library_versions=library_versions(), headline_metric=meta.headline)
+    limits = limits or meta.limits
+    entry = submission.spec.tasks[task.name]
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    records = split.instances
+    iterator = progress(records, desc=f"{submission.name} / {task.name}") if progress else records
+    try:
+        for record in iterator:
+            job = WorkerJob(
+                submission_dir=submission.folder, entry=entry,
+                problem={**record.public, "instance_id": record.id, "group": record.group,
+                         "seed": instance_seed(record.id), "device": device},
+                inputs_file=split.inputs_path(record.id), answer_fields=list(meta.answer_schema),
+                limits=limits, device=device)
+            result = sandbox.run(job)
+            if result.status == InstanceStatus.OK:
+                status, metrics, error = _score_instance(task, split, record, result.answer)
+            else:
+                status, metrics, error = result.status, task.failure_metrics(record), result.error
+            rows.append({"group": record.group, "metrics": metrics, "status": status})
+            store.add_instance_result(eval_id, instance_id=record.id, group=record.group, status=status,
+                                      metrics=metrics, runtime_s=result.wall_s, error=error)
+    except BaseException as exc:
+        # The row must not look finished: the operator sees why it stopped, and it is never reused.
+        kind = EvaluationStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EvaluationStatus.FAILED
+        store.mark(eval_id, kind, f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    runtime = time.perf_counter() - started
+    n_failed = sum(r["status"] != InstanceStatus.OK for r in rows)
+    summary = aggregate(meta, rows)
+    status = EvaluationStatus.COMPLETE if n_failed == 0 else EvaluationStatus.PARTIAL
+    store.finish_evaluation(eval_id, status, summary, meta.headline, n_failed, runtime)
+    return _outcome(store.evaluation(eval_id), submission.name, reused=False)

@@ -1,0 +1,69 @@
+"""The worker: runs one method on one instance. Standalone on purpose.
+
+This file is executed inside the sandbox, where the phasebench packages (and with them the data,
+the answers and the database settings) are not importable; it needs only the standard library,
+numpy and safetensors. It reads a job file, calls the submission's entry point with the public
+problem, and writes the answer (or the error) into the scratch folder for the parent to check.
+"""
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+
+
+def _to_arrays(result, answer_fields):
+    import numpy as np
+
+    if isinstance(result, dict):
+        items = result.items()
+    elif len(answer_fields) == 1:
+        items = [(answer_fields[0], result)]
+    else:
+        raise TypeError(f"expected a dict with the fields {answer_fields}, got {type(result).__name__}")
+    out = {}
+    for key, value in items:
+        if not isinstance(key, str):
+            raise TypeError(f"answer keys must be strings, got {key!r}")
+        if hasattr(value, "detach"):  # a torch tensor: move to host memory
+            value = value.detach().cpu().numpy()
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"answer field {key!r}: expected numbers, got dtype {arr.dtype}")
+        out[key] = np.ascontiguousarray(arr)
+    return out
+
+
+def main(job_path):
+    with open(job_path) as f:
+        job = json.load(f)
+    scratch = job["scratch"]
+    try:
+        sys.path.insert(0, job["submission"])
+        from safetensors.numpy import load_file, save_file
+
+        problem = dict(job["problem"])
+        problem.update(load_file(job["inputs"]))
+        module_name, func_name = job["entry"].split(":")
+        fn = getattr(importlib.import_module(module_name), func_name)
+        start = time.perf_counter()
+        result = fn(problem)
+        elapsed = time.perf_counter() - start
+        answer = _to_arrays(result, job["answer_fields"])
+        tmp = os.path.join(scratch, "answer.tmp")
+        save_file(answer, tmp, metadata={"method_runtime_s": repr(elapsed)})
+        os.replace(tmp, os.path.join(scratch, "answer.safetensors"))
+    except BaseException as exc:  # report everything, KeyboardInterrupt and SystemExit included
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" ({os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+        message = " ".join(str(exc).split())[:400]
+        with open(os.path.join(scratch, "error.json"), "w") as f:
+            json.dump({"type": type(exc).__name__, "message": message, "where": where}, f)
+        traceback.print_exc()
+        sys.stdout.flush()
+        os._exit(3)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
