@@ -143,7 +143,7 @@ class PlantedFeatures(Task):
             raise AnswerError(f"expected exactly the field 'atoms', got {sorted(answer)}")
         atoms = answer["atoms"]
         n, d = record.public["n_features"], record.public["dim"]
-        if atoms.dtype.kind not in "fiu":
+        if atoms.dtype.kind not in "biuf":
             raise AnswerError(f"atoms: expected a real array, got dtype {atoms.dtype}")
         if atoms.ndim != 2 or atoms.shape[1] != d:
             raise AnswerError(f"atoms: expected shape (m, {d}), got {atoms.shape}")

@@ -1,0 +1,44 @@
+# PhaseBench: `make demo` and `make test` are the two commands a new machine needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PHASEBENCH := $(VENV)/bin/phasebench
+# The CPU wheel on this kind of machine; GPU hosts set e.g. TORCH_SPEC='torch==2.13.0' with their index.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+PORT ?= 5000
+
+.PHONY: install demo test serve data perf clean
+
+$(STAMP): pyproject.toml Makefile
+	@command -v bwrap >/dev/null 2>&1 || ./scripts/install-bubblewrap
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned, so that the project's range never pulls a multi-GB CUDA build here.
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+data: install
+	$(PHASEBENCH) data build
+
+demo: data
+	$(PHASEBENCH) db upgrade
+	$(PHASEBENCH) validate submissions/*/
+	$(PHASEBENCH) evaluate submissions/*/ --split dev
+	@echo "Leaderboard: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
+	$(PHASEBENCH) serve --port $(PORT)
+
+test: install
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
+	exit $$rc
+
+perf: data
+	$(PY) perf/sandbox_overhead.py
+	$(PY) perf/scoring_speed.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,105 @@
+"""Application factory for the leaderboard website."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from werkzeug.exceptions import HTTPException
+
+from evaluator.store import SchemaOutOfDate
+
+from . import db
+
+__all__ = ["create_app", "fmt_num", "fmt_ci", "fmt_dt", "fmt_runtime"]
+
+DASH = "—"
+
+
+def fmt_num(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` decimals; "—" for None, NaN, inf or anything non-numeric."""
+    if value is None or isinstance(value, bool):
+        return DASH
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return DASH
+    if not math.isfinite(f):
+        return DASH
+    return f"{f:.{digits}f}"
+
+
+def fmt_ci(low: Any, high: Any, digits: int = 3) -> str:
+    lo, hi = fmt_num(low, digits), fmt_num(high, digits)
+    return "" if lo == DASH and hi == DASH else f"[{lo}, {hi}]"
+
+
+def fmt_dt(value: datetime | None) -> str:
+    if value is None:
+        return DASH
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_runtime(seconds: Any) -> str:
+    text = fmt_num(seconds, 1)
+    if text == DASH:
+        return DASH
+    s = float(seconds)
+    if s >= 3600:
+        return f"{s / 3600:.1f} h"
+    if s >= 60:
+        return f"{s / 60:.1f} min"
+    return f"{s:.1f} s"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the website. ``config`` keys: ``DATABASE_URL`` (default: $PHASEBENCH_DB or the local
+    SQLite file, see :func:`evaluator.store.database_url`), ``TESTING``, and any Flask setting."""
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.update(DATABASE_URL=None, TESTING=False, JSON_SORT_KEYS=False)
+    app.config.update(config or {})
+    app.json.sort_keys = False
+    db.init_app(app)
+
+    app.jinja_env.filters.update(num=fmt_num, ci=fmt_ci, dt=fmt_dt, runtime=fmt_runtime)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    from .views.api import bp as api_bp
+    from .views.pages import bp as pages_bp
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(api_bp, url_prefix="/api")
+
+    @app.before_request
+    def _schema() -> None:
+        if request.endpoint != "static":
+            db.ensure_schema()
+
+    def _wants_json() -> bool:
+        return request.path == "/api" or request.path.startswith("/api/")
+
+    def _error(code: int, title: str, message: str):
+        if _wants_json():
+            return jsonify({"error": title, "message": message, "status": code}), code
+        return render_template("error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException):
+        return _error(e.code or 500, e.name, e.description or e.name)
+
+    @app.errorhandler(SchemaOutOfDate)
+    def _schema_error(e: SchemaOutOfDate):
+        return _error(503, "Results database not ready", str(e))
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(ProgrammingError)
+    def _db_error(e: Exception):
+        app.logger.exception("database error")
+        return _error(503, "Results database unavailable",
+                      "the results database could not be read; try again later")
+
+    return app

@@ -1,0 +1,54 @@
+"""Builders for tests: tiny defaults, keyword overrides."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from textwrap import dedent
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmark.dataset import SplitWriter, open_split
+from benchmark.tasks.planted_features.generator import plant
+from evaluator.sandbox import BubblewrapSandbox
+
+REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("PHASEBENCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+_bwrap_ok, _bwrap_why = BubblewrapSandbox().available()
+requires_bwrap = pytest.mark.skipif(not _bwrap_ok, reason=f"bubblewrap sandbox unavailable: {_bwrap_why}")
+SANDBOX_PARAMS = ["none", pytest.param("bwrap", marks=requires_bwrap)]
+
+
+def build_tiny_split(root: Path, n_instances: int = 3, n: int = 12, d: int = 6, n_samples: int = 400,
+                     split: str = "dev", answers_root: Path | None = None, seed: int = 0):
+    """A planted-features split small enough to evaluate in a second."""
+    writer = SplitWriter(root, "planted-features", split, answers_root or root)
+    for i in range(n_instances):
+        params = {"d": d, "n": n, "l0": 2.0, "law": "uniform", "structure": "independent", "n_samples": n_samples}
+        planted = plant(params, seed + i)
+        writer.add(f"tiny-{i}", f"T{i % 2}", {"n_features": n, "n_samples": n_samples, "dim": d},
+                   {"samples": planted.samples},
+                   {"features": planted.features, "signed": np.array(False)}, {"params": params})
+    writer.close()
+    return open_split("planted-features", split, root, answers_root)
+
+
+def write_submission(root: Path, name: str = "tiny-method", code: str | None = None, entry: str = "method:run",
+                     **spec_overrides) -> Path:
+    """A submission folder; ``code`` is the body of method.py (default: returns random atoms)."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"name": name, "authors": ["Test Author"], "description": "a test method", "license": "MIT",
+            "url": "https://example.org", "tasks": {"planted-features": entry}, **spec_overrides}
+    (folder / "submission.yaml").write_text(yaml.safe_dump(spec))
+    (folder / "method.py").write_text(dedent(code or """
+        import numpy as np
+        def run(problem):
+            rng = np.random.default_rng(problem["seed"])
+            return rng.standard_normal((problem["n_features"], problem["dim"]))
+    """))
+    return folder
+
+

@@ -1,0 +1,78 @@
+"""Shared fixtures; the builders they use live in tests/builders.py."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from benchmark.dataset import open_split
+from benchmark.tasks.planted_features.task import PlantedFeatures
+from evaluator.store import ResultsStore, make_engine, upgrade
+from tests.builders import PG_ADMIN_URL, build_tiny_split
+
+
+@pytest.fixture
+def tiny_split(tmp_path):
+    return build_tiny_split(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def dev_split(tmp_path_factory):
+    """The real dev split of planted-features, built once per session."""
+    root = tmp_path_factory.mktemp("dev-data")
+    task = PlantedFeatures()
+    task.build("dev", task.dev_seed, root, root)
+    return open_split(task.name, "dev", root)
+
+
+def _postgres_url() -> str | None:
+    """A fresh database on the real server, or None when no server answers."""
+    admin = make_url(PG_ADMIN_URL)
+    try:
+        eng = create_engine(admin, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            name = f"phasebench_test_{uuid.uuid4().hex[:12]}"
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        eng.dispose()
+    except Exception:
+        return None
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres(url: str) -> None:
+    admin = make_url(PG_ADMIN_URL)
+    name = make_url(url).database
+    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'results.sqlite'}"
+        return
+    url = _postgres_url()
+    if url is None:
+        pytest.skip(f"no PostgreSQL server answers at {make_url(PG_ADMIN_URL).render_as_string()}")
+    yield url
+    _drop_postgres(url)
+
+
+@pytest.fixture
+def store(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield ResultsStore(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    upgrade(engine)
+    yield ResultsStore(engine)
+    engine.dispose()

@@ -1,0 +1,151 @@
+"""HTML pages: content, provenance, errors, escaping."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+
+from leaderboard import create_app
+
+XSS = "<script>alert(1)</script>"
+
+
+def test_overview_lists_tasks_with_leader(client, add):
+    add(name="sub-a", headline=0.3)
+    add(name="sub-b", headline=0.8)
+    add(name="sub-t", headline=0.9, split="test")
+    html = client.get("/").get_data(as_text=True)
+    assert "planted-features" in html and "Recover the directions" in html
+    assert "recall@0.9" in html and "↑" in html
+    card = html[html.index("planted-features"):]
+    card = card[:card.index("</section>")]
+    assert re.search(r"Submissions \(dev\)</dt><dd>2</dd>", card)
+    assert "sub-b" in card and "0.800" in card and "sub-t" not in card
+    test = client.get("/?split=test").get_data(as_text=True)
+    assert "sub-t" in test and re.search(r"Submissions \(test\)</dt><dd>1</dd>", test)
+
+
+def test_empty_database_pages(client):
+    assert client.get("/").status_code == 200
+    html = client.get("/tasks/planted-features").get_data(as_text=True)
+    assert "No finished evaluations" in html
+    assert "share of features whose Hungarian-matched atom" in html  # metric descriptions shown
+
+
+def test_task_page_shows_descriptions(client, add):
+    add(name="x", headline=0.5)
+    html = client.get("/tasks/planted-features").get_data(as_text=True)
+    assert "Recover the directions of n unit features" in html
+    assert "share of features whose matched atom has |cos| &gt;= 0.99" in html
+    assert "higher is better" in html
+
+
+def test_unknown_task_404_did_you_mean(client):
+    r = client.get("/tasks/planted-feature")
+    assert r.status_code == 404
+    assert "did you mean" in r.get_data(as_text=True) and "planted-features" in r.get_data(as_text=True)
+    r = client.get("/api/tasks/planted-feature/leaderboard")
+    assert r.status_code == 404 and r.is_json
+    assert "did you mean" in r.get_json()["message"]
+
+
+@pytest.mark.parametrize("path", ["/?split=train", "/tasks/planted-features?split=train",
+                                  "/api/tasks/planted-features/leaderboard?split=train"])
+def test_bad_split_400(client, path):
+    r = client.get(path)
+    assert r.status_code == 400
+    body = r.get_json()["message"] if r.is_json else r.get_data(as_text=True)
+    assert "unknown split" in body and "train" in body
+
+
+def test_evaluation_page_provenance_and_failed_instance(client, add):
+    ev = add(name="sub-a", headline=0.5, status="partial", note="one instance timed out",
+             git_commit="0123abcd", device="cuda", sandbox="docker")
+    html = client.get(f"/evaluations/{ev}").get_data(as_text=True)
+    assert "exceeded the wall-time limit of 900 s" in html
+    assert "i-001" in html and "timeout" in html and "i-000" in html
+    for text in (hashlib.sha256(b"sub-a").hexdigest(), "0123abcd",
+                 "sha256:" + "0" * 64, "0.1.0", "docker", "cuda", "test-cpu", "numpy 2.0.0",
+                 "one instance timed out", "partial", "2025-"):
+        assert text in html, text
+    assert ("phasebench evaluate submissions/sub-a --task planted-features --split dev "
+            "--sandbox docker --device cuda") in html
+    assert "[0.400, 0.600]" in html
+
+
+def test_unfinished_evaluation_page_warns(client, add):
+    ev = add(name="sub-r", status="running")
+    html = client.get(f"/evaluations/{ev}").get_data(as_text=True)
+    assert "not a result" in html
+
+
+def test_unknown_evaluation_404(client):
+    assert client.get("/evaluations/999").status_code == 404
+    r = client.get("/api/evaluations/999")
+    assert r.status_code == 404 and r.is_json and "999" in r.get_json()["message"]
+
+
+def test_submission_page_lists_all_evaluations(client, add):
+    e1 = add(name="sub-a", headline=0.5)
+    e2 = add(name="sub-a", headline=0.6, split="test")
+    e3 = add(name="sub-a", status="failed")
+    add(name="other", headline=0.1)
+    html = client.get("/submissions/sub-a").get_data(as_text=True)
+    for e in (e1, e2, e3):
+        assert f'href="/evaluations/{e}"' in html
+    assert "method sub-a" in html and "A. Author" in html and "MIT" in html
+    assert "other" not in html
+    assert client.get("/submissions/nobody").status_code == 404
+
+
+def test_html_injection_escaped_everywhere(client, add):
+    ev = add(name=XSS, headline=0.9, baseline=True,
+             meta={"description": XSS, "authors": [XSS], "license": XSS, "url": "javascript:alert(1)"},
+             instances=[{"instance_id": XSS, "group": XSS, "status": "error", "metrics": {XSS: 1.0},
+                         "runtime_s": 1.0, "error": f"ValueError: {XSS}"}],
+             note=XSS, sandbox=XSS, hardware={XSS: XSS}, library_versions={XSS: XSS},
+             groups={XSS: 0.5})
+    name_url = client.get("/tasks/planted-features").get_data(as_text=True)
+    link = re.search(r'href="(/submissions/[^"]+)"', name_url).group(1)
+    pages = ["/", "/?split=dev", "/tasks/planted-features", f"/evaluations/{ev}", link]
+    for path in pages:
+        r = client.get(path)
+        assert r.status_code == 200, path
+        html = r.get_data(as_text=True)
+        assert XSS not in html, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+        assert "<script" not in html, path  # the site itself needs no JavaScript
+    sub_html = client.get(link).get_data(as_text=True)
+    assert 'href="javascript:' not in sub_html
+    # JSON carries the raw string (it is data, not markup)
+    assert client.get(f"/api/evaluations/{ev}").get_json()["submission"] == XSS
+
+
+def test_no_external_resources(client, add):
+    add(name="sub-a")
+    for path in ("/", "/tasks/planted-features", "/submissions/sub-a"):
+        html = client.get(path).get_data(as_text=True)
+        assert not re.search(r'(src|href)="(https?:)?//', html.replace('href="https://example.org"', ""))
+    css = client.get("/static/style.css")
+    assert css.status_code == 200 and "text/css" in css.content_type
+
+
+def test_schema_missing_is_503(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    try:
+        r = app.test_client().get("/")
+        assert r.status_code == 503 and "phasebench db upgrade" in r.get_data(as_text=True)
+        r = app.test_client().get("/api/tasks")
+        assert r.status_code == 503 and r.is_json
+    finally:
+        app.extensions["phasebench_db"].engine.dispose()
+
+
+def test_engine_created_once_per_app(app, client):
+    engine = app.extensions["phasebench_db"].engine
+    client.get("/")
+    client.get("/api/tasks")
+    assert app.extensions["phasebench_db"].engine is engine
+    assert str(engine.url) == app.config["DATABASE_URL"]
