@@ -183,6 +183,9 @@ class SubprocessSandbox(Sandbox):
         if err_file.is_file() and err_file.stat().st_size < 65536:
             try:
                 err = json.loads(err_file.read_text())
+                if err.get("type") == "OutputLimit":
+                    return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded "
+                                        f"(file size)", log_tail=log_tail)
                 kind = "memory" if err.get("type") == "MemoryError" else "error"
                 return WorkerResult(kind, error=f"{err['type']}: {err['message']}{err.get('where', '')}"[:500],
                                     log_tail=log_tail)

@@ -5,6 +5,7 @@ the answers and the database settings) are not importable; it needs only the sta
 numpy and safetensors. It reads a job file, calls the submission's entry point with the public
 problem, and writes the answer (or the error) into the scratch folder for the parent to check.
 """
+import errno
 import importlib
 import json
 import os
@@ -58,8 +59,10 @@ def main(job_path):
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" ({os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
         message = " ".join(str(exc).split())[:400]
+        # Python ignores SIGXFSZ, so a write past the file-size limit surfaces as EFBIG here.
+        kind = "OutputLimit" if isinstance(exc, OSError) and exc.errno == errno.EFBIG else type(exc).__name__
         with open(os.path.join(scratch, "error.json"), "w") as f:
-            json.dump({"type": type(exc).__name__, "message": message, "where": where}, f)
+            json.dump({"type": kind, "message": message, "where": where}, f)
         traceback.print_exc()
         sys.stdout.flush()
         os._exit(3)

@@ -1,0 +1,173 @@
+"""Each sandbox contains failures to the instance; bwrap also hides everything but the inputs."""
+from pathlib import Path
+from textwrap import dedent
+
+import numpy as np
+import pytest
+
+from benchmark.metadata import ResourceLimits
+from evaluator.sandbox import WorkerJob, get_sandbox
+from tests.builders import REPO, SANDBOX_PARAMS, requires_bwrap, write_submission
+
+LIMITS = ResourceLimits(wall_time_s=20, memory_mb=400, output_mb=5)
+
+
+def _run(tmp_path, split, body: str, sandbox: str, limits: ResourceLimits = LIMITS, **problem):
+    folder = write_submission(tmp_path, code="import numpy as np\n" + dedent(body))
+    record = split.instances[0]
+    job = WorkerJob(submission_dir=folder, entry="method:run",
+                    problem={**record.public, "instance_id": record.id, "seed": 0, "device": "cpu", **problem},
+                    inputs_file=split.inputs_path(record.id), answer_fields=["atoms"], limits=limits)
+    return get_sandbox(sandbox).run(job)
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_answer_comes_back(tmp_path, tiny_split, sandbox):
+    result = _run(tmp_path, tiny_split, """
+        def run(problem):
+            assert problem["samples"].shape == (400, 6) and problem["samples"].dtype == np.float32
+            return np.eye(problem["n_features"], problem["dim"])
+    """, sandbox)
+    assert result.status == "ok", result.error
+    assert np.array_equal(result.answer["atoms"], np.eye(12, 6))
+    assert result.wall_s > 0
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_exception_is_reported_in_one_line(tmp_path, tiny_split, sandbox):
+    result = _run(tmp_path, tiny_split, """
+        def run(problem):
+            raise ValueError("no convergence\\nafter 10 steps")
+    """, sandbox)
+    assert result.status == "error"
+    assert result.error.startswith("ValueError: no convergence after 10 steps (method.py:")
+    assert "Traceback" in result.log_tail
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_timeout(tmp_path, tiny_split, sandbox):
+    limits = LIMITS.model_copy(update={"wall_time_s": 1.5})
+    result = _run(tmp_path, tiny_split, """
+        import time
+        def run(problem):
+            time.sleep(60)
+    """, sandbox, limits)
+    assert result.status == "timeout" and "1.5 s" in result.error
+    assert result.wall_s < 10
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_memory_limit(tmp_path, tiny_split, sandbox):
+    result = _run(tmp_path, tiny_split, """
+        def run(problem):
+            blocks = []
+            for _ in range(100):
+                blocks.append(np.ones(50_000_000 // 8))  # 50 MB at a time, touched
+            return blocks
+    """, sandbox)
+    assert result.status == "memory" and "400 MB" in result.error
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_output_flood_is_cut(tmp_path, tiny_split, sandbox):
+    result = _run(tmp_path, tiny_split, """
+        import sys
+        def run(problem):
+            while True:
+                sys.stdout.write("x" * 100_000)
+    """, sandbox)
+    assert result.status == "output"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_non_numeric_answer_is_refused_by_the_worker(tmp_path, tiny_split, sandbox):
+    result = _run(tmp_path, tiny_split, """
+        def run(problem):
+            return [object(), object()]
+    """, sandbox)
+    assert result.status == "error" and "expected numbers" in result.error
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_hard_exit_without_answer_is_a_crash(tmp_path, tiny_split, sandbox):
+    result = _run(tmp_path, tiny_split, """
+        import os
+        def run(problem):
+            os._exit(7)
+    """, sandbox)
+    assert result.status == "crash" and "exited with code 7" in result.error
+
+
+@requires_bwrap
+def test_bwrap_hides_the_answers(tmp_path, tiny_split):
+    answers = tiny_split.answers_root / "answers" / f"{tiny_split.instances[0].id}.safetensors"
+    assert answers.exists()
+    result = _run(tmp_path, tiny_split, f"""
+        def run(problem):
+            open({str(answers)!r}, "rb").read()
+    """, "bwrap")
+    assert result.status == "error" and result.error.startswith("FileNotFoundError")
+
+
+@requires_bwrap
+def test_bwrap_hides_the_repository_and_home(tmp_path, tiny_split):
+    result = _run(tmp_path, tiny_split, f"""
+        import os
+        def run(problem):
+            seen = [p for p in ({str(REPO / "benchmark")!r}, {str(REPO / "pyproject.toml")!r}, "/root/.ssh",
+                                "/etc/shadow", "/var/lib/postgresql") if os.path.exists(p)]
+            if seen:
+                raise RuntimeError(f"visible: {{seen}}")
+            try:
+                import benchmark
+            except ImportError:
+                return np.zeros((1, problem["dim"]))
+            raise RuntimeError("the benchmark package is importable")
+    """, "bwrap")
+    assert result.status == "ok", result.error
+
+
+@requires_bwrap
+def test_bwrap_has_no_network(tmp_path, tiny_split):
+    result = _run(tmp_path, tiny_split, """
+        import socket
+        def run(problem):
+            socket.create_connection(("127.0.0.1", 5432), timeout=2)
+    """, "bwrap")
+    assert result.status == "error"
+    assert result.error.startswith(("ConnectionRefusedError", "OSError"))
+
+
+@requires_bwrap
+def test_bwrap_clears_the_environment_and_the_file_system_is_read_only(tmp_path, tiny_split, monkeypatch):
+    monkeypatch.setenv("PHASEBENCH_TEST_SEED", "424242")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    result = _run(tmp_path, tiny_split, """
+        import os
+        def run(problem):
+            leaked = [k for k in os.environ if "SEED" in k or "TOKEN" in k or "PHASEBENCH" in k]
+            if leaked:
+                raise RuntimeError(f"leaked {leaked}")
+            for path in ("/submission/new.py", "/usr/evil", "/in/inputs.safetensors"):
+                try:
+                    open(path, "w").write("x")
+                except OSError:
+                    continue
+                raise RuntimeError(f"wrote {path}")
+            open("/scratch/ok.txt", "w").write("scratch is writable")
+            return np.zeros((1, problem["dim"]))
+    """, "bwrap")
+    assert result.status == "ok", result.error
+
+
+@requires_bwrap
+def test_bwrap_has_its_own_pid_namespace(tmp_path, tiny_split):
+    result = _run(tmp_path, tiny_split, """
+        import os
+        def run(problem):
+            pids = [p for p in os.listdir("/proc") if p.isdigit()]
+            if len(pids) > 5:
+                raise RuntimeError(f"sees {len(pids)} processes")
+            return np.zeros((1, problem["dim"]))
+    """, "bwrap")
+    assert result.status == "ok", result.error

@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+
+from evaluator.submission import SubmissionError, code_sha256, load_submission, validate_submission
+from tests.builders import REPO, write_submission
+
+BASELINES = sorted(p for p in (REPO / "submissions").iterdir() if (p / "submission.yaml").exists())
+
+
+@pytest.mark.parametrize("folder", BASELINES, ids=lambda p: p.name)
+def test_every_shipped_submission_validates(folder):
+    spec, problems = validate_submission(folder)
+    assert problems == []
+    assert spec.baseline is True
+
+
+def test_valid_submission_loads_with_a_code_hash(tmp_path):
+    sub = load_submission(write_submission(tmp_path))
+    assert sub.name == "tiny-method" and len(sub.code_sha256) == 64
+
+
+def test_code_hash_follows_the_code_not_caches(tmp_path):
+    folder = write_submission(tmp_path)
+    before = code_sha256(folder)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "method.cpython-311.pyc").write_bytes(b"junk")
+    assert code_sha256(folder) == before
+    (folder / "method.py").write_text((folder / "method.py").read_text() + "\n# changed\n")
+    assert code_sha256(folder) != before
+
+
+def _problems(folder: Path) -> list[str]:
+    return validate_submission(folder)[1]
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    folder = write_submission(tmp_path)
+    (folder / "submission.yaml").write_text("name: x\nauthors: [a\n")
+    [problem] = _problems(folder)
+    assert "submission.yaml:" in problem and "malformed YAML" in problem
+
+
+def test_missing_spec_file(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert "submission.yaml: not found" in _problems(tmp_path / "empty")[0]
+
+
+def test_unknown_and_missing_fields_are_named(tmp_path):
+    folder = write_submission(tmp_path, licence="MIT")
+    text = (folder / "submission.yaml").read_text().replace("license: MIT\n", "")
+    (folder / "submission.yaml").write_text(text)
+    problems = _problems(folder)
+    assert any("licence: unknown field" in p for p in problems)
+    assert any(p.endswith("license: Field required") for p in problems)
+
+
+def test_unknown_task_suggests_the_right_one(tmp_path):
+    folder = write_submission(tmp_path, tasks={"planted-feature": "method:run"})
+    [problem] = _problems(folder)
+    assert "tasks.planted-feature" in problem and "did you mean 'planted-features'" in problem
+
+
+def test_name_must_match_the_folder(tmp_path):
+    folder = write_submission(tmp_path, name="a-method")
+    folder.rename(tmp_path / "other")
+    assert "must equal the folder name 'other'" in _problems(tmp_path / "other")[0]
+
+
+@pytest.mark.parametrize("entry, code, message", [
+    ("nowhere:run", None, "module 'nowhere' not found"),
+    ("method:absent", None, "defines no top-level function 'absent'"),
+    ("method", None, "must look like 'module:function'"),
+    ("method:run", "def run(problem, extra):\n    pass\n", "exactly one required argument"),
+    ("method:run", "def run():\n    pass\n", "exactly one required argument"),
+    ("method:run", "async def run(problem):\n    pass\n", "plain function"),
+    ("method:run", "def run(problem:\n", "syntax error"),
+])
+def test_entry_point_problems_are_found_without_running_code(tmp_path, entry, code, message):
+    folder = write_submission(tmp_path, entry=entry, code=code)
+    problems = _problems(folder)
+    assert len(problems) == 1 and message in problems[0], problems
+
+
+def test_entry_point_with_optional_arguments_is_fine(tmp_path):
+    folder = write_submission(tmp_path, code="def run(problem, lr=0.1, *, verbose=False):\n    pass\n")
+    assert _problems(folder) == []
+
+
+def test_validation_never_imports_the_code(tmp_path):
+    marker = tmp_path / "ran"
+    folder = write_submission(tmp_path, code=f"open({str(marker)!r}, 'w').close()\ndef run(problem):\n    pass\n")
+    assert _problems(folder) == [] and not marker.exists()
+
+
+def test_load_raises_with_every_problem(tmp_path):
+    folder = write_submission(tmp_path, tasks={"nope": "m:f", "planted-features": "method:absent"})
+    with pytest.raises(SubmissionError) as info:
+        load_submission(folder)
+    assert len(info.value.problems) == 2
