@@ -1,0 +1,117 @@
+"""The phasebench command as a user types it."""
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from evaluator.cli import main
+from evaluator.store import ResultsStore, make_engine
+from tests.builders import REPO, build_tiny_split, requires_bwrap, write_submission
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def test_tasks_lists_the_headline_and_its_direction():
+    out = invoke("tasks")
+    assert out.exit_code == 0
+    assert "planted-features (v1): headline recall@0.9 (higher is better)" in out.output
+
+
+def test_validate_exit_codes(tmp_path):
+    good = write_submission(tmp_path, name="good")
+    bad = write_submission(tmp_path, name="bad", tasks={"planted-featurez": "method:run"})
+    assert invoke("validate", good).exit_code == 0
+    out = invoke("validate", good, bad)
+    assert out.exit_code == 1 and "did you mean 'planted-features'" in out.output
+
+
+def test_db_upgrade(tmp_path):
+    out = invoke("db", "upgrade", "--db", f"sqlite:///{tmp_path}/r.sqlite")
+    assert out.exit_code == 0 and "schema revision 0001" in out.output
+
+
+def test_data_build_verify_and_corruption(tmp_path):
+    data = tmp_path / "data"
+    build_tiny_split(data)  # a split with a manifest, then verified by the CLI
+    out = invoke("data", "verify", "--data-dir", data)
+    # The tiny split is not the pinned dev split: verify says so and fails.
+    assert out.exit_code == 1 and "differs from the pinned" in out.output
+    f = data / "planted-features" / "dev" / "inputs" / "tiny-0.safetensors"
+    f.write_bytes(f.read_bytes()[:-1] + b"\0")
+    out = invoke("data", "verify", "--data-dir", data)
+    assert out.exit_code == 1 and "tiny-0.safetensors: sha256 differs" in out.output
+
+
+def test_test_split_needs_the_operator_seed(tmp_path):
+    out = CliRunner().invoke(main, ["data", "build", "--split", "test", "--data-dir", str(tmp_path)],
+                             env={"PHASEBENCH_TEST_SEED": ""})
+    assert out.exit_code == 2 and "PHASEBENCH_TEST_SEED" in out.output
+
+
+def test_push_plan_keeps_test_answers_private(tmp_path):
+    build_tiny_split(tmp_path / "pub", n_instances=1)
+    build_tiny_split(tmp_path / "pub", split="test", answers_root=tmp_path / "priv", n_instances=1)
+    out = invoke("data", "push", "--repo-id", "org/tasks", "--private-repo-id", "org/answers", "--dry-run",
+                 "--data-dir", tmp_path / "pub", "--private-dir", tmp_path / "priv")
+    assert out.exit_code == 0
+    public, private = out.output.split("org/answers:")
+    assert "planted-features/dev/answers/tiny-0.safetensors" in public
+    assert "planted-features/test/inputs/tiny-0.safetensors" in public
+    assert "test/answers" not in public
+    assert "planted-features/test/answers/tiny-0.safetensors" in private
+
+
+@pytest.mark.parametrize("sandbox", ["none", pytest.param("bwrap", marks=requires_bwrap)])
+def test_evaluate_stores_and_reuses(tmp_path, sandbox):
+    data = tmp_path / "data"
+    build_tiny_split(data)
+    sub = write_submission(tmp_path / "subs")
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    args = ("evaluate", sub, "--db", db, "--data-dir", data, "--sandbox", sandbox)
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "tiny-method  planted-features  dev    complete  recall@0.9 " in first.output
+    assert ("WARNING: sandbox 'none'" in first.output) == (sandbox == "none")
+    second = invoke(*args)
+    assert "(stored result reused)" in second.output
+    third = invoke(*args, "--force")
+    assert "(stored result reused)" not in third.output
+    rows = ResultsStore(make_engine(db)).evaluations_of("tiny-method")
+    assert len(rows) == 2 and all(r.evaluation.status == "complete" for r in rows)
+
+
+def test_evaluate_reports_an_invalid_submission_and_goes_on(tmp_path):
+    data = tmp_path / "data"
+    build_tiny_split(data)
+    good = write_submission(tmp_path / "subs", name="good")
+    bad = write_submission(tmp_path / "subs", name="bad", entry="method:missing")
+    out = invoke("evaluate", bad, good, "--db", f"sqlite:///{tmp_path}/r.sqlite", "--data-dir", data,
+                 "--sandbox", "none")
+    assert out.exit_code == 1
+    assert "not evaluated, the submission is invalid" in out.output and "no top-level function 'missing'" in out.output
+    assert re.search(r"^good +planted-features +dev +complete", out.output, re.M)
+
+
+def test_evaluate_without_data_says_how_to_build(tmp_path):
+    sub = write_submission(tmp_path / "subs")
+    out = invoke("evaluate", sub, "--db", f"sqlite:///{tmp_path}/r.sqlite", "--data-dir", tmp_path / "nothing",
+                 "--sandbox", "none")
+    assert out.exit_code == 1 and "phasebench data build" in out.output
+
+
+@pytest.mark.slow
+@requires_bwrap
+def test_every_baseline_end_to_end_on_the_dev_split(tmp_path, dev_split):
+    subs = sorted(p for p in (REPO / "submissions").iterdir() if (p / "submission.yaml").exists())
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    out = invoke("evaluate", *subs, "--db", db, "--data-dir", dev_split.root.parent.parent)
+    assert out.exit_code == 0, out.output
+    store = ResultsStore(make_engine(db))
+    rows = {r.submission.name: r.evaluation for r in store.latest_finished("planted-features", "dev")}
+    assert set(rows) == {p.name for p in subs}
+    assert all(ev.status == "complete" and ev.n_instances == len(dev_split.instances) for ev in rows.values())
+    assert rows["random-atoms"].headline == 0.0
+    if "topk-sae" in rows:
+        assert rows["topk-sae"].headline > rows["pca"].headline
