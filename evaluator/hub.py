@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmark.dataset import REVISION_FILE
 
-__all__ = ["PushPlan", "plan_push", "push_dataset", "pull_dataset"]
+__all__ = ["PushPlan", "plan_push", "push_dataset", "pull_dataset", "resolve_data_repo", "cached_dataset_dir"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,25 @@ def push_dataset(plan: PushPlan, repo_id: str, private_repo_id: str | None) -> l
                                  allow_patterns=plan.private, commit_message="phasebench answers push")
         lines.append(f"{private_repo_id}: {info.commit_url}")
     return lines
+
+
+def cached_dataset_dir(repo_id: str, commit: str) -> Path:
+    """Where a pinned hub revision is kept locally, so later runs work offline."""
+    import os
+    base = Path(os.environ.get("PHASEBENCH_CACHE", Path.home() / ".cache" / "phasebench"))
+    return base / repo_id.replace("/", "--") / commit
+
+
+def resolve_data_repo(spec: str) -> Path:
+    """'org/name@commit' -> a local folder with that revision, fetched once and then reused."""
+    repo_id, sep, commit = spec.partition("@")
+    if not sep or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise ValueError(f"--data-repo {spec!r}: expected org/name@<40-hex commit> (a pinned revision)")
+    dest = cached_dataset_dir(repo_id, commit)
+    marker = dest / REVISION_FILE
+    if not (marker.exists() and marker.read_text().strip() == commit):
+        pull_dataset(repo_id, commit, dest)
+    return dest
 
 
 def pull_dataset(repo_id: str, revision: str, dest: Path) -> str:

@@ -9,6 +9,7 @@ from benchmark.dataset import DataError, open_split
 from benchmark.registry import UnknownNameError
 from benchmark.task import get_task
 
+from ..hub import resolve_data_repo
 from ..runner import Outcome, evaluate_submission
 from ..sandbox import SANDBOXES, get_sandbox
 from ..store import ResultsStore, make_engine, redact, upgrade
@@ -41,13 +42,23 @@ def summary_table(outcomes: list[Outcome]) -> str:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--db", "db_url", envvar="PHASEBENCH_DB", help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite)")
 @click.option("--force", is_flag=True, help="evaluate again even if a stored result for this code and data exists")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="local dataset folder (default: $PHASEBENCH_DATA or the embedded copy)")
+@click.option("--data-repo", default=None,
+              help="read the tasks from a Hub dataset at a pinned commit, org/name@<commit> (cached locally)")
 @click.option("--private-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--time-limit", type=float, default=None, help="override the task's per-instance wall-time limit (s)")
 @click.option("--memory-limit", type=int, default=None, help="override the task's per-instance memory limit (MB)")
-def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force, data_dir, private_dir,
+def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force, data_dir, data_repo, private_dir,
              time_limit, memory_limit) -> None:
     """Evaluate submissions, each instance in its own sandboxed worker, and store the scores."""
+    if data_repo:
+        if data_dir:
+            raise click.UsageError("give --data-dir or --data-repo, not both")
+        try:
+            data_dir = resolve_data_repo(data_repo)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     sandbox = get_sandbox(sandbox_name)
     ok, why = sandbox.available()
     if not ok:

@@ -115,3 +115,26 @@ def test_every_baseline_end_to_end_on_the_dev_split(tmp_path, dev_split):
     assert rows["random-atoms"].headline == 0.0
     if "topk-sae" in rows:
         assert rows["topk-sae"].headline > rows["pca"].headline
+
+
+def test_data_repo_must_be_pinned(tmp_path):
+    sub = write_submission(tmp_path / "subs")
+    out = invoke("evaluate", sub, "--data-repo", "org/tasks@main", "--db", f"sqlite:///{tmp_path}/r.sqlite")
+    assert out.exit_code == 2 and "pinned revision" in out.output
+
+
+def test_data_repo_reads_the_cached_revision_offline(tmp_path, monkeypatch):
+    from evaluator.hub import cached_dataset_dir
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("PHASEBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    dest = cached_dataset_dir("org/tasks", commit)
+    build_tiny_split(dest)
+    (dest / ".phasebench-revision").write_text(commit + "\n")
+    sub = write_submission(tmp_path / "subs")
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    out = invoke("evaluate", sub, "--data-repo", f"org/tasks@{commit}", "--db", db, "--sandbox", "none")
+    assert out.exit_code == 0, out.output
+    [row] = ResultsStore(make_engine(db)).evaluations_of("tiny-method")
+    assert row.evaluation.dataset_revision == f"hub:{commit}"
