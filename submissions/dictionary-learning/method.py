@@ -17,6 +17,7 @@ ALPHA = 0.1                 # L1 weight of the sparse-coding step, data at unit 
 BATCH = 512
 EPOCHS = 3
 MAX_SAMPLES_SEEN = 120_000  # caps the work on large instances (epochs shrink as N grows)
+WORK_CAP = 6e7              # samples seen <= WORK_CAP / n: the coding cost per sample grows with n
 CD_MAX_ITER = 30            # coordinate-descent sweeps per sparse-coding step
 
 
@@ -28,10 +29,12 @@ def recover_features(problem: dict) -> np.ndarray:
     x = x / max(scale, 1e-30)
     n_samp = x.shape[0]
     rng = np.random.default_rng(seed)
-    if EPOCHS * n_samp > MAX_SAMPLES_SEEN:
-        # Large instance: fit on a random subset, one pass-equivalent of MAX_SAMPLES_SEEN samples.
-        x = x[np.sort(rng.choice(n_samp, size=min(n_samp, MAX_SAMPLES_SEEN), replace=False))]
-        epochs = max(1, MAX_SAMPLES_SEEN // x.shape[0])
+    budget = int(min(MAX_SAMPLES_SEEN, WORK_CAP / n))
+    if EPOCHS * n_samp > budget:
+        # Large instance: one pass over a random subset of `budget` samples (or a few passes
+        # over all of them when N is smaller than that).
+        x = x[np.sort(rng.choice(n_samp, size=min(n_samp, budget), replace=False))]
+        epochs = max(1, budget // x.shape[0])
     else:
         epochs = EPOCHS
     dl = MiniBatchDictionaryLearning(

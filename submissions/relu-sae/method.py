@@ -19,7 +19,6 @@ BATCH = 256
 LR = 2e-3
 TRAIN_SAMPLES = 768_000   # samples seen in training (3000 steps), independent of N
 RESAMPLE_EVERY = 250
-L1_WARMUP = 0.2           # fraction of training over which the L1 weight ramps up linearly from 0
 
 
 def _train(x, m, steps, gen, device):
@@ -43,8 +42,7 @@ def _train(x, m, steps, gen, device):
         pos += bs
         z = torch.relu(xb @ w_enc.T + b_enc)
         x_hat = z @ w_dec
-        lam = L1 * min(1.0, (step + 1) / max(1.0, L1_WARMUP * steps))
-        loss = ((x_hat - xb) ** 2).sum(1).mean() + lam * z.sum(1).mean()
+        loss = ((x_hat - xb) ** 2).sum(1).mean() + L1 * z.sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

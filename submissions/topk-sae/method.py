@@ -5,14 +5,15 @@ Pipeline
 1. Rescale the samples to unit mean squared norm (directions are unaffected; it makes the
    learning rate scale-free). No centring: the data is a non-negative combination of features
    with no offset, so subtracting the mean would mix every feature into every sample.
-2. Estimate k. Train a short TopK SAE (n latents) for each k on a geometric grid
-   (2, 3, 4, 6, 8, 12, 16, capped at d/4) on 90% of the samples and measure the fraction of
-   variance unexplained (FVU) on the other 10%. FVU falls steeply while k is below the typical
-   number of active features and flattens after it. The elbow is the grid point furthest below
-   the chord joining the two ends of the curve FVU(log k) (the "kneedle" rule).
-3. Train the final TopK SAE with that k and 2n latents (an over-complete dictionary escapes the
-   local minima where one latent holds a mixture of features; with exactly n latents a few
-   percent of features stay mixed), then keep n atoms: latents ranked by total activation mass
+2. Estimate k. On 90% of the samples, train a TopK SAE (2n latents) at k = 2 for 1000 steps,
+   then continue it for 150 steps at each further k of the grid (3, 4, 6, 8, 12, 16, capped at
+   d/4), recording after each stage the fraction of variance unexplained (FVU) on the held-out
+   10%. FVU falls steeply while k is below the typical number of active features and flattens
+   after it. The elbow is the grid point furthest below the chord joining the two ends of the
+   curve FVU(log k) (the "kneedle" rule).
+3. Train the final TopK SAE from scratch with that k (2000 steps) and 2n latents (an
+   over-complete dictionary escapes the local minima where one latent holds a mixture of
+   features; with exactly n latents a few percent of features stay mixed), then keep n atoms: latents ranked by total activation mass
    on the data, skipping any whose decoder direction has |cos| > 0.95 with one already kept.
 
 Architecture: z = TopK(ReLU(W_enc x + b_enc)), x_hat = W_dec^T z, decoder rows renormalised to
@@ -118,20 +119,20 @@ def _knee(ks, fvus):
 
 
 def sweep_k(x, m, gen, device):
-    """Ascending chain over the k grid on 90% of x; held-out FVU and a snapshot for each k."""
+    """Ascending chain over the k grid on 90% of x: train at the first k, then continue training
+    at each larger k in turn (warm start), recording the held-out FVU after each stage."""
     n_samp, d = x.shape
     grid = [k for k in K_GRID if k <= max(3, d // 4) and k < m]
     n_val = max(1, min(n_samp // 10, 20_000))
     idx = torch.randperm(n_samp, generator=gen).to(device)
     x_val, x_tr = x[idx[:n_val]], x[idx[n_val:]]
     state = _init(m, d, gen, device)
-    fvus, snaps = [], []
+    fvus = []
     for i, k in enumerate(grid):
         steps = (FIRST_STAGE if i == 0 else STAGE) // BATCH
         state = _train(x_tr, k, steps, gen, device, state)
         fvus.append(_fvu(x_val, *state, k))
-        snaps.append(state)
-    return grid, fvus, snaps
+    return grid, fvus
 
 
 def estimate_k(grid, fvus):
@@ -151,8 +152,9 @@ def recover_features(problem: dict) -> np.ndarray:
     x = x / max(scale, 1e-30)
 
     m = int(math.ceil(OVERCOMPLETE * n))
-    grid, fvus, snaps = sweep_k(x, m, gen, device)
+    grid, fvus = sweep_k(x, m, gen, device)
     k = estimate_k(grid, fvus)
+    # Final model: trained from a fresh random initialisation at the chosen k.
     w_dec, w_enc, b_enc = _train(x, k, FINAL_STAGE // BATCH, gen, device, _init(m, x.shape[1], gen, device))
 
     # Keep n atoms: rank latents by activation mass, drop near-duplicates.
