@@ -1,7 +1,6 @@
 """Application factory for the leaderboard website."""
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from evaluator.store import SchemaOutOfDate
 
 from . import db
+from .ranking import clean_number
 
 __all__ = ["create_app", "fmt_num", "fmt_ci", "fmt_dt", "fmt_runtime"]
 
@@ -20,15 +20,8 @@ DASH = "—"
 
 def fmt_num(value: Any, digits: int = 3) -> str:
     """A number with ``digits`` decimals; "—" for None, NaN, inf or anything non-numeric."""
-    if value is None or isinstance(value, bool):
-        return DASH
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return DASH
-    if not math.isfinite(f):
-        return DASH
-    return f"{f:.{digits}f}"
+    f = clean_number(value)
+    return DASH if f is None else f"{f:.{digits}f}"
 
 
 def fmt_ci(low: Any, high: Any, digits: int = 3) -> str:

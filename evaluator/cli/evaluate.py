@@ -11,7 +11,7 @@ from benchmark.task import get_task
 
 from ..hub import resolve_data_repo
 from ..runner import Outcome, evaluate_submission
-from ..sandbox import SANDBOXES, get_sandbox
+from ..sandbox import SANDBOXES, SandboxError, get_sandbox
 from ..store import ResultsStore, make_engine, redact, upgrade
 from ..store.session import database_url
 from ..submission import SubmissionError, load_submission
@@ -105,6 +105,10 @@ def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force
             except (DataError, UnknownNameError) as exc:
                 failures += 1
                 click.secho(f"{sub.name} / {task_name}: not evaluated: {exc}", fg="red", err=True)
+            except SandboxError as exc:
+                failures += 1
+                click.secho(f"{sub.name} / {task_name}: evaluation failed, not the method's fault: {exc}",
+                            fg="red", err=True)
     if outcomes:
         click.echo(summary_table(outcomes))
     sys.exit(1 if failures else 0)

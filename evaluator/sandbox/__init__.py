@@ -4,11 +4,11 @@ A container backend registers here under its own name; the runner only sees the 
 """
 from benchmark.registry import Registry
 
-from .base import Sandbox, SubprocessSandbox, WorkerJob, WorkerResult
+from .base import Sandbox, SandboxError, SubprocessSandbox, WorkerJob, WorkerResult
 from .bwrap import BubblewrapSandbox
 from .local import NoSandbox
 
-__all__ = ["SANDBOXES", "Sandbox", "SubprocessSandbox", "WorkerJob", "WorkerResult", "get_sandbox",
+__all__ = ["SANDBOXES", "Sandbox", "SandboxError", "SubprocessSandbox", "WorkerJob", "WorkerResult", "get_sandbox",
            "BubblewrapSandbox", "NoSandbox"]
 
 SANDBOXES: Registry[type[Sandbox]] = Registry("sandbox")

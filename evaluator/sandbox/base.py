@@ -24,7 +24,7 @@ import psutil
 
 from benchmark.metadata import ResourceLimits
 
-__all__ = ["Sandbox", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY"]
+__all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY"]
 
 WORKER_ENTRY = Path(__file__).resolve().parent / "worker_entry.py"
 _LOG_TAIL_BYTES = 4000
@@ -51,6 +51,10 @@ class WorkerResult:
     log_tail: str = ""
     peak_rss_mb: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (not the method): the evaluation is not a result."""
 
 
 class Sandbox(ABC):
@@ -134,6 +138,9 @@ class SubprocessSandbox(Sandbox):
                                     preexec_fn=self._preexec(limits))
             verdict, peak = self._watch(proc, limits, start)
         wall = time.perf_counter() - start
+        if verdict is None and not (scratch / "started").exists():
+            raise SandboxError(f"sandbox {self.name!r} could not start the worker (exit code {proc.returncode}): "
+                               f"{_tail(log_path).strip()[-500:]}")
         result = self._collect(proc.returncode, verdict, scratch, log_path, limits)
         result.wall_s = wall
         result.peak_rss_mb = peak / 2**20

@@ -53,9 +53,10 @@ class BubblewrapSandbox(SubprocessSandbox):
                 args += ["--ro-bind", d, d]
         for f in _ETC_FILES:
             args += ["--ro-bind-try", f, f]
+        # /tmp first: a venv or checkout under /tmp is bound on top of it, not hidden by it.
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for root in _python_roots():
             args += ["--ro-bind", root, root]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         if job.device == "cuda":
             for dev in sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*")):
                 args += ["--dev-bind", dev, dev]

@@ -40,6 +40,9 @@ def main(job_path):
     with open(job_path) as f:
         job = json.load(f)
     scratch = job["scratch"]
+    # Tells the parent the sandbox started us: a worker that never gets here is the evaluator's
+    # failure, not the method's.
+    open(os.path.join(scratch, "started"), "w").close()
     try:
         sys.path.insert(0, job["submission"])
         from safetensors.numpy import load_file, save_file

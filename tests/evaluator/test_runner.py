@@ -111,3 +111,18 @@ def test_test_split_without_answers_is_refused(tmp_path, sqlite_store):
     sub = load_submission(write_submission(tmp_path))
     with pytest.raises(Exception, match="answers are not available"):
         evaluate_submission(sub, TASK, hidden, NoSandbox(), sqlite_store)
+
+
+def test_infrastructure_failure_marks_the_evaluation_failed_not_partial(tmp_path, tiny_split, sqlite_store):
+    from evaluator.sandbox import SandboxError
+
+    class Broken(NoSandbox):
+        def command(self, python, host, job):
+            return ["false"], super().command(python, host, job)[1]
+
+    sub = load_submission(write_submission(tmp_path))
+    with pytest.raises(SandboxError):
+        evaluate_submission(sub, TASK, tiny_split, Broken(), sqlite_store)
+    [row] = sqlite_store.evaluations_of("tiny-method")
+    assert row.evaluation.status == EvaluationStatus.FAILED and "could not start" in row.evaluation.note
+    assert sqlite_store.latest_finished("planted-features", "dev") == []

@@ -171,3 +171,37 @@ def test_bwrap_has_its_own_pid_namespace(tmp_path, tiny_split):
             return np.zeros((1, problem["dim"]))
     """, "bwrap")
     assert result.status == "ok", result.error
+
+
+@requires_bwrap
+def test_bwrap_python_roots_under_tmp_stay_visible(tmp_path, tiny_split, monkeypatch):
+    # A checkout (and its venv) under /tmp must not be hidden by the sandbox's own /tmp.
+    from evaluator.sandbox import bwrap
+
+    extra = tmp_path / "venv-like"
+    extra.mkdir()
+    (extra / "marker").write_text("here")
+    real = bwrap._python_roots
+    monkeypatch.setattr(bwrap, "_python_roots", lambda: real() + [str(extra)])
+    result = _run(tmp_path, tiny_split, f"""
+        def run(problem):
+            assert open({str(extra / "marker")!r}).read() == "here"
+            return np.zeros((1, problem["dim"]))
+    """, "bwrap")
+    assert result.status == "ok", result.error
+
+
+def test_a_sandbox_that_cannot_start_the_worker_is_not_the_methods_fault(tmp_path, tiny_split):
+    from evaluator.sandbox import NoSandbox, SandboxError
+
+    class Broken(NoSandbox):
+        def command(self, python, host, job):
+            argv, seen = super().command(python, host, job)
+            return ["false"], seen
+
+    folder = write_submission(tmp_path)
+    record = tiny_split.instances[0]
+    job = WorkerJob(folder, "method:run", {**record.public, "seed": 0}, tiny_split.inputs_path(record.id),
+                    ["atoms"], LIMITS)
+    with pytest.raises(SandboxError, match="could not start the worker"):
+        Broken().run(job)
