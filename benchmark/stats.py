@@ -34,17 +34,27 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
     """Summarise per-instance rows ({"group", "metrics"}) into overall and per-group figures.
 
     Failed instances are in ``rows`` with their worst-case metrics, so a method cannot raise its
-    score by crashing on the hard instances.
+    score by crashing on the hard instances. Metrics that do not apply to an instance are None
+    there and are aggregated over the instances they apply to (``n`` says how many).
     """
     out: dict[str, Any] = {"n_instances": len(rows), "metrics": {}, "groups": {}}
     for m in meta.metrics:
-        vals = [r["metrics"][m.name] for r in rows]
-        point, lo, hi = bootstrap_ci(vals, m.aggregation)
-        out["metrics"][m.name] = {"value": point, "ci_low": lo, "ci_high": hi}
+        vals = _applicable(rows, m.name)
+        if vals:
+            point, lo, hi = bootstrap_ci(vals, m.aggregation)
+            out["metrics"][m.name] = {"value": point, "ci_low": lo, "ci_high": hi, "n": len(vals)}
+        else:
+            out["metrics"][m.name] = {"value": None, "ci_low": None, "ci_high": None, "n": 0}
     for group in sorted({r["group"] for r in rows}):
         grows = [r for r in rows if r["group"] == group]
-        out["groups"][group] = {
-            "n": len(grows),
-            **{m.name: float(_AGG[m.aggregation]([r["metrics"][m.name] for r in grows])) for m in meta.metrics},
-        }
+        out["groups"][group] = {"n": len(grows)}
+        for m in meta.metrics:
+            vals = _applicable(grows, m.name)
+            out["groups"][group][m.name] = float(_AGG[m.aggregation](vals)) if vals else None
     return out
+
+
+def _applicable(rows: Sequence[dict[str, Any]], name: str) -> list[float]:
+    """The metric's values over the instances it applies to. A task reports None for a metric
+    that does not apply to an instance (None, not NaN: PostgreSQL's JSON rejects NaN)."""
+    return [r["metrics"][name] for r in rows if r["metrics"].get(name) is not None]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -52,7 +53,19 @@ def _score_instance(task: Task, split: SplitData, record: InstanceRecord, answer
     except AnswerError as exc:
         return InstanceStatus.INVALID, task.failure_metrics(record), str(exc)
     truth = split.load_answer(record.id)
-    return InstanceStatus.OK, task.score(clean, truth, record), None
+    return InstanceStatus.OK, _checked(task, task.score(clean, truth, record)), None
+
+
+def _checked(task: Task, metrics: dict[str, float | None]) -> dict[str, float | None]:
+    """A scorer must report every declared metric, finite or None (not applicable): anything else
+    is a bug in the task, and storing it would corrupt the aggregate (and PostgreSQL rejects NaN)."""
+    declared = {m.name for m in task.metadata.metrics}
+    if set(metrics) != declared:
+        raise RuntimeError(f"task {task.name}: scorer returned metrics {sorted(metrics)}, declared {sorted(declared)}")
+    for name, value in metrics.items():
+        if value is not None and not math.isfinite(value):
+            raise RuntimeError(f"task {task.name}: scorer returned {value} for {name}")
+    return {k: (None if v is None else float(v)) for k, v in metrics.items()}
 
 
 def evaluate_submission(submission: Submission, task: Task, split: SplitData, sandbox: Sandbox, store: ResultsStore,

@@ -25,3 +25,14 @@ def test_aggregate_counts_failures_at_the_worst_value_and_per_group():
     assert out["metrics"]["recall@0.9"]["value"] == 2 / 3
     assert out["groups"]["T1"]["recall@0.9"] == 0.5 and out["groups"]["T1"]["n"] == 2
     assert out["groups"]["T2"]["recall@0.9"] == 1.0
+
+
+def test_metrics_that_do_not_apply_are_skipped_not_zeroed():
+    meta = get_task("planted-features").metadata
+    full = {m.name: 0.5 for m in meta.metrics}
+    rows = [{"group": "T1", "metrics": full},
+            {"group": "T2", "metrics": {**full, "mmcs": None}}]
+    out = aggregate(meta, rows)
+    assert out["metrics"]["mmcs"] == {"value": 0.5, "ci_low": 0.5, "ci_high": 0.5, "n": 1}
+    assert out["groups"]["T2"]["mmcs"] is None and out["groups"]["T2"]["recall@0.9"] == 0.5
+    assert out["metrics"]["recall@0.9"]["n"] == 2
