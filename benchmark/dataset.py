@@ -124,7 +124,8 @@ def _split_dir(root: Path, task: str, split: str) -> Path:
 
 def _read_index(path: Path) -> list[InstanceRecord]:
     if not path.exists():
-        raise DataError(f"{path}: instance index not found (run `phasebench data build`)")
+        raise DataError(f"{path}: instance index not found (run `phasebench data build`; the test split needs "
+                        "`PHASEBENCH_TEST_SEED=... phasebench data build --split test`)")
     records = []
     with open(path) as f:
         for lineno, line in enumerate(f, 1):

@@ -58,8 +58,10 @@ class BubblewrapSandbox(SubprocessSandbox):
         for root in _python_roots():
             args += ["--ro-bind", root, root]
         if job.device == "cuda":
+            # The CUDA runtime needs the device nodes and reads PCI topology from /sys (read-only).
             for dev in sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*")):
                 args += ["--dev-bind", dev, dev]
+            args += ["--ro-bind-try", "/sys", "/sys"]
         seen = {"submission": "/submission", "inputs": "/in/inputs.safetensors", "scratch": "/scratch",
                 "job": "/in/job.json", "worker": "/opt/phasebench/worker.py"}
         args += ["--ro-bind", str(host["submission"]), seen["submission"],
