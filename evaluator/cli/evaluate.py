@@ -47,10 +47,11 @@ def summary_table(outcomes: list[Outcome]) -> str:
 @click.option("--data-repo", default=None,
               help="read the tasks from a Hub dataset at a pinned commit, org/name@<commit> (cached locally)")
 @click.option("--private-dir", type=click.Path(path_type=Path), default=None)
-@click.option("--time-limit", type=float, default=None, help="override the task's per-instance wall-time limit (s)")
-@click.option("--memory-limit", type=int, default=None, help="override the task's per-instance memory limit (MB)")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None, help="override the task's per-instance wall-time limit (s)")
+@click.option("--memory-limit", type=click.IntRange(min=1), default=None, help="override the task's per-instance memory limit (MB)")
+@click.option("--output-limit", type=click.FloatRange(min=0, min_open=True), default=None, help="override the task's per-instance output limit (MB)")
 def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force, data_dir, data_repo, private_dir,
-             time_limit, memory_limit) -> None:
+             time_limit, memory_limit, output_limit) -> None:
     """Evaluate submissions, each instance in its own sandboxed worker, and store the scores."""
     if data_repo:
         if data_dir:
@@ -95,10 +96,9 @@ def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force
             try:
                 task = get_task(task_name)
                 split_data = open_split(task.name, split, data_dir, private_dir)
-                limits = task.metadata.limits
-                if time_limit or memory_limit:
-                    limits = limits.model_copy(update={k: v for k, v in
-                                                       (("wall_time_s", time_limit), ("memory_mb", memory_limit)) if v})
+                overrides = {"wall_time_s": time_limit, "memory_mb": memory_limit, "output_mb": output_limit}
+                limits = task.metadata.limits.model_validate(
+                    {**task.metadata.limits.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
                 outcomes.append(evaluate_submission(
                     sub, task, split_data, sandbox, store, device=device, force=force, limits=limits,
                     progress=lambda xs, desc: tqdm(xs, desc=desc, unit="instance", file=sys.stderr)))

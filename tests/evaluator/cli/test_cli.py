@@ -138,3 +138,18 @@ def test_data_repo_reads_the_cached_revision_offline(tmp_path, monkeypatch):
     assert out.exit_code == 0, out.output
     [row] = ResultsStore(make_engine(db)).evaluations_of("tiny-method")
     assert row.evaluation.dataset_revision == f"hub:{commit}"
+
+
+def test_limits_can_be_overridden(tmp_path):
+    data = tmp_path / "data"
+    build_tiny_split(data, n_instances=1)
+    sub = write_submission(tmp_path / "subs", code="import time\ndef run(problem):\n    time.sleep(30)\n")
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    out = invoke("evaluate", sub, "--db", db, "--data-dir", data, "--sandbox", "none", "--time-limit", "1")
+    assert out.exit_code == 0 and "partial" in out.output
+    [row] = ResultsStore(make_engine(db)).evaluations_of("tiny-method")
+    inst = ResultsStore(make_engine(db)).evaluation(row.evaluation.id, with_instances=True).instances[0]
+    assert inst.status == "timeout" and "1 s" in inst.error
+    bad = CliRunner().invoke(main, ["evaluate", str(sub), "--db", db, "--data-dir", str(data), "--sandbox", "none",
+                                    "--memory-limit", "-5"])
+    assert bad.exit_code == 2 and "--memory-limit" in bad.output
