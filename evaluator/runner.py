@@ -84,7 +84,7 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
                                      submission.spec.model_dump())
     eval_id = store.start_evaluation(
         submission_id=sub_id, task=task.name, task_version=meta.version, split=split.split,
-        dataset_revision=split.revision, evaluator_version=__version__, sandbox=sandbox.name, device=device,
+        dataset_revision=split.revision, evaluator_version=__version__, sandbox=sandbox.name, sandbox_info=sandbox.provenance(), device=device,
         hardware=hardware(device), library_versions=library_versions(), headline_metric=meta.headline)
     limits = limits or meta.limits
     entry = submission.spec.tasks[task.name]

@@ -1,19 +1,20 @@
-"""Sandboxes with named backends: ``bwrap`` (default, isolated) and ``none`` (trusted code only).
-
-A container backend registers here under its own name; the runner only sees the interface.
+"""Sandboxes with named backends: ``bwrap`` (default, isolated), ``docker`` (the evaluator image,
+through the Docker Engine API) and ``none`` (trusted code only). The runner only sees the interface.
 """
 from benchmark.registry import Registry
 
 from .base import Sandbox, SandboxError, SubprocessSandbox, WorkerJob, WorkerResult
 from .bwrap import BubblewrapSandbox
+from .docker import DockerSandbox
 from .local import NoSandbox
 
 __all__ = ["SANDBOXES", "Sandbox", "SandboxError", "SubprocessSandbox", "WorkerJob", "WorkerResult", "get_sandbox",
-           "BubblewrapSandbox", "NoSandbox"]
+           "BubblewrapSandbox", "DockerSandbox", "NoSandbox"]
 
 SANDBOXES: Registry[type[Sandbox]] = Registry("sandbox")
 SANDBOXES.register(BubblewrapSandbox.name, BubblewrapSandbox)
 SANDBOXES.register(NoSandbox.name, NoSandbox)
+SANDBOXES.register(DockerSandbox.name, DockerSandbox)
 
 
 def get_sandbox(name: str) -> Sandbox:

@@ -24,7 +24,8 @@ import psutil
 
 from benchmark.metadata import ResourceLimits
 
-__all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY"]
+__all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY",
+           "collect_result", "write_job"]
 
 WORKER_ENTRY = Path(__file__).resolve().parent / "worker_entry.py"
 _LOG_TAIL_BYTES = 4000
@@ -67,6 +68,10 @@ class Sandbox(ABC):
 
     def available(self) -> tuple[bool, str]:
         return True, ""
+
+    def provenance(self) -> dict[str, str]:
+        """What identifies the isolation layer in a score's provenance (e.g. the image digest)."""
+        return {}
 
 
 def _tree_rss(proc: psutil.Process) -> int:
@@ -126,9 +131,7 @@ class SubprocessSandbox(Sandbox):
         host = {"submission": job.submission_dir, "inputs": job.inputs_file, "scratch": scratch,
                 "job": job_dir / "job.json", "worker": WORKER_ENTRY}
         argv, seen = self.command([sys.executable, "-I", "-B"], host, job)
-        payload = {"entry": job.entry, "problem": job.problem, "answer_fields": job.answer_fields,
-                   "submission": seen["submission"], "inputs": seen["inputs"], "scratch": seen["scratch"]}
-        host["job"].write_text(json.dumps(payload))
+        write_job(job, seen, host["job"])
         log_path = root / "worker.log"
         limits = job.limits
         start = time.perf_counter()
@@ -141,7 +144,7 @@ class SubprocessSandbox(Sandbox):
         if verdict is None and not (scratch / "started").exists():
             raise SandboxError(f"sandbox {self.name!r} could not start the worker (exit code {proc.returncode}): "
                                f"{_tail(log_path).strip()[-500:]}")
-        result = self._collect(proc.returncode, verdict, scratch, log_path, limits)
+        result = collect_result(proc.returncode, verdict, scratch, _tail(log_path), limits)
         result.wall_s = wall
         result.peak_rss_mb = peak / 2**20
         return result
@@ -175,49 +178,58 @@ class SubprocessSandbox(Sandbox):
             pass
         proc.wait()
 
-    def _collect(self, returncode: int, verdict: str | None, scratch: Path, log_path: Path,
-                 limits: ResourceLimits) -> WorkerResult:
-        log_tail = _tail(log_path)
-        if verdict == "timeout":
-            return WorkerResult("timeout", error=f"wall-time limit of {limits.wall_time_s:g} s exceeded",
-                                log_tail=log_tail)
-        if verdict == "memory":
-            return WorkerResult("memory", error=f"memory limit of {limits.memory_mb} MB exceeded", log_tail=log_tail)
-        if returncode == -signal.SIGXFSZ:
-            return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded (file size)",
-                                log_tail=log_tail)
-        err_file = scratch / "error.json"
-        if err_file.is_file() and err_file.stat().st_size < 65536:
-            try:
-                err = json.loads(err_file.read_text())
-                if err.get("type") == "OutputLimit":
-                    return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded "
-                                        f"(file size)", log_tail=log_tail)
-                kind = "memory" if err.get("type") == "MemoryError" else "error"
-                return WorkerResult(kind, error=f"{err['type']}: {err['message']}{err.get('where', '')}"[:500],
-                                    log_tail=log_tail)
-            except (ValueError, KeyError, TypeError):
-                pass
-        answer_file = scratch / "answer.safetensors"
-        if returncode != 0 or not answer_file.is_file():
-            last = log_tail.strip().splitlines()[-1:] or [""]
-            how = f"killed by signal {-returncode}" if returncode < 0 else f"exited with code {returncode}"
-            return WorkerResult("crash", error=f"worker {how} without an answer {last[0][:200]}".strip(),
-                                log_tail=log_tail)
-        size = answer_file.stat().st_size
-        if size > limits.output_mb * 2**20:
-            return WorkerResult("output", error=f"answer of {size / 2**20:.1f} MB exceeds {limits.output_mb:g} MB",
-                                log_tail=log_tail)
-        from safetensors import safe_open
-        from safetensors.numpy import load_file
+
+
+def write_job(job: WorkerJob, seen: dict[str, str], path: Path) -> None:
+    """The job file the worker reads; paths are as the worker sees them inside its sandbox."""
+    payload = {"entry": job.entry, "problem": job.problem, "answer_fields": job.answer_fields,
+               "submission": seen["submission"], "inputs": seen["inputs"], "scratch": seen["scratch"]}
+    path.write_text(json.dumps(payload))
+
+
+def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail: str,
+                   limits: ResourceLimits) -> WorkerResult:
+    """Read what a finished worker left in its scratch folder; every backend ends here."""
+    if verdict == "timeout":
+        return WorkerResult("timeout", error=f"wall-time limit of {limits.wall_time_s:g} s exceeded",
+                            log_tail=log_tail)
+    if verdict == "memory":
+        return WorkerResult("memory", error=f"memory limit of {limits.memory_mb} MB exceeded", log_tail=log_tail)
+    if returncode == -signal.SIGXFSZ:
+        return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded (file size)",
+                            log_tail=log_tail)
+    err_file = scratch / "error.json"
+    if err_file.is_file() and err_file.stat().st_size < 65536:
         try:
-            answer = load_file(str(answer_file))
-            with safe_open(str(answer_file), "np") as f:
-                method_s = float((f.metadata() or {}).get("method_runtime_s", "nan"))
-        except Exception as exc:  # a forged or truncated file is the method's fault
-            return WorkerResult("invalid", error=f"unreadable answer file ({type(exc).__name__}: {exc})"[:500],
+            err = json.loads(err_file.read_text())
+            if err.get("type") == "OutputLimit":
+                return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded "
+                                    f"(file size)", log_tail=log_tail)
+            kind = "memory" if err.get("type") == "MemoryError" else "error"
+            return WorkerResult(kind, error=f"{err['type']}: {err['message']}{err.get('where', '')}"[:500],
                                 log_tail=log_tail)
-        return WorkerResult("ok", answer=answer, method_s=method_s, log_tail=log_tail)
+        except (ValueError, KeyError, TypeError):
+            pass
+    answer_file = scratch / "answer.safetensors"
+    if returncode != 0 or not answer_file.is_file():
+        last = log_tail.strip().splitlines()[-1:] or [""]
+        how = f"killed by signal {-returncode}" if returncode < 0 else f"exited with code {returncode}"
+        return WorkerResult("crash", error=f"worker {how} without an answer {last[0][:200]}".strip(),
+                            log_tail=log_tail)
+    size = answer_file.stat().st_size
+    if size > limits.output_mb * 2**20:
+        return WorkerResult("output", error=f"answer of {size / 2**20:.1f} MB exceeds {limits.output_mb:g} MB",
+                            log_tail=log_tail)
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+    try:
+        answer = load_file(str(answer_file))
+        with safe_open(str(answer_file), "np") as f:
+            method_s = float((f.metadata() or {}).get("method_runtime_s", "nan"))
+    except Exception as exc:  # a forged or truncated file is the method's fault
+        return WorkerResult("invalid", error=f"unreadable answer file ({type(exc).__name__}: {exc})"[:500],
+                            log_tail=log_tail)
+    return WorkerResult("ok", answer=answer, method_s=method_s, log_tail=log_tail)
 
 
 def _tail(path: Path) -> str:

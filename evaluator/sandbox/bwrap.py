@@ -43,6 +43,10 @@ class BubblewrapSandbox(SubprocessSandbox):
             return False, f"bubblewrap cannot create namespaces here: {probe.stderr.strip()}"
         return True, exe
 
+    def provenance(self) -> dict[str, str]:
+        out = subprocess.run(["bwrap", "--version"], capture_output=True, text=True)
+        return {"bwrap": out.stdout.strip()}
+
     def command(self, python: list[str], host: dict[str, Path], job: WorkerJob) -> tuple[list[str], dict[str, str]]:
         args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--uid", "65534", "--gid", "65534",
                 "--hostname", "sandbox"]

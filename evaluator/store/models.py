@@ -74,6 +74,7 @@ class Evaluation(Base):
     dataset_revision: Mapped[str] = mapped_column(String(100))
     evaluator_version: Mapped[str] = mapped_column(String(50))
     sandbox: Mapped[str] = mapped_column(String(50))
+    sandbox_info: Mapped[dict | None] = mapped_column(JSON)  # e.g. the container image digest
     device: Mapped[str] = mapped_column(String(50))
     hardware: Mapped[dict] = mapped_column(JSON)
     library_versions: Mapped[dict] = mapped_column(JSON)

@@ -67,3 +67,18 @@ def test_migrations_reach_head_and_guard_old_schemas(db_url):
     tables = set(inspect(engine).get_table_names())
     assert {"submissions", "evaluations", "instance_results", "alembic_version"} <= tables
     engine.dispose()
+
+
+def test_upgrade_from_the_first_schema_keeps_the_results(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO submissions (name, code_sha256, metadata, created_at) "
+                             "VALUES ('old', 'd', '{}', CURRENT_TIMESTAMP)")
+    assert upgrade(engine) == head_revision()
+    store = ResultsStore(engine)
+    sub_id = store.upsert_submission("old", "d", None, {})
+    ev_id = store.start_evaluation(submission_id=sub_id, sandbox_info={"image_id": "sha256:abc"}, **EVAL_FIELDS)
+    assert store.evaluation(ev_id).sandbox_info == {"image_id": "sha256:abc"}
+    engine.dispose()

@@ -1,0 +1,129 @@
+"""``docker``: each worker in a container of the evaluator image, through the Docker Engine API.
+
+The same API is served by Podman (``podman system service``), which is how the tests run it on
+hosts without a Docker engine. The container has no network, a read-only root file system, a
+small /tmp tmpfs, memory, CPU, process and file-size limits, no capabilities, runs as nobody,
+and sees only its submission (read-only), one instance's inputs, and a scratch folder. With
+``--device cuda`` it is given one GPU through a device request.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .base import Sandbox, SandboxError, WorkerJob, WorkerResult, collect_result, write_job
+
+__all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
+
+DEFAULT_IMAGE = "localhost/phasebench-evaluator:latest"
+_PIDS_LIMIT = 512
+_TMPFS = "rw,nosuid,nodev,size=256m"
+
+
+class DockerSandbox(Sandbox):
+    name = "docker"
+    isolated = True
+
+    def __init__(self, image: str | None = None, base_url: str | None = None, gpu: str | None = None):
+        self.image = image or os.environ.get("PHASEBENCH_IMAGE", DEFAULT_IMAGE)
+        self.base_url = base_url or os.environ.get("PHASEBENCH_DOCKER_HOST") or os.environ.get("DOCKER_HOST")
+        self.gpu = gpu or os.environ.get("PHASEBENCH_GPU", "0")
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            import docker
+
+            self._client = docker.DockerClient(base_url=self.base_url) if self.base_url else docker.from_env()
+        return self._client
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            self.client.ping()
+        except Exception as exc:  # no engine, no socket, wrong URL: all mean "not here"
+            return False, f"no Docker Engine API answers ({self.base_url or 'DOCKER_HOST/default socket'}): {exc}"
+        try:
+            self.client.images.get(self.image)
+        except Exception:
+            return False, f"image {self.image} not found: build it with `make evaluator-image`"
+        return True, self.image
+
+    def provenance(self) -> dict[str, str]:
+        image = self.client.images.get(self.image)
+        digests = image.attrs.get("RepoDigests") or []
+        return {"image": self.image, "image_id": image.id, **({"repo_digest": digests[0]} if digests else {})}
+
+    def run(self, job: WorkerJob) -> WorkerResult:
+        root = Path(tempfile.mkdtemp(prefix="phasebench-job-"))
+        try:
+            return self._run(job, root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _run(self, job: WorkerJob, root: Path) -> WorkerResult:
+        import docker
+        from requests.exceptions import ConnectionError as RequestsConnectionError, ReadTimeout
+
+        scratch = root / "scratch"
+        scratch.mkdir()
+        scratch.chmod(0o777)  # the container runs as nobody
+        seen = {"submission": "/submission", "inputs": "/in/inputs.safetensors", "scratch": "/scratch",
+                "job": "/in/job.json"}
+        job_file = root / "job.json"
+        write_job(job, seen, job_file)
+        job_file.chmod(0o644)
+        limits = job.limits
+        fsize = int(limits.output_mb * 2**20)
+        volumes = {str(job.submission_dir): {"bind": seen["submission"], "mode": "ro"},
+                   str(job.inputs_file): {"bind": seen["inputs"], "mode": "ro"},
+                   str(job_file): {"bind": seen["job"], "mode": "ro"},
+                   str(scratch): {"bind": seen["scratch"], "mode": "rw"}}
+        threads = str(len(os.sched_getaffinity(0)))
+        kwargs = dict(
+            command=["python", "-I", "-B", "/opt/phasebench/worker.py", seen["job"]],
+            detach=True, network_mode="none", read_only=True, tmpfs={"/tmp": _TMPFS},
+            mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m", pids_limit=_PIDS_LIMIT,
+            user="65534:65534", working_dir=seen["scratch"], volumes=volumes, cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            environment={"HOME": seen["scratch"], "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+                         "OPENBLAS_NUM_THREADS": threads},
+            ulimits=[docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize),
+                     docker.types.Ulimit(name="core", soft=0, hard=0)],
+        )
+        if job.device == "cuda":
+            kwargs["device_requests"] = [docker.types.DeviceRequest(device_ids=[self.gpu], capabilities=[["gpu"]])]
+        start = time.perf_counter()
+        try:
+            container = self.client.containers.run(self.image, **kwargs)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"sandbox 'docker' could not start a container from {self.image}: {exc}") from exc
+        verdict = None
+        try:
+            try:
+                status = container.wait(timeout=limits.wall_time_s)
+                returncode = int(status.get("StatusCode", -1))
+            except (ReadTimeout, RequestsConnectionError):
+                container.kill()
+                container.wait()
+                verdict, returncode = "timeout", -9
+            wall = time.perf_counter() - start
+            container.reload()
+            state = container.attrs.get("State", {})
+            if verdict is None and state.get("OOMKilled"):
+                verdict = "memory"
+            log_tail = container.logs(tail=100).decode("utf-8", "replace")[-4000:]
+        finally:
+            try:
+                container.remove(force=True)
+            except docker.errors.DockerException:
+                pass
+        if verdict is None and not (scratch / "started").exists():
+            raise SandboxError(f"sandbox 'docker' could not start the worker (exit code {returncode}): "
+                               f"{log_tail.strip()[-500:]}")
+        result = collect_result(returncode, verdict, scratch, log_tail, limits)
+        result.wall_s = wall
+        return result
