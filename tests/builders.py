@@ -11,14 +11,17 @@ import yaml
 
 from benchmark.dataset import SplitWriter, open_split
 from benchmark.tasks.planted_features.generator import plant
-from evaluator.sandbox import BubblewrapSandbox
+from evaluator.sandbox import BubblewrapSandbox, DockerSandbox
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("PHASEBENCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 _bwrap_ok, _bwrap_why = BubblewrapSandbox().available()
 requires_bwrap = pytest.mark.skipif(not _bwrap_ok, reason=f"bubblewrap sandbox unavailable: {_bwrap_why}")
-SANDBOX_PARAMS = ["none", pytest.param("bwrap", marks=requires_bwrap)]
+_docker_ok, _docker_why = DockerSandbox().available()
+requires_docker = pytest.mark.skipif(not _docker_ok, reason=f"container sandbox unavailable: {_docker_why}")
+ISOLATED_PARAMS = [pytest.param("bwrap", marks=requires_bwrap), pytest.param("docker", marks=requires_docker)]
+SANDBOX_PARAMS = ["none", *ISOLATED_PARAMS]
 
 
 def build_tiny_split(root: Path, n_instances: int = 3, n: int = 12, d: int = 6, n_samples: int = 400,

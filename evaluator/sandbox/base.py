@@ -25,7 +25,7 @@ import psutil
 from benchmark.metadata import ResourceLimits
 
 __all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY",
-           "collect_result", "write_job"]
+           "collect_result", "tail_file", "write_job"]
 
 WORKER_ENTRY = Path(__file__).resolve().parent / "worker_entry.py"
 _LOG_TAIL_BYTES = 4000
@@ -143,8 +143,8 @@ class SubprocessSandbox(Sandbox):
         wall = time.perf_counter() - start
         if verdict is None and not (scratch / "started").exists():
             raise SandboxError(f"sandbox {self.name!r} could not start the worker (exit code {proc.returncode}): "
-                               f"{_tail(log_path).strip()[-500:]}")
-        result = collect_result(proc.returncode, verdict, scratch, _tail(log_path), limits)
+                               f"{tail_file(log_path).strip()[-500:]}")
+        result = collect_result(proc.returncode, verdict, scratch, tail_file(log_path), limits)
         result.wall_s = wall
         result.peak_rss_mb = peak / 2**20
         return result
@@ -232,7 +232,7 @@ def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail
     return WorkerResult("ok", answer=answer, method_s=method_s, log_tail=log_tail)
 
 
-def _tail(path: Path) -> str:
+def tail_file(path: Path) -> str:
     with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()

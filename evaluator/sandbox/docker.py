@@ -9,18 +9,21 @@ and sees only its submission (read-only), one instance's inputs, and a scratch f
 from __future__ import annotations
 
 import os
+import resource
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
 
-from .base import Sandbox, SandboxError, WorkerJob, WorkerResult, collect_result, write_job
+from .base import Sandbox, SandboxError, WorkerJob, WorkerResult, collect_result, tail_file, write_job
 
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
 
 DEFAULT_IMAGE = "localhost/phasebench-evaluator:latest"
 _PIDS_LIMIT = 512
 _TMPFS = "rw,nosuid,nodev,size=256m"
+_LOG = ".worker.log"
 
 
 class DockerSandbox(Sandbox):
@@ -76,15 +79,25 @@ class DockerSandbox(Sandbox):
         job_file = root / "job.json"
         write_job(job, seen, job_file)
         job_file.chmod(0o644)
+        inputs = job.inputs_file
+        if not inputs.stat().st_mode & stat.S_IROTH:
+            # The container runs as nobody: hand it a readable copy rather than loosen the dataset's modes.
+            inputs = root / "inputs.safetensors"
+            shutil.copyfile(job.inputs_file, inputs)
+            inputs.chmod(0o644)
         limits = job.limits
         fsize = int(limits.output_mb * 2**20)
         volumes = {str(job.submission_dir): {"bind": seen["submission"], "mode": "ro"},
-                   str(job.inputs_file): {"bind": seen["inputs"], "mode": "ro"},
+                   str(inputs): {"bind": seen["inputs"], "mode": "ro"},
                    str(job_file): {"bind": seen["job"], "mode": "ro"},
                    str(scratch): {"bind": seen["scratch"], "mode": "rw"}}
         threads = str(len(os.sched_getaffinity(0)))
+        nofile_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         kwargs = dict(
-            command=["python", "-I", "-B", "/opt/phasebench/worker.py", seen["job"]],
+            # Output goes to a file under the container's file-size limit, as with the other
+            # backends, instead of into the engine's log, which nothing would cap.
+            command=["/bin/sh", "-c", f"exec python -I -B /opt/phasebench/worker.py {seen['job']} "
+                                      f"> {seen['scratch']}/{_LOG} 2>&1"],
             detach=True, network_mode="none", read_only=True, tmpfs={"/tmp": _TMPFS},
             mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m", pids_limit=_PIDS_LIMIT,
             user="65534:65534", working_dir=seen["scratch"], volumes=volumes, cap_drop=["ALL"],
@@ -92,7 +105,11 @@ class DockerSandbox(Sandbox):
             environment={"HOME": seen["scratch"], "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                          "OPENBLAS_NUM_THREADS": threads},
             ulimits=[docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize),
-                     docker.types.Ulimit(name="core", soft=0, hard=0)],
+                     docker.types.Ulimit(name="core", soft=0, hard=0),
+                     # An engine's default open-file and process limits can exceed what this host
+                     # allows a container (runc then refuses to start): ask for no more than we have.
+                     docker.types.Ulimit(name="nofile", soft=min(4096, nofile_hard), hard=nofile_hard),
+                     docker.types.Ulimit(name="nproc", soft=_PIDS_LIMIT, hard=_PIDS_LIMIT)],
         )
         if job.device == "cuda":
             kwargs["device_requests"] = [docker.types.DeviceRequest(device_ids=[self.gpu], capabilities=[["gpu"]])]
@@ -113,14 +130,17 @@ class DockerSandbox(Sandbox):
             wall = time.perf_counter() - start
             container.reload()
             state = container.attrs.get("State", {})
-            if verdict is None and state.get("OOMKilled"):
+            # Only the kernel's OOM killer sends SIGKILL (137) to a container we did not kill;
+            # some engines (Podman on cgroups v1) do not set OOMKilled.
+            if verdict is None and (state.get("OOMKilled") or returncode == 137):
                 verdict = "memory"
-            log_tail = container.logs(tail=100).decode("utf-8", "replace")[-4000:]
         finally:
             try:
                 container.remove(force=True)
             except docker.errors.DockerException:
                 pass
+        log_path = scratch / _LOG
+        log_tail = tail_file(log_path) if log_path.is_file() else ""
         if verdict is None and not (scratch / "started").exists():
             raise SandboxError(f"sandbox 'docker' could not start the worker (exit code {returncode}): "
                                f"{log_tail.strip()[-500:]}")
