@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 
-.PHONY: install demo test serve data perf clean
+.PHONY: install demo test serve data perf clean evaluator-image evaluate-in-container
 
 $(STAMP): pyproject.toml Makefile
 	@command -v bwrap >/dev/null 2>&1 || ./scripts/install-bubblewrap
@@ -39,6 +39,15 @@ test: install
 perf: data
 	$(PY) perf/sandbox_overhead.py
 	$(PY) perf/scoring_speed.py
+
+# The evaluator image (Docker or Podman), then one submission evaluated exactly as the official
+# evaluator does: `make evaluate-in-container SUBMISSION=submissions/topk-sae`.
+evaluator-image:
+	./scripts/container-engine build
+
+evaluate-in-container: data
+	@eval "$$(./scripts/container-engine start)"; export PHASEBENCH_DOCKER_HOST; \
+	$(PHASEBENCH) evaluate $(SUBMISSION) --sandbox docker --split dev
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

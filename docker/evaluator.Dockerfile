@@ -10,8 +10,6 @@ FROM ${BASE_IMAGE}
 ARG TORCH_SPEC="torch==2.13.0"
 ARG PIP_PACKAGES="numpy scipy scikit-learn safetensors"
 
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-
 # A Python 3.11+ interpreter, from the distribution when the base image has none.
 RUN if ! command -v python3 >/dev/null; then \
       apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \

@@ -49,6 +49,12 @@ def fmt_runtime(seconds: Any) -> str:
     return f"{s:.1f} s"
 
 
+def sort_value(value: Any) -> str:
+    """A machine-readable number for table.js's data-v attributes ("" when missing)."""
+    f = clean_number(value)
+    return "" if f is None else repr(f)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the website. ``config`` keys: ``DATABASE_URL`` (default: $PHASEBENCH_DB or the local
     SQLite file, see :func:`evaluator.store.database_url`), ``TESTING``, and any Flask setting."""
@@ -58,14 +64,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     db.init_app(app)
 
-    app.jinja_env.filters.update(num=fmt_num, ci=fmt_ci, dt=fmt_dt, runtime=fmt_runtime)
+    app.jinja_env.filters.update(num=fmt_num, ci=fmt_ci, dt=fmt_dt, runtime=fmt_runtime, sv=sort_value)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
     from .views.api import bp as api_bp
     from .views.pages import bp as pages_bp
     app.register_blueprint(pages_bp)
-    app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(api_bp, url_prefix="/api/v1", name="api_v1")
+    app.register_blueprint(api_bp, url_prefix="/api")   # the original unversioned routes, as aliases
 
     @app.before_request
     def _schema() -> None:

@@ -7,15 +7,18 @@ helpers here. The website never writes.
 from __future__ import annotations
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from evaluator.store import (Evaluation, LeaderboardRow, ResultsStore, Submission, database_url,
-                             make_engine, require_current)
+from evaluator.store import (FINISHED, Evaluation, InstanceResult, LeaderboardRow, ResultsStore, Submission,
+                             database_url, make_engine, require_current)
+
+from .cache import LRUCache
 
 __all__ = ["EXTENSION", "init_app", "get_engine", "get_store", "ensure_schema", "evaluation",
-           "latest_finished", "evaluations_of", "latest_submission"]
+           "latest_finished", "evaluations_of", "latest_submission", "board_fingerprint", "instance_values",
+           "cache"]
 
 EXTENSION = "phasebench_db"
 
@@ -25,6 +28,8 @@ class _State:
         self.engine = engine
         self.store = ResultsStore(engine)
         self.schema_checked = False
+        self.cache = LRUCache(maxsize=256)
+        self.fingerprints: dict[tuple[str, str], tuple[float, tuple]] = {}
 
 
 def init_app(app: Flask) -> Engine:
@@ -46,6 +51,11 @@ def get_engine() -> Engine:
 
 def get_store() -> ResultsStore:
     return _state().store
+
+
+def cache() -> LRUCache:
+    """This app's in-process cache (derived data only; keys carry what they depend on)."""
+    return _state().cache
 
 
 def ensure_schema() -> None:
@@ -83,3 +93,47 @@ def latest_submission(name: str) -> Submission | None:
              .order_by(Submission.created_at.desc(), Submission.id.desc()))
         return s.scalars(q).first()
 
+
+
+def board_fingerprint(task: str, split: str) -> tuple:
+    """A cheap summary that changes whenever the set of finished evaluations of (task, split)
+    changes (one indexed aggregate query). Finished evaluations are never rewritten, so cached
+    leaderboards keyed by it stay correct. The answer is reused for ``FRESHNESS_S`` seconds
+    (app config; default 1 s, 0 when TESTING), so a new result shows up at most that late."""
+    import time
+    ttl = current_app.config.get("FRESHNESS_S")
+    if ttl is None:
+        ttl = 0.0 if current_app.testing else 1.0
+    if ttl <= 0:
+        return _fingerprint_query(task, split)
+    state = _state()
+    now = time.monotonic()
+    hit = state.fingerprints.get((task, split))
+    if hit is not None and now - hit[0] < ttl:
+        return hit[1]
+    fp = _fingerprint_query(task, split)
+    state.fingerprints[(task, split)] = (now, fp)
+    return fp
+
+
+def _fingerprint_query(task: str, split: str) -> tuple:
+    q = (select(func.count(Evaluation.id), func.max(Evaluation.id), func.max(Evaluation.finished_at))
+         .where(Evaluation.task == task, Evaluation.split == split, Evaluation.status.in_(FINISHED)))
+    with get_engine().connect() as conn:
+        count, max_id, max_finished = conn.execute(q).one()
+    return (count, max_id, str(max_finished))
+
+
+def instance_values(evaluation_ids: list[int], metric: str) -> dict[int, dict[str, float | None]]:
+    """``{evaluation_id: {instance_id: value of metric}}`` for many evaluations in ONE query; the
+    metric is extracted from the JSON column by the database."""
+    out: dict[int, dict[str, float | None]] = {i: {} for i in evaluation_ids}
+    if not evaluation_ids:
+        return out
+    value = InstanceResult.metrics[metric].as_float()
+    q = (select(InstanceResult.evaluation_id, InstanceResult.instance_id, value)
+         .where(InstanceResult.evaluation_id.in_(evaluation_ids)))
+    with get_engine().connect() as conn:
+        for ev_id, inst, v in conn.execute(q):
+            out[ev_id][inst] = v
+    return out

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from benchmark.dataset import open_split
-from benchmark.tasks.planted_features.task import PlantedFeatures
+from benchmark.task import get_task
 from evaluator.store import ResultsStore, make_engine, upgrade
 from tests.builders import PG_ADMIN_URL, build_tiny_split
 
@@ -19,12 +19,24 @@ def tiny_split(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def dev_split(tmp_path_factory):
-    """The real dev split of planted-features, built once per session."""
-    root = tmp_path_factory.mktemp("dev-data")
-    task = PlantedFeatures()
-    task.build("dev", task.dev_seed, root, root)
-    return open_split(task.name, "dev", root)
+def dev_split_of(tmp_path_factory):
+    """The real dev split of a registered task, built once per session and task."""
+    built = {}
+
+    def build(name: str):
+        if name not in built:
+            task = get_task(name)
+            root = tmp_path_factory.mktemp(f"dev-{name}")
+            task.build("dev", task.dev_seed, root, root)
+            built[name] = open_split(name, "dev", root)
+        return built[name]
+    return build
+
+
+@pytest.fixture(scope="session")
+def dev_split(dev_split_of):
+    """The real dev split of planted-features."""
+    return dev_split_of("planted-features")
 
 
 def _postgres_url() -> str | None:

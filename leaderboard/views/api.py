@@ -1,21 +1,41 @@
-"""JSON API. Errors are JSON too: ``{"error", "message", "status"}`` (see ``create_app``)."""
+"""JSON API, versioned under ``/api/v1/`` (the same blueprint is also mounted at ``/api/`` so the
+original routes keep working). Errors are JSON too: ``{"error", "message", "status"}`` (see
+``create_app``). Every table endpoint also answers ``?format=csv``. The OpenAPI description is at
+``/api/v1/openapi.json``.
+"""
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from flask import Blueprint, jsonify
-from werkzeug.exceptions import NotFound
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import BadRequest, NotFound
 
 from benchmark.metadata import TaskMetadata
+from evaluator.store import FINISHED
 
 from .. import db
-from ..ranking import group_block, headline_of, metric_block, rank_rows
-from . import registered_tasks, reproduce_command, split_arg, task_metadata_or_none, task_or_404
+from ..board import (OVERALL_RULE, Board, CompareError, board_intervals, compare, get_board, interval_json,
+                     overall_ranking)
+from ..csvout import csv_response, wants_csv
+from ..ranking import RankedRow, group_block, headline_of, metric_block
+from ..stats import LEVEL, N_BOOT, SEED
+from . import group_columns, metric_columns, registered_tasks, reproduce_command, split_arg, \
+    task_metadata_or_none, task_or_404
 
-__all__ = ["bp", "task_json", "json_safe"]
+__all__ = ["bp", "task_json", "json_safe", "leaderboard_payload", "leaderboard_csv", "overall_payload",
+           "load_comparison", "RANK_INTERVAL_METHOD"]
 
 bp = Blueprint("api", __name__)
+
+RANK_INTERVAL_METHOD = {
+    "method": "paired bootstrap over instance ids: each resample draws instances with replacement and "
+              "scores every row on the same draw (over the drawn instances it has), rows are ranked "
+              "jointly, and the interval is the central 95% of each row's rank",
+    "resamples": N_BOOT, "seed": SEED, "level": LEVEL,
+    "tied_with_previous": "the 95% paired-bootstrap interval of the headline difference to the row "
+                          "above, over the instances both share, contains 0",
+}
 
 
 def json_safe(obj: Any) -> Any:
@@ -29,12 +49,17 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
+def _json(payload: Any) -> Response:
+    return jsonify(json_safe(payload))
+
+
 def task_json(meta: TaskMetadata) -> dict[str, Any]:
     return {
         "name": meta.name,
         "version": meta.version,
         "description": meta.description,
         "headline": meta.headline,
+        "higher_is_better": meta.headline_metric.higher_is_better,
         "metrics": [{"name": m.name, "description": m.description, "higher_is_better": m.higher_is_better,
                      "aggregation": m.aggregation, "best": m.best, "worst": m.worst} for m in meta.metrics],
         "groups": list(meta.groups),
@@ -43,26 +68,111 @@ def task_json(meta: TaskMetadata) -> dict[str, Any]:
     }
 
 
+# --- leaderboard ---------------------------------------------------------------------------------
+def _row_json(row: RankedRow, meta: TaskMetadata, intervals: dict) -> dict[str, Any]:
+    out = row.to_json(meta)
+    out["rank_interval"] = interval_json(intervals.get(row.evaluation.id))
+    return out
+
+
+def leaderboard_payload(board: Board) -> dict[str, Any]:
+    meta = board.meta
+    intervals = board_intervals(board)
+    return json_safe({
+        "task": meta.name, "task_version": meta.version, "split": board.split, "headline": meta.headline,
+        "higher_is_better": meta.headline_metric.higher_is_better,
+        "rank_intervals": RANK_INTERVAL_METHOD,
+        "rows": [_row_json(r, meta, intervals) for r in board.current],
+        "stale": [{"task_version": s.version,
+                   "note": f"scored on task version {s.version}; not ranked with the current version "
+                           f"{meta.version}",
+                   "rows": [_row_json(r, meta, {}) for r in s.rows]} for s in board.stale],
+    })
+
+
+def leaderboard_csv(board: Board) -> Response:
+    meta = board.meta
+    intervals = board_intervals(board)
+    groups = group_columns([r.groups for r in board.all_rows], meta)
+    others = metric_columns([r.metrics for r in board.all_rows], meta)
+    others = [m for m in others if m != meta.headline]
+    header = (["section", "rank", "rank_low", "rank_high", "submission", "baseline", "evaluation_id",
+               "task_version", meta.headline, "ci_low", "ci_high"] + others + [f"group:{g}" for g in groups]
+              + ["n_failed", "n_instances", "runtime_s", "status", "finished_at"])
+
+    def line(section: str, r: RankedRow) -> list[Any]:
+        iv = intervals.get(r.evaluation.id) if section == "current" else None
+        ev = r.evaluation
+        return ([section, r.rank, iv.low if iv else None, iv.high if iv else None, r.submission.name, r.baseline,
+                 ev.id, ev.task_version, r.headline, r.ci_low, r.ci_high]
+                + [r.metrics.get(m, {}).get("value") for m in others]
+                + [r.groups.get(g, {}).get(meta.headline) for g in groups]
+                + [ev.n_failed, ev.n_instances, ev.runtime_s, ev.status,
+                   ev.finished_at.isoformat() if ev.finished_at else None])
+    rows = [line("current", r) for r in board.current]
+    rows += [line(f"stale (task v{s.version})", r) for s in board.stale for r in s.rows]
+    return csv_response(f"{meta.name}-{board.split}-leaderboard.csv", header, rows)
+
+
+# --- overall ----------------------------------------------------------------------------------
+def overall_payload(split: str) -> dict[str, Any]:
+    tasks = [t.metadata for t in registered_tasks()]
+    boards = [get_board(meta, split) for meta in tasks]
+    rows = overall_ranking(boards)
+    return {"split": split, "tasks": [m.name for m in tasks], "rule": OVERALL_RULE,
+            "rows": [r.to_json(len(tasks)) for r in rows]}
+
+
+# --- compare ----------------------------------------------------------------------------------
+def _int_arg(name: str) -> int:
+    raw = request.args.get(name, "")
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"?{name}= must be an evaluation id (an integer), got {raw!r}") from None
+
+
+def load_comparison():  # noqa: ANN201
+    """The Comparison for ``?a=&b=``: 400 for bad ids or different tasks, 404 for unknown ids."""
+    a_id, b_id = _int_arg("a"), _int_arg("b")
+    a, b = db.evaluation(a_id), db.evaluation(b_id)
+    for ev_id, ev in ((a_id, a), (b_id, b)):
+        if ev is None:
+            raise NotFound(f"no evaluation with id {ev_id}")
+    meta = task_metadata_or_none(a.task)
+    names = metric_columns([i.metrics or {} for i in a.instances] + [i.metrics or {} for i in b.instances], meta)
+    try:
+        return compare(a, b, meta, names, lambda seen: group_columns(seen, meta))
+    except CompareError as e:
+        raise BadRequest(str(e)) from None
+
+
+# --- routes -----------------------------------------------------------------------------------
 @bp.get("/tasks")
 def tasks():
-    return jsonify({"tasks": [task_json(t.metadata) for t in registered_tasks()]})
+    metas = [t.metadata for t in registered_tasks()]
+    if wants_csv():
+        return csv_response("tasks.csv", ["name", "version", "headline", "higher_is_better", "groups", "description"],
+                            [[m.name, m.version, m.headline, m.headline_metric.higher_is_better,
+                              " ".join(m.groups), m.description] for m in metas])
+    return _json({"tasks": [task_json(m) for m in metas]})
 
 
 @bp.get("/tasks/<task>")
 def task(task: str):
-    return jsonify(task_json(task_or_404(task).metadata))
+    wants_csv()
+    return _json(task_json(task_or_404(task).metadata))
 
 
 @bp.get("/tasks/<task>/leaderboard")
 def leaderboard(task: str):
     split = split_arg()
-    meta = task_or_404(task).metadata
-    rows = rank_rows(db.latest_finished(meta.name, split), meta)
-    return jsonify(json_safe({
-        "task": meta.name, "task_version": meta.version, "split": split, "headline": meta.headline,
-        "higher_is_better": meta.headline_metric.higher_is_better,
-        "rows": [r.to_json(meta) for r in rows],
-    }))
+    csv = wants_csv()
+    board = get_board(task_or_404(task).metadata, split)
+    if csv:
+        return leaderboard_csv(board)
+    body = board.memoize(("api-leaderboard",), lambda: jsonify(leaderboard_payload(board)).get_data())
+    return Response(body, mimetype="application/json")
 
 
 def _iso(dt) -> str | None:  # noqa: ANN001
@@ -71,17 +181,26 @@ def _iso(dt) -> str | None:  # noqa: ANN001
 
 @bp.get("/evaluations/<int:evaluation_id>")
 def evaluation(evaluation_id: int):
+    csv = wants_csv()
     ev = db.evaluation(evaluation_id)
     if ev is None:
         raise NotFound(f"no evaluation with id {evaluation_id}")
     sub = ev.submission
     meta = task_metadata_or_none(ev.task)
+    if csv:
+        names = metric_columns([i.metrics or {} for i in ev.instances], meta)
+        return csv_response(f"evaluation-{ev.id}-instances.csv",
+                            ["instance_id", "group", "status"] + names + ["runtime_s", "error"],
+                            [[i.instance_id, i.group, i.status] + [(i.metrics or {}).get(n) for n in names]
+                             + [i.runtime_s, i.error] for i in ev.instances])
     value, lo, hi = headline_of(ev, meta) if meta else (ev.headline, ev.headline_ci_low, ev.headline_ci_high)
-    return jsonify(json_safe({
+    return _json({
         "id": ev.id,
         "submission": sub.name,
         "baseline": bool((sub.meta or {}).get("baseline", False)) if isinstance(sub.meta, dict) else False,
         "task": ev.task, "task_version": ev.task_version, "split": ev.split,
+        "current_task_version": meta.version if meta else None,
+        "stale": bool(meta and ev.task_version != meta.version),
         "status": ev.status, "note": ev.note,
         "headline_metric": meta.headline if meta else ev.headline_metric,
         "headline": value, "ci_low": lo, "ci_high": hi,
@@ -98,4 +217,81 @@ def evaluation(evaluation_id: int):
         "instances": [{"instance_id": i.instance_id, "group": i.group, "status": i.status,
                        "metrics": i.metrics or {}, "runtime_s": i.runtime_s, "error": i.error}
                       for i in ev.instances],
-    }))
+    })
+
+
+@bp.get("/submissions/<path:name>")
+def submission(name: str):
+    csv = wants_csv()
+    sub = db.latest_submission(name)
+    if sub is None:
+        raise NotFound(f"no submission named {name!r}")
+    rows = db.evaluations_of(name)
+    if csv:
+        return csv_response(f"submission-{name}-evaluations.csv",
+                            ["evaluation_id", "task", "task_version", "split", "status", "finished",
+                             "headline_metric", "headline", "ci_low", "ci_high", "n_failed", "n_instances",
+                             "code_sha256", "finished_at"],
+                            [[r.evaluation.id, r.evaluation.task, r.evaluation.task_version, r.evaluation.split,
+                              r.evaluation.status, r.evaluation.status in FINISHED, r.evaluation.headline_metric,
+                              r.evaluation.headline, r.evaluation.headline_ci_low, r.evaluation.headline_ci_high,
+                              r.evaluation.n_failed, r.evaluation.n_instances, r.submission.code_sha256,
+                              _iso(r.evaluation.finished_at)] for r in rows])
+    meta = sub.meta if isinstance(sub.meta, dict) else {}
+    return _json({
+        "name": sub.name, "metadata": meta, "baseline": bool(meta.get("baseline", False)),
+        "code_sha256": sub.code_sha256, "git_commit": sub.git_commit,
+        "evaluations": [{"evaluation_id": r.evaluation.id, "task": r.evaluation.task,
+                         "task_version": r.evaluation.task_version, "split": r.evaluation.split,
+                         "status": r.evaluation.status, "finished": r.evaluation.status in FINISHED,
+                         "headline_metric": r.evaluation.headline_metric, "headline": r.evaluation.headline,
+                         "ci_low": r.evaluation.headline_ci_low, "ci_high": r.evaluation.headline_ci_high,
+                         "n_failed": r.evaluation.n_failed, "n_instances": r.evaluation.n_instances,
+                         "code_sha256": r.submission.code_sha256, "finished_at": _iso(r.evaluation.finished_at)}
+                        for r in rows],
+    })
+
+
+@bp.get("/compare")
+def compare_api():
+    csv = wants_csv()
+    c = load_comparison()
+    if csv:
+        table = request.args.get("table", "instances")
+        if table == "metrics":
+            return csv_response(f"compare-{c.a.id}-{c.b.id}-metrics.csv",
+                                ["metric", "n", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "verdict"],
+                                [[m, d.n, d.mean_a, d.mean_b, d.diff, d.ci_low, d.ci_high, c.verdict(m)]
+                                 for m, d in c.metrics.items()])
+        if table == "groups":
+            return csv_response(f"compare-{c.a.id}-{c.b.id}-groups.csv",
+                                ["group", "metric", "n", "mean_a", "mean_b", "diff"],
+                                [[g, m, d.n, d.mean_a, d.mean_b, d.diff] for g, per in c.groups.items()
+                                 for m, d in per.items()])
+        if table != "instances":
+            raise BadRequest(f"unknown table {table!r}; expected metrics, groups or instances")
+        return csv_response(f"compare-{c.a.id}-{c.b.id}-instances.csv",
+                            ["instance_id", "group", "status_a", "status_b", "a", "b", "diff"],
+                            [[i["instance_id"], i["group"], i["status_a"], i["status_b"], i["a"], i["b"], i["diff"]]
+                             for i in c.instances])
+    return _json(c.to_json())
+
+
+@bp.get("/overall")
+def overall():
+    split = split_arg()
+    payload = overall_payload(split)
+    if wants_csv():
+        tasks = payload["tasks"]
+        return csv_response(f"overall-{split}.csv",
+                            ["position", "submission", "baseline", "n_tasks", "mean_rank"]
+                            + [f"rank:{t}" for t in tasks],
+                            [[r["position"], r["submission"], r["baseline"], r["n_tasks"], r["mean_rank"]]
+                             + [r["ranks"].get(t) for t in tasks] for r in payload["rows"]])
+    return _json(payload)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from ..openapi import openapi_document
+    return jsonify(openapi_document(request.script_root + request.path.rsplit("/", 1)[0]))

@@ -1,42 +1,116 @@
-"""Server-rendered HTML pages (no JavaScript needed)."""
+"""Server-rendered HTML pages (no JavaScript needed; static/table.js only adds client-side sorting
+and filtering when it is on)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from werkzeug.exceptions import NotFound
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from markupsafe import Markup
+from werkzeug.exceptions import BadRequest, NotFound
 
 from evaluator.store import FINISHED, RECORD_FORMAT
 
 from .. import db
-from ..ranking import group_block, metric_block, rank_rows
+from ..board import (OVERALL_RULE, board_intervals, default_order, get_board, overall_ranking, sort_keys,
+                     sorted_filtered)
+from ..plots import chart_title, group_chart_svg
+from ..ranking import group_block, metric_block
 from . import (SPLITS, group_columns, metric_columns, registered_tasks, reproduce_command, split_arg,
                task_metadata_or_none, task_or_404)
+from .api import RANK_INTERVAL_METHOD, leaderboard_csv, load_comparison
 
-__all__ = ["bp"]
+__all__ = ["bp", "PAGE_SIZE", "OVERALL_SHOWN"]
 
 bp = Blueprint("pages", __name__)
+
+PAGE_SIZE = 100        # rows of a task table per page (all rows with ?all=1)
+OVERALL_SHOWN = 100    # rows of the overall ranking on the overview (all with ?all=1)
 
 
 @bp.get("/")
 def index():
     split = split_arg()
-    cards = []
-    for task in registered_tasks():
-        meta = task.metadata
-        rows = rank_rows(db.latest_finished(meta.name, split), meta)
-        leader = next((r for r in rows if r.rank is not None), None)
-        cards.append({"meta": meta, "n_submissions": len(rows), "leader": leader})
-    return render_template("index.html", cards=cards, split=split, splits=SPLITS)
+    show_all = request.args.get("all") == "1"
+    metas = [task.metadata for task in registered_tasks()]
+    boards = [get_board(meta, split) for meta in metas]
+    key = ("index", split, show_all, tuple((b.meta.name, b.meta.version, b.fingerprint) for b in boards))
+
+    def render() -> str:
+        cards = []
+        for board in boards:
+            leader = next((r for r in board.current if r.rank is not None), None)
+            n_stale = sum(len(s.rows) for s in board.stale)
+            cards.append({"meta": board.meta, "n_submissions": len(board.current), "n_stale": n_stale,
+                          "leader": leader})
+        overall = overall_ranking(boards)
+        return render_template("index.html", cards=cards, split=split, splits=SPLITS, overall=overall,
+                               overall_shown=overall if show_all else overall[:OVERALL_SHOWN],
+                               tasks=metas, rule=OVERALL_RULE, show_all=show_all)
+    return db.cache().get_or_compute(key, render)
+
+
+def _page_arg() -> int:
+    raw = request.args.get("page", "1")
+    try:
+        page = int(raw)
+    except ValueError:
+        raise BadRequest(f"?page= must be a positive integer, got {raw!r}") from None
+    if page < 1:
+        raise BadRequest(f"?page= must be a positive integer, got {raw!r}")
+    return page
 
 
 @bp.get("/tasks/<task>")
 def task_page(task: str):
     split = split_arg()
     meta = task_or_404(task).metadata
-    rows = rank_rows(db.latest_finished(meta.name, split), meta)
-    secondary = [m for m in meta.metrics if m.name != meta.headline]
-    groups = group_columns([r.groups for r in rows], meta)
-    return render_template("task.html", meta=meta, rows=rows, split=split, splits=SPLITS,
-                           secondary=secondary, groups=groups)
+    board = get_board(meta, split)
+    groups = group_columns([r.groups for r in board.all_rows], meta)
+    keys = sort_keys(meta, groups)
+    sort = request.args.get("sort", "rank")
+    if sort not in keys:
+        raise BadRequest(f"unknown sort column {sort!r}; expected one of {', '.join(keys)}")
+    order = request.args.get("order") or default_order(sort, meta)
+    if order not in ("asc", "desc"):
+        raise BadRequest(f"?order= must be asc or desc, got {order!r}")
+    q = request.args.get("q", "").strip()[:200]
+    page = _page_arg()
+    show_all = request.args.get("all") == "1"
+
+    def render() -> str:
+        intervals = board_intervals(board)
+        rows = sorted_filtered(board.current, meta, sort, order, q)
+        n_pages = 1 if show_all else max(1, -(-len(rows) // PAGE_SIZE))
+        shown = rows if show_all else rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        secondary = [m for m in meta.metrics if m.name != meta.headline]
+        ranked = [r for r in board.current if r.rank is not None]
+        plot_rows = [r for r in board.current if r.rank is not None]
+        return render_template(
+            "task.html", meta=meta, board=board, rows=shown, n_rows=len(rows), n_total=len(board.current),
+            split=split, splits=SPLITS, secondary=secondary, groups=groups, intervals=intervals,
+            sort=sort, order=order, q=q, page=page, n_pages=n_pages, show_all=show_all,
+            complete=(len(shown) == len(board.current)), default_order=lambda k: default_order(k, meta),
+            compare_choices=ranked, chart=group_chart_svg(plot_rows, groups, meta), chart_title=chart_title(meta),
+            method=RANK_INTERVAL_METHOD)
+    return board.memoize(("page", sort, order, q, page, show_all), render)
+
+
+@bp.get("/tasks/<task>/leaderboard.csv")
+def task_csv(task: str):
+    split = split_arg()
+    return leaderboard_csv(get_board(task_or_404(task).metadata, split))
+
+
+@bp.get("/tasks/<task>/plot.svg")
+def task_plot(task: str):
+    split = split_arg()
+    meta = task_or_404(task).metadata
+    board = get_board(meta, split)
+    groups = group_columns([r.groups for r in board.all_rows], meta)
+    svg = group_chart_svg([r for r in board.current if r.rank is not None], groups, meta)
+    if not svg:
+        raise NotFound(f"nothing to plot for {meta.name} on the {split} split yet")
+    return Response(str(svg), mimetype="image/svg+xml")
 
 
 @bp.get("/evaluations/<int:evaluation_id>")
@@ -65,3 +139,45 @@ def submission_page(name: str):
     rows = db.evaluations_of(name)
     return render_template("submission.html", sub=sub, meta=sub.meta if isinstance(sub.meta, dict) else {},
                            rows=rows, finished=FINISHED)
+
+
+@bp.get("/compare")
+def compare_page():
+    if not request.args.get("a") or not request.args.get("b"):
+        raise BadRequest("choose two evaluations to compare: /compare?a=<evaluation id>&b=<evaluation id> "
+                         "(the form on each task page fills these in)")
+    c = load_comparison()
+    return render_template("compare.html", c=c, meta=c.meta, headline=c.meta.headline if c.meta else
+                           c.a.headline_metric, metric_defs={m.name: m for m in c.meta.metrics} if c.meta else {})
+
+
+def submissions_readme() -> Path:
+    configured = current_app.config.get("SUBMISSIONS_README")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "submissions" / "README.md"
+
+
+@bp.get("/submit")
+def submit_page():
+    path = submissions_readme()
+    if not path.is_file():
+        raise NotFound("the submission guide (submissions/README.md) is not installed with this copy of the "
+                       "site; see the PhaseBench repository")
+    from markdown_it import MarkdownIt
+    # Raw HTML in the markdown is escaped, never passed through.
+    html = MarkdownIt("commonmark", {"html": False}).render(path.read_text(encoding="utf-8"))
+    return render_template("submit.html", body=Markup(html))
+
+
+@bp.app_context_processor
+def _helpers():
+    def sort_url(key: str, current: str, order: str, **args):  # noqa: ANN202
+        nxt = ("asc" if order == "desc" else "desc") if key == current else None
+        params = {k: v for k, v in request.args.items() if k in ("split", "q", "all") and v}
+        params.update(args)
+        params["sort"] = key
+        if nxt:
+            params["order"] = nxt
+        return url_for(request.endpoint, **request.view_args, **params)
+    return {"sort_url": sort_url}

@@ -53,7 +53,8 @@ def test_registered_task_metadata(task):
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
-def test_dev_build_is_byte_identical_and_matches_the_pin(task, tmp_path, dev_split):
+def test_dev_build_is_byte_identical_and_matches_the_pin(task, tmp_path, dev_split_of):
+    dev_split = dev_split_of(task.name)
     again = tmp_path / "again"
     rev = task.build("dev", task.dev_seed, again, again)
     assert rev == task.metadata.dataset.revision == dev_split.revision

@@ -1,0 +1,3 @@
+from .task import ScalingExponents
+
+__all__ = ["ScalingExponents"]

@@ -1,0 +1,227 @@
+"""Task scaling-exponents: extrapolate loss curves to larger scales and recover scaling exponents."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ...dataset import InstanceRecord
+from ...metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
+from .generator import VARS, Instance, make_instance
+from .reference import fit_approach3
+from .scorer import LN10, score_answer
+
+__all__ = ["ScalingExponents", "METADATA", "public_arrays"]
+
+_EXPONENTS = ("alpha", "beta")
+_INTERVAL = ("loss_low", "loss_high")
+
+
+def _vec(desc: str, n: str = "k", dtype: str = "float64") -> FieldSpec:
+    return FieldSpec(kind="array", dtype=dtype, shape=[n], description=desc)
+
+
+METADATA = TaskMetadata(
+    name="scaling-exponents",
+    version=1,
+    description=(
+        "Given loss measurements at small scales (model size N, training tokens D, compute C or "
+        "training step), predict the losses at held-out scales 1-2 decades larger, and the scaling "
+        "exponents where they are known: planted laws (Chinchilla, broken power laws, M4), small "
+        "training runs with exponents predicted by theory, and the published Chinchilla points."
+    ),
+    reference=[
+        "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models (approach 3)",
+        "Besiroglu, Erdil, Barnett & You 2024, Chinchilla Scaling: A replication attempt (Epoch AI)",
+        "Caballero, Gupta, Rish & Krueger 2023, Broken Neural Scaling Laws",
+        "Alabdulmohsin, Neyshabur & Zhai 2022, Revisiting Neural Scaling Laws in Language and Vision (M4)",
+        "Maloney, Roberts & Sully 2022, A Solvable Model of Neural Scaling Laws",
+        "Bordelon, Atanasov & Pehlevan 2024, A Dynamical Model of Neural Scaling Laws",
+        "Bahri, Dyer, Kaplan, Lee & Sharma 2024, Explaining Neural Scaling Laws",
+        "Michaud, Liu, Girit & Tegmark 2023, The Quantization Model of Neural Scaling",
+    ],
+    input_schema={
+        **{f"obs_{v}": _vec(f"{v} of each observation; NaN where {v} does not apply") for v in VARS},
+        "obs_loss": _vec("the observed loss"),
+        "obs_run": _vec("run id of each observation (points of one run share its seed offset)", dtype="int64"),
+        **{f"query_{v}": _vec(f"{v} of each query; NaN where {v} does not apply", "q") for v in VARS},
+        "family": FieldSpec(kind="str", description="A (planted law), B (small training runs) or C (published)"),
+        "variables": FieldSpec(kind="str", description="comma-joined varying variables among N, D, C, step"),
+        "exponents": FieldSpec(kind="str", description="comma-joined requested exponents ('alpha,beta', 'alpha' or '')"),
+        "n_obs": FieldSpec(kind="int", description="k, the number of observations"),
+        "n_query": FieldSpec(kind="int", description="q, the number of queries"),
+    },
+    answer_schema={
+        "loss": FieldSpec(kind="array", dtype="float", shape=["q"], description="predicted loss at each query, > 0"),
+        "alpha": FieldSpec(kind="float", description="exponent of N (two variables) or of the single variable"),
+        "beta": FieldSpec(kind="float", description="exponent of D in the two-variable law"),
+        "loss_low": FieldSpec(kind="array", dtype="float", shape=["q"], description="optional: lower end of a 90% prediction interval"),
+        "loss_high": FieldSpec(kind="array", dtype="float", shape=["q"], description="optional: upper end of a 90% prediction interval"),
+    },
+    metrics=[
+        Metric(name="log_loss_error", higher_is_better=False, best=0.0, worst=LN10,
+               description="mean over queries of |ln L_hat - ln L|, each clipped at ln 10"),
+        Metric(name="exponent_error", higher_is_better=False, best=0.0, worst=1.0,
+               description="mean over requested exponents of |e_hat - e| clipped at 1 (a missing one counts 1);"
+                           " not applicable where none is requested"),
+        Metric(name="skill_vs_approach3", higher_is_better=True, best=1.0, worst=-1.0,
+               description="1 - log_loss_error / that of the approach-3 reference fit, clipped to [-1, 1]"),
+        Metric(name="interval_coverage_error", higher_is_better=False, best=0.0, worst=0.9,
+               description="|share of queries inside [loss_low, loss_high] - 0.9|; only where intervals are given"),
+    ],
+    headline="log_loss_error",
+    groups=["A", "B", "C"],
+    limits=ResourceLimits(wall_time_s=300, memory_mb=4096, output_mb=4),
+    dataset=DatasetRef(
+        repo_id="phasebench/phasebench-tasks",
+        config="scaling-exponents",
+        revision="sha256:f73d71aa95c74c4473be718222cd00d36a5cadf589563624337cb8545ed9cd26",
+    ),
+)
+
+
+def _dev_configs() -> list[tuple[str, dict[str, Any]]]:
+    a = {"noise": 0.005, "fit_decades": 1.5, "query_decades": 1.5}
+    return [
+        ("A", {"kind": "chinchilla", **a}),
+        ("A", {"kind": "chinchilla", "noise": 0.002, "fit_decades": 2.0, "query_decades": 1.0}),
+        ("A", {"kind": "bnsl", "n_breaks": 1, "variable": "D", **a}),
+        ("A", {"kind": "bnsl", "n_breaks": 2, "variable": "C", "noise": 0.002, "fit_decades": 2.0, "query_decades": 1.5}),
+        ("A", {"kind": "m4", "variable": "N", **a}),
+        ("A", {"kind": "m4", "variable": "D", "noise": 0.01, "fit_decades": 2.0, "query_decades": 2.0}),
+        ("B", {"kind": "random_features"}),
+        ("B", {"kind": "variance_limited"}),
+        ("B", {"kind": "sparse_parity"}),
+        ("C", {"kind": "published"}),
+    ]
+
+
+def _test_configs() -> list[tuple[str, dict[str, Any]]]:
+    cfgs: list[tuple[str, dict[str, Any]]] = []
+    designs = [(0.002, 1.0, 1.0), (0.005, 1.5, 1.5), (0.01, 2.0, 2.0), (0.005, 1.0, 2.0),
+               (0.002, 2.0, 1.0), (0.01, 1.5, 1.0), (0.005, 2.0, 2.0), (0.002, 1.5, 2.0)]
+    for noise, fit_dec, q_dec in designs:
+        d = {"noise": noise, "fit_decades": fit_dec, "query_decades": q_dec}
+        cfgs.append(("A", {"kind": "chinchilla", **d}))
+    for i, (noise, fit_dec, q_dec) in enumerate(designs):
+        d = {"noise": noise, "fit_decades": fit_dec, "query_decades": q_dec}
+        cfgs.append(("A", {"kind": "bnsl", "n_breaks": 1 + i % 2, **d}))
+        cfgs.append(("A", {"kind": "m4", **d}))
+    cfgs += [("B", {"kind": "random_features"}) for _ in range(4)]
+    cfgs += [("B", {"kind": "variance_limited"}) for _ in range(3)]
+    cfgs += [("B", {"kind": "sparse_parity"}) for _ in range(3)]
+    cfgs.append(("C", {"kind": "published"}))
+    return cfgs
+
+
+def public_arrays(inst: Instance) -> dict[str, np.ndarray]:
+    """The public inputs: every variable's column, NaN where it does not apply, C = 6 N D."""
+    def columns(prefix: str, values: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+        cols = {v: np.asarray(values[v], dtype=np.float64) if v in values else np.full(size, np.nan) for v in VARS}
+        if "N" in values and "D" in values and "C" not in values:
+            cols["C"] = 6.0 * cols["N"] * cols["D"]
+        return {f"{prefix}_{v}": cols[v] for v in VARS}
+    return {
+        **columns("obs", inst.obs, inst.obs_loss.size),
+        "obs_loss": np.asarray(inst.obs_loss, dtype=np.float64),
+        "obs_run": np.asarray(inst.obs_run, dtype=np.int64),
+        **columns("query", inst.query, inst.query_loss.size),
+    }
+
+
+def reference_prediction(inst: Instance) -> tuple[np.ndarray, dict[str, float]]:
+    """Approach-3 fit on the observations (two variables for N,D instances, else one)."""
+    fit = fit_approach3([inst.obs[v] for v in inst.variables], inst.obs_loss)
+    pred = fit.predict(*[inst.query[v] for v in inst.variables])
+    return pred, fit.params
+
+
+@register_task
+class ScalingExponents(Task):
+    metadata = METADATA
+    dev_seed = 20240717
+
+    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
+        configs = _dev_configs() if split == "dev" else _test_configs()
+        specs = []
+        for i, (family, params) in enumerate(configs):
+            seed = int(np.random.SeedSequence([base_seed, i]).generate_state(1)[0])
+            specs.append(InstanceSpec(id=f"{split}-{i:03d}-{family}", group=family, params=params, seed=seed))
+        return specs
+
+    def generate(self, spec: InstanceSpec) -> GeneratedInstance:
+        with threadpool_limits(limits=1):  # one BLAS thread: a fixed reduction order, and faster here
+            inst = make_instance(spec.params, spec.seed)
+            ref, ref_params = reference_prediction(inst)
+        answer = {"loss": np.asarray(inst.query_loss, dtype=np.float64),
+                  "ref_loss": np.array([float(f"{v:.9g}") for v in ref], dtype=np.float64)}
+        answer.update({k: np.array(v, dtype=np.float64) for k, v in inst.exponents.items()})
+        info = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in inst.info.items()}
+        info["breaks"] = [list(map(float, b)) for b in info.get("breaks", [])] or None
+        info = {k: v for k, v in info.items() if v is not None}
+        return GeneratedInstance(
+            public_fields={"family": spec.group, "variables": ",".join(inst.variables),
+                           "exponents": ",".join(inst.exponents), "n_obs": int(inst.obs_loss.size),
+                           "n_query": int(inst.query_loss.size)},
+            inputs=public_arrays(inst),
+            answer=answer,
+            answer_info={"seed": spec.seed, "law": info,
+                         "reference": {k: float(f"{v:.6g}") for k, v in ref_params.items()}},
+        )
+
+    # --- answers ------------------------------------------------------------------------
+    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
+        allowed = {"loss", *_EXPONENTS, *_INTERVAL}
+        unknown = sorted(set(answer) - allowed)
+        if unknown:
+            raise AnswerError(f"unknown answer fields {unknown}; expected loss, alpha, beta, loss_low, loss_high")
+        if "loss" not in answer:
+            raise AnswerError("loss: missing (the predicted loss at every query is required)")
+        q = int(record.public["n_query"])
+        clean: dict[str, np.ndarray] = {}
+        for name in ("loss", *_INTERVAL):
+            if name not in answer:
+                continue
+            arr = np.asarray(answer[name])
+            if arr.dtype.kind not in "biuf":
+                raise AnswerError(f"{name}: expected a real array, got dtype {arr.dtype}")
+            if arr.shape != (q,):
+                raise AnswerError(f"{name}: expected shape ({q},), got {arr.shape}")
+            arr = arr.astype(np.float64)
+            if not np.all(np.isfinite(arr)):
+                raise AnswerError(f"{name}: contains NaN or inf")
+            if name == "loss" and np.any(arr <= 0):
+                raise AnswerError("loss: every predicted loss must be > 0")
+            clean[name] = arr
+        if ("loss_low" in clean) != ("loss_high" in clean):
+            raise AnswerError("loss_low, loss_high: give both ends of the interval or neither")
+        if "loss_low" in clean and np.any(clean["loss_low"] > clean["loss_high"]):
+            raise AnswerError("loss_low: must be <= loss_high at every query")
+        for name in _EXPONENTS:
+            if name not in answer:
+                continue
+            arr = np.asarray(answer[name])
+            if arr.dtype.kind not in "biuf" or arr.size != 1:
+                raise AnswerError(f"{name}: expected a real scalar, got dtype {arr.dtype} shape {arr.shape}")
+            val = float(arr.reshape(()))
+            if not math.isfinite(val):
+                raise AnswerError(f"{name}: is NaN or inf")
+            clean[name] = np.array(val)
+        return clean
+
+    def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
+              record: InstanceRecord) -> dict[str, float | None]:
+        return score_answer(answer, truth, _requested(record))
+
+    def failure_metrics(self, record: InstanceRecord) -> dict[str, float | None]:
+        """Worst values; exponent_error only where exponents are requested, and no interval
+        coverage (a failed instance gave no interval: the metric is conditional on one)."""
+        return {"log_loss_error": LN10, "exponent_error": 1.0 if _requested(record) else None,
+                "skill_vs_approach3": -1.0, "interval_coverage_error": None}
+
+
+def _requested(record: InstanceRecord) -> list[str]:
+    return [e for e in str(record.public.get("exponents", "")).split(",") if e]

@@ -1,0 +1,274 @@
+"""What the pages and the API show, computed once and shared so both always agree: a task's
+leaderboard (current rows ranked, stale rows set apart), rank intervals, the overall ranking and
+comparisons of two evaluations.
+
+Leaderboards read summary rows only (the ``evaluations`` table) and are cached per app keyed by
+:func:`db.board_fingerprint`; per-instance rows are read only for rank intervals (one bulk query,
+cached per set of evaluation ids) and on the evaluation and compare pages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from benchmark.metadata import TaskMetadata
+from evaluator.store import Evaluation
+
+from . import db
+from .ranking import RankedRow, clean_number, rank_rows
+from .stats import (N_BOOT, SEED, PairedDiff, RankInterval, format_rank_interval, paired_difference,
+                    rank_intervals)
+
+__all__ = ["Board", "StaleSection", "get_board", "board_intervals", "sorted_filtered", "sort_keys",
+           "overall_ranking", "OverallRow", "Comparison", "compare", "CompareError", "OVERALL_RULE"]
+
+
+@dataclass
+class StaleSection:
+    version: int
+    rows: list[RankedRow]
+
+
+@dataclass
+class Board:
+    meta: TaskMetadata
+    split: str
+    fingerprint: tuple
+    current: list[RankedRow]
+    stale: list[StaleSection]
+    memo: dict = field(default_factory=dict)   # derived outputs (rendered pages, JSON), same lifetime
+
+    @property
+    def all_rows(self) -> list[RankedRow]:
+        return self.current + [r for s in self.stale for r in s.rows]
+
+    def memoize(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            if len(self.memo) > 64:
+                self.memo.clear()
+            self.memo[key] = compute()
+        return self.memo[key]
+
+
+def _build_board(meta: TaskMetadata, split: str, fingerprint: tuple) -> Board:
+    rows = db.latest_finished(meta.name, split)
+    current = [r for r in rows if r.evaluation.task_version == meta.version]
+    stale_by_version: dict[int, list] = {}
+    for r in rows:
+        if r.evaluation.task_version != meta.version:
+            stale_by_version.setdefault(r.evaluation.task_version, []).append(r)
+    stale = []
+    for version in sorted(stale_by_version, reverse=True):
+        ranked = rank_rows(stale_by_version[version], meta)
+        for row in ranked:       # ordered by the headline, but never given a rank
+            row.rank = None
+        stale.append(StaleSection(version, ranked))
+    return Board(meta, split, fingerprint, rank_rows(current, meta), stale)
+
+
+def get_board(meta: TaskMetadata, split: str) -> Board:
+    fp = db.board_fingerprint(meta.name, split)
+    return db.cache().get_or_compute(("board", meta.name, meta.version, split, fp),
+                                     lambda: _build_board(meta, split, fp))
+
+
+def board_intervals(board: Board) -> dict[int, RankInterval]:
+    """``{evaluation_id: RankInterval}`` for the ranked current rows (one bulk instance query,
+    cached per evaluation ids + headline)."""
+    ranked = [r for r in board.current if r.rank is not None]
+    ids = tuple(r.evaluation.id for r in ranked)
+    metric = board.meta.headline_metric
+    key = ("intervals", ids, metric.name, metric.higher_is_better, metric.aggregation, N_BOOT, SEED)
+
+    def compute() -> dict[int, RankInterval]:
+        values = db.instance_values(list(ids), metric.name)
+        intervals = rank_intervals([values[i] for i in ids], metric.higher_is_better, metric.aggregation)
+        return dict(zip(ids, intervals))
+    return db.cache().get_or_compute(key, compute)
+
+
+# --- sorting and filtering of a board's current rows -------------------------------------------
+def sort_keys(meta: TaskMetadata, groups: list[str]) -> list[str]:
+    return (["rank", "name"] + [m.name for m in meta.metrics] + [f"group:{g}" for g in groups]
+            + ["failed", "runtime", "date"])
+
+
+def _sort_value(row: RankedRow, key: str, meta: TaskMetadata) -> Any:
+    if key == "name":
+        return row.submission.name.lower()
+    if key == "rank":
+        return row.rank
+    if key == "failed":
+        return row.evaluation.n_failed
+    if key == "runtime":
+        return clean_number(row.evaluation.runtime_s)
+    if key == "date":
+        return row.evaluation.finished_at.timestamp() if row.evaluation.finished_at else None
+    if key.startswith("group:"):
+        return clean_number(row.groups.get(key[6:], {}).get(meta.headline))
+    if key == meta.headline:
+        return row.headline
+    return row.metrics.get(key, {}).get("value")
+
+
+def sorted_filtered(rows: list[RankedRow], meta: TaskMetadata, sort: str, order: str, q: str) -> list[RankedRow]:
+    """Rows whose submission name contains ``q`` (case-insensitive), sorted by ``sort`` in
+    ``order`` ("asc"/"desc"); missing values always last. ``rank`` keeps the leaderboard order."""
+    if q:
+        needle = q.lower()
+        rows = [r for r in rows if needle in r.submission.name.lower()]
+    if sort == "rank":
+        return list(reversed(rows)) if order == "desc" else list(rows)
+    present = [r for r in rows if _sort_value(r, sort, meta) is not None]
+    missing = [r for r in rows if _sort_value(r, sort, meta) is None]
+    present.sort(key=lambda r: _sort_value(r, sort, meta), reverse=(order == "desc"))
+    return present + missing
+
+
+def default_order(sort: str, meta: TaskMetadata) -> str:
+    """The natural first direction of a column: best first for metrics, A→Z for names."""
+    m = next((m for m in meta.metrics if m.name == sort), None)
+    if m is not None:
+        return "desc" if m.higher_is_better else "asc"
+    if sort.startswith("group:"):
+        return "desc" if meta.headline_metric.higher_is_better else "asc"
+    return "desc" if sort == "date" else "asc"
+
+
+# --- the overall ranking across tasks ----------------------------------------------------------
+OVERALL_RULE = ("Each method's rank on each task is its position on that task's current-version "
+                "leaderboard. Methods are ordered first by how many tasks they have a ranked result "
+                "on (more first), then by their mean rank over exactly those tasks (lower first). A "
+                "method that skipped a task is therefore never placed above one that entered more "
+                "tasks, and skipping a hard task cannot improve its mean; the number of tasks each "
+                "method entered is shown.")
+
+
+@dataclass
+class OverallRow:
+    position: int
+    name: str
+    baseline: bool
+    ranks: dict[str, int]            # task -> rank (only tasks entered with a ranked result)
+    evaluation_ids: dict[str, int]
+    n_tasks: int
+    mean_rank: float
+
+    def to_json(self, n_total_tasks: int) -> dict[str, Any]:
+        return {"position": self.position, "submission": self.name, "baseline": self.baseline,
+                "n_tasks": self.n_tasks, "n_total_tasks": n_total_tasks, "mean_rank": self.mean_rank,
+                "ranks": self.ranks, "evaluation_ids": self.evaluation_ids}
+
+
+def overall_ranking(boards: list[Board]) -> list[OverallRow]:
+    entries: dict[str, OverallRow] = {}
+    for board in boards:
+        for row in board.current:
+            if row.rank is None:
+                continue
+            e = entries.setdefault(row.submission.name, OverallRow(0, row.submission.name, row.baseline,
+                                                                   {}, {}, 0, 0.0))
+            e.ranks[board.meta.name] = row.rank
+            e.evaluation_ids[board.meta.name] = row.evaluation.id
+    for e in entries.values():
+        e.n_tasks = len(e.ranks)
+        e.mean_rank = sum(e.ranks.values()) / e.n_tasks
+    ordered = sorted(entries.values(), key=lambda e: (-e.n_tasks, e.mean_rank, e.name))
+    for i, e in enumerate(ordered):
+        prev = ordered[i - 1] if i else None
+        same = prev is not None and (prev.n_tasks, prev.mean_rank) == (e.n_tasks, e.mean_rank)
+        e.position = prev.position if same else i + 1
+    return ordered
+
+
+# --- comparing two evaluations -----------------------------------------------------------------
+class CompareError(ValueError):
+    pass
+
+
+@dataclass
+class Comparison:
+    a: Evaluation
+    b: Evaluation
+    meta: TaskMetadata | None
+    metric_names: list[str]
+    shared: list[str]                       # instance ids both evaluated
+    only_a: int
+    only_b: int
+    metrics: dict[str, PairedDiff]
+    groups: dict[str, dict[str, PairedDiff]]  # group -> metric -> diff (no CI)
+    instances: list[dict[str, Any]]
+
+    def higher_is_better(self, metric: str) -> bool | None:
+        if self.meta is None:
+            return None
+        m = next((m for m in self.meta.metrics if m.name == metric), None)
+        return None if m is None else m.higher_is_better
+
+    def verdict(self, metric: str) -> str:
+        d = self.metrics[metric]
+        hib = self.higher_is_better(metric)
+        if d.diff is None:
+            return "no shared values"
+        if not d.significant:
+            return "not separable"
+        if hib is None:
+            return "A larger" if d.diff > 0 else "B larger"
+        return "A better" if (d.diff > 0) == hib else "B better"
+
+    def to_json(self) -> dict[str, Any]:
+        def side(ev: Evaluation) -> dict[str, Any]:
+            return {"evaluation_id": ev.id, "submission": ev.submission.name, "task_version": ev.task_version,
+                    "split": ev.split, "status": ev.status, "headline": clean_number(ev.headline)}
+        return {
+            "task": self.a.task, "a": side(self.a), "b": side(self.b),
+            "headline": self.meta.headline if self.meta else self.a.headline_metric,
+            "n_shared": len(self.shared), "only_a": self.only_a, "only_b": self.only_b,
+            "bootstrap": {"resamples": N_BOOT, "seed": SEED, "level": 0.95, "paired": True},
+            "metrics": {m: {**d.to_json(), "higher_is_better": self.higher_is_better(m), "verdict": self.verdict(m)}
+                        for m, d in self.metrics.items()},
+            "groups": {g: {m: {"n": d.n, "mean_a": d.mean_a, "mean_b": d.mean_b, "diff": d.diff}
+                           for m, d in per.items()} for g, per in self.groups.items()},
+            "instances": self.instances,
+        }
+
+
+def _num(metrics: Any, name: str) -> float | None:
+    return clean_number(metrics.get(name)) if isinstance(metrics, dict) else None
+
+
+def compare(a: Evaluation, b: Evaluation, meta: TaskMetadata | None, metric_names: list[str],
+            group_order: Callable[[list[dict]], list[str]]) -> Comparison:
+    if a.task != b.task:
+        raise CompareError(f"evaluation {a.id} is on task {a.task!r} but evaluation {b.id} is on task "
+                           f"{b.task!r}; only evaluations of the same task can be compared")
+    ia = {i.instance_id: i for i in a.instances}
+    ib = {i.instance_id: i for i in b.instances}
+    shared = sorted(set(ia) & set(ib))
+    metrics = {m: paired_difference((_num(ia[i].metrics, m), _num(ib[i].metrics, m)) for i in shared)
+               for m in metric_names}
+    by_group: dict[str, list[str]] = {}
+    for i in shared:
+        by_group.setdefault(ia[i].group, []).append(i)
+    groups = {}
+    for g in group_order([{k: None for k in by_group}]):
+        groups[g] = {m: paired_difference(((_num(ia[i].metrics, m), _num(ib[i].metrics, m)) for i in by_group[g]),
+                                          with_ci=False) for m in metric_names}
+    headline = meta.headline if meta else a.headline_metric
+    instances = []
+    for i in shared:
+        va, vb = _num(ia[i].metrics, headline), _num(ib[i].metrics, headline)
+        instances.append({"instance_id": i, "group": ia[i].group, "status_a": ia[i].status,
+                          "status_b": ib[i].status, "a": va, "b": vb,
+                          "diff": None if va is None or vb is None else va - vb,
+                          "metrics_a": {k: clean_number(v) for k, v in (ia[i].metrics or {}).items()},
+                          "metrics_b": {k: clean_number(v) for k, v in (ib[i].metrics or {}).items()}})
+    return Comparison(a, b, meta, metric_names, shared, len(set(ia) - set(ib)), len(set(ib) - set(ia)),
+                      metrics, groups, instances)
+
+
+def interval_json(iv: RankInterval | None) -> dict[str, Any] | None:
+    if iv is None:
+        return None
+    return {"low": iv.low, "high": iv.high, "label": format_rank_interval(iv.low, iv.high),
+            "tied_with_previous": iv.tied_with_previous}

@@ -1,0 +1,101 @@
+"""The hand-written OpenAPI 3 description of /api/v1 (a test checks it covers every route)."""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document", "PATHS"]
+
+_split = {"name": "split", "in": "query", "required": False,
+          "schema": {"type": "string", "enum": ["dev", "test"], "default": "dev"}}
+_format = {"name": "format", "in": "query", "required": False,
+           "description": "json (default) or csv: the table as a CSV download",
+           "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}
+_task = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}}
+_error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None, csv: bool = False) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": schema or {"type": "object"}}}
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string"}}
+    return {"description": description, "content": content}
+
+
+def _get(summary: str, params: list, ok: dict, errors: tuple = ("404",)) -> dict[str, Any]:
+    responses = {"200": ok}
+    for code in ("400",) + tuple(errors):
+        responses[code] = _error
+    return {"get": {"summary": summary, "parameters": params, "responses": responses}}
+
+
+_row = {"type": "object", "properties": {
+    "rank": {"type": ["integer", "null"]}, "submission": {"type": "string"}, "baseline": {"type": "boolean"},
+    "evaluation_id": {"type": "integer"}, "headline_metric": {"type": "string"},
+    "headline": {"type": ["number", "null"]}, "ci_low": {"type": ["number", "null"]},
+    "ci_high": {"type": ["number", "null"]}, "metrics": {"type": "object"}, "groups": {"type": "object"},
+    "n_failed": {"type": "integer"}, "n_instances": {"type": "integer"}, "runtime_s": {"type": ["number", "null"]},
+    "status": {"type": "string"}, "task_version": {"type": "integer"}, "dataset_revision": {"type": "string"},
+    "finished_at": {"type": ["string", "null"], "format": "date-time"},
+    "rank_interval": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/RankInterval"}]},
+}}
+
+PATHS: dict[str, Any] = {
+    "/tasks": _get("Every registered task with its metrics", [_format],
+                   _ok("tasks", {"type": "object", "properties": {"tasks": {"type": "array", "items": {
+                       "$ref": "#/components/schemas/Task"}}}}, csv=True), errors=()),
+    "/tasks/{task}": _get("One task's metadata", [_task], _ok("task", {"$ref": "#/components/schemas/Task"})),
+    "/tasks/{task}/leaderboard": _get(
+        "A task's leaderboard: current-version rows ranked with rank intervals, older-version rows in "
+        "separate stale sections (never ranked)", [_task, _split, _format],
+        _ok("leaderboard", {"type": "object", "properties": {
+            "task": {"type": "string"}, "task_version": {"type": "integer"}, "split": {"type": "string"},
+            "headline": {"type": "string"}, "higher_is_better": {"type": "boolean"},
+            "rank_intervals": {"type": "object"},
+            "rows": {"type": "array", "items": _row},
+            "stale": {"type": "array", "items": {"type": "object", "properties": {
+                "task_version": {"type": "integer"}, "note": {"type": "string"},
+                "rows": {"type": "array", "items": _row}}}}}}, csv=True)),
+    "/evaluations/{evaluation_id}": _get(
+        "One evaluation with provenance and every instance result",
+        [{"name": "evaluation_id", "in": "path", "required": True, "schema": {"type": "integer"}}, _format],
+        _ok("evaluation (CSV: the instance table)", csv=True)),
+    "/submissions/{name}": _get(
+        "A submission's metadata (newest code version) and all its evaluations",
+        [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}, _format],
+        _ok("submission (CSV: the evaluations table)", csv=True)),
+    "/compare": _get(
+        "Two evaluations of the same task: per-metric mean paired differences (a − b) over shared "
+        "instances with 95% paired-bootstrap intervals, per-group differences and per-instance values",
+        [{"name": "a", "in": "query", "required": True, "schema": {"type": "integer"}},
+         {"name": "b", "in": "query", "required": True, "schema": {"type": "integer"}}, _format,
+         {"name": "table", "in": "query", "required": False, "description": "which table for format=csv",
+          "schema": {"type": "string", "enum": ["instances", "metrics", "groups"], "default": "instances"}}],
+        _ok("comparison", csv=True)),
+    "/overall": _get(
+        "Overall ranking across tasks by mean rank over the tasks each method entered (the rule is in "
+        "the response)", [_split, _format], _ok("overall ranking", csv=True), errors=()),
+    "/openapi.json": _get("This document", [], _ok("OpenAPI 3 document"), errors=()),
+}
+
+
+def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "PhaseBench leaderboard API", "version": "1",
+                 "description": "Read-only access to everything the leaderboard website shows. Errors are "
+                                "JSON objects {error, message, status}. NaN and infinite values are null."},
+        "servers": [{"url": server_url or "/api/v1"}],
+        "paths": PATHS,
+        "components": {"schemas": {
+            "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                                                         "status": {"type": "integer"}}},
+            "RankInterval": {"type": "object", "properties": {
+                "low": {"type": "integer"}, "high": {"type": "integer"}, "label": {"type": "string"},
+                "tied_with_previous": {"type": "boolean"}}},
+            "Task": {"type": "object", "properties": {
+                "name": {"type": "string"}, "version": {"type": "integer"}, "description": {"type": "string"},
+                "headline": {"type": "string"}, "higher_is_better": {"type": "boolean"},
+                "metrics": {"type": "array", "items": {"type": "object"}},
+                "groups": {"type": "array", "items": {"type": "string"}}, "dataset": {"type": "object"}}},
+        }},
+    }

@@ -1,0 +1,92 @@
+"""Fill a results database for the leaderboard load test: N submissions x 4 tasks x 100 instances.
+
+The first task is the real planted-features task (dev split; 5% of the submissions scored on an
+older task version, so the stale section is exercised); the other three are task names the
+benchmark does not register (``perf-fake-1..3``), inserted directly as evaluation rows: the site
+ignores unregistered task names, so they only add realistic bulk to the tables and indexes.
+
+    python perf/fill_leaderboard_db.py --db sqlite:///var/perf-leaderboard.sqlite
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert  # noqa: E402
+
+from benchmark.task import get_task  # noqa: E402
+from evaluator.store import Evaluation, InstanceResult, Submission, make_engine, upgrade  # noqa: E402
+
+FAKE_TASKS = ["perf-fake-1", "perf-fake-2", "perf-fake-3"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", default="sqlite:///var/perf-leaderboard.sqlite")
+    ap.add_argument("--submissions", type=int, default=1000)
+    ap.add_argument("--instances", type=int, default=100)
+    args = ap.parse_args()
+    if args.db.startswith("sqlite:///"):
+        path = Path(args.db.removeprefix("sqlite:///"))
+        for p in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm")):
+            p.unlink(missing_ok=True)
+    engine = make_engine(args.db)
+    upgrade(engine)
+    meta = get_task("planted-features").metadata
+    rng = random.Random(0)
+    t0 = time.perf_counter()
+    now = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(insert(Submission), [
+            {"id": s + 1, "name": f"method-{s:04d}", "code_sha256": hashlib.sha256(str(s).encode()).hexdigest(),
+             "git_commit": "abc1234", "created_at": now,  # column names (core insert)
+             "metadata": {"name": f"method-{s:04d}", "authors": ["Perf Author"], "description": "synthetic",
+                      "license": "MIT", "baseline": s < 3, "gpu": False, "requirements": [], "tasks": []}}
+            for s in range(args.submissions)])
+    ev_id = 0
+    for task in ["planted-features"] + FAKE_TASKS:
+        metric_names = [m.name for m in meta.metrics] if task == "planted-features" else ["score"]
+        headline = meta.headline if task == "planted-features" else "score"
+        groups = list(meta.groups) if task == "planted-features" else ["a", "b", "c"]
+        evals, insts = [], []
+        for s in range(args.submissions):
+            ev_id += 1
+            skill = rng.random()
+            per = [{m: min(1.0, max(0.0, skill + rng.gauss(0, 0.15))) for m in metric_names}
+                   for _ in range(args.instances)]
+            means = {m: sum(p[m] for p in per) / len(per) for m in metric_names}
+            summary = {"n_instances": args.instances,
+                       "metrics": {m: {"value": v, "ci_low": v - 0.03, "ci_high": v + 0.03, "n": args.instances}
+                                   for m, v in means.items()},
+                       "groups": {g: {"n": args.instances // len(groups), **{m: means[m] for m in metric_names}}
+                                  for g in groups}}
+            version = meta.version if task != "planted-features" or s % 20 else meta.version - 1
+            evals.append({"id": ev_id, "submission_id": s + 1, "task": task, "task_version": version,
+                          "split": "dev", "dataset_revision": "sha256:" + "0" * 64, "evaluator_version": "0.1.0",
+                          "sandbox": "process", "device": "cpu", "hardware": {"cpu": "perf"},
+                          "library_versions": {"numpy": "2"}, "started_at": now, "record_format": 1,
+                          "finished_at": now + timedelta(seconds=ev_id), "status": "complete",
+                          "headline_metric": headline, "headline": means[headline],
+                          "headline_ci_low": means[headline] - 0.03, "headline_ci_high": means[headline] + 0.03,
+                          "n_instances": args.instances, "n_failed": 0, "runtime_s": 10.0, "metrics": summary,
+                          "note": None})
+            insts.extend({"evaluation_id": ev_id, "instance_id": f"{task}-{k:04d}", "group_name": groups[k % len(groups)],
+                          "status": "ok", "metrics": p, "runtime_s": 0.1, "error": None}
+                         for k, p in enumerate(per))
+        with engine.begin() as conn:
+            conn.execute(insert(Evaluation), evals)
+            conn.execute(insert(InstanceResult), insts)
+        print(f"{task}: {len(evals)} evaluations, {len(insts)} instance rows ({time.perf_counter() - t0:.0f} s)")
+    engine.dispose()
+    print(f"filled {args.db}")
+
+
+if __name__ == "__main__":
+    main()
