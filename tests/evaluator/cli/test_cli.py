@@ -153,3 +153,21 @@ def test_limits_can_be_overridden(tmp_path):
     bad = CliRunner().invoke(main, ["evaluate", str(sub), "--db", db, "--data-dir", str(data), "--sandbox", "none",
                                     "--memory-limit", "-5"])
     assert bad.exit_code == 2 and "--memory-limit" in bad.output
+
+
+@pytest.mark.slow
+@requires_bwrap
+def test_scaling_baselines_end_to_end_on_the_dev_split(tmp_path, dev_split_of):
+    split = dev_split_of("scaling-exponents")
+    subs = sorted(p for p in (REPO / "submissions").glob("scaling-*") if (p / "submission.yaml").exists())
+    assert len(subs) >= 4
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    out = invoke("evaluate", *subs, "--task", "scaling-exponents", "--db", db,
+                 "--data-dir", split.root.parent.parent)
+    assert out.exit_code == 0, out.output
+    rows = {r.submission.name: r.evaluation
+            for r in ResultsStore(make_engine(db)).latest_finished("scaling-exponents", "dev")}
+    assert set(rows) == {p.name for p in subs}
+    assert all(ev.status == "complete" and ev.n_instances == len(split.instances) for ev in rows.values())
+    # Lower is better: the Chinchilla approach-3 fit extrapolates better than a straight log-log line.
+    assert rows["scaling-approach3"].headline < rows["scaling-loglog"].headline

@@ -1,0 +1,178 @@
+"""M4 estimator (Alabdulmohsin, Neyshabur & Zhai 2022) for scaling-exponents.
+
+One varying variable x (N, D, C or step), with x normalised by its geometric mean:
+    (L - E) / (L0 - L)^a = beta x^c,   c <= 0,  a >= 0,  0 < E < L0,
+so L = E + w(x) where w solves  log w - a log(L0 - E - w) = log beta + c log x  (w in (0, L0 - E),
+found by bisection on w = (L0 - E) sigmoid(s); the left side is increasing in s).
+
+Fitting, in two stages:
+ 1. The reference estimator's own step (google-research/revisiting_neural_scaling_laws): for each
+    (E, L0) on a 6 x 5 grid (E from 2% to 99.9% of the smallest loss, L0 - max L from 1% to 10x the
+    loss range), least squares of log(L - E) on (1, log x, log(L0 - L)) with c <= 0, a >= 0.
+ 2. From the 4 grid points whose implied curves fit best, trust-region least squares (analytic
+    Jacobian by implicit differentiation) of all five parameters on the residual log L_hat - log L
+    with scipy's soft-L1 robust loss (scale 1e-3).
+Stage 2 departs from the reference code, which keeps minimising the squared error of log(L - E):
+with noisy losses that objective blows up the noise of points near E and, on our synthetic M4
+curves, always drives E to 0 (the exponent then comes out about 3x too small); the functional form
+is unchanged.
+
+As x grows L - E ~ beta (L0 - E)^a x^c, so the reported exponent is alpha = -c (the task's
+convention L - E ~ x^-alpha). 90% interval: run-clustered bootstrap refits (warm-started) plus
+resampled log residuals.
+
+Two varying variables (N, D): falls back to Chinchilla approach 3 (m4_approach3.py, a copy of the
+scaling-approach3 baseline), since M4 is a one-variable law.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import least_squares, lsq_linear
+
+import m4_approach3 as a3
+
+try:  # shipped with scikit-learn
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+F_SCALE = 1e-3
+N_BOOT = 30
+N_REFINE = 4
+
+
+def _logsig(s):
+    return -np.logaddexp(0.0, -s)
+
+
+def _solve_w(lf, lb, a, iters=64):
+    """w in (0, b) with log w - a log(b - w) = lf, b = e^lb; returns (log w, log(b - w))."""
+    lo = np.full_like(lf, -200.0)
+    hi = np.full_like(lf, 200.0)
+    c0 = (1.0 - a) * lb
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        g = c0 + _logsig(mid) - a * _logsig(-mid) - lf
+        pos = g > 0
+        hi = np.where(pos, mid, hi)
+        lo = np.where(pos, lo, mid)
+    s = 0.5 * (lo + hi)
+    return lb + _logsig(s), lb + _logsig(-s)
+
+
+# theta = (e, v, lbeta, c, a): E = e^e, L0 - E = e^v
+def _curve(theta, lx):
+    e, v, lbeta, c, a = theta
+    lw, lbw = _solve_w(lbeta + c * lx, v, a)
+    L = np.exp(e) + np.exp(lw)
+    return L, lw, lbw
+
+
+def log_predict(theta, lx):
+    return np.log(_curve(theta, lx)[0])
+
+
+def _resid(theta, lx, ly, sw):
+    return sw * (log_predict(theta, lx) - ly)
+
+
+def _jac(theta, lx, ly, sw):
+    e, v, lbeta, c, a = theta
+    L, lw, lbw = _curve(theta, lx)
+    w, bw = np.exp(lw), np.exp(lbw)
+    # g(w) = log w - a log(b - w) - lbeta - c lx = 0 ;  dw/dp = -(dg/dp) / (dg/dw)
+    dgdw = 1.0 / w + a / bw
+    J = np.empty((len(lx), 5))
+    J[:, 0] = np.exp(e)                                     # dL/de
+    J[:, 1] = (a / bw) / dgdw * np.exp(v)                   # dw/db * b
+    J[:, 2] = 1.0 / dgdw                                    # dw/dlbeta
+    J[:, 3] = lx / dgdw                                     # dw/dc
+    J[:, 4] = lbw / dgdw                                    # dw/da
+    return J * (sw / L)[:, None]
+
+
+def _bounds(ly):
+    lo = np.array([ly.min() - 20.0, ly.max() - 12.0, -60.0, -6.0, 0.0])
+    hi = np.array([ly.min(), ly.max() + 8.0, 60.0, 0.0, 10.0])
+    return lo, hi
+
+
+def _ls(theta0, lx, ly, w, tol=1e-10, max_nfev=300):
+    lo, hi = _bounds(ly)
+    th0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
+    res = least_squares(_resid, th0, jac=_jac, bounds=(lo, hi), args=(lx, ly, np.sqrt(w)),
+                        loss="soft_l1", f_scale=F_SCALE, method="trf",
+                        xtol=tol, ftol=tol, gtol=tol, max_nfev=max_nfev)
+    return res.x, float(res.cost)
+
+
+def _reference_starts(lx, y):
+    """Stage 1: the reference estimator's least-squares step on an (E, L0) grid."""
+    ymin, ymax = float(y.min()), float(y.max())
+    rng = max(ymax - ymin, 1e-3 * ymax)
+    starts = []
+    for fe in [0.02, 0.3, 0.6, 0.85, 0.97, 0.999]:
+        for fl in [0.01, 0.1, 0.5, 2.0, 10.0]:
+            E, L0 = fe * ymin, ymax + fl * rng
+            A = np.column_stack([np.ones_like(lx), lx, np.log(L0 - y)])
+            res = lsq_linear(A, np.log(y - E), bounds=([-np.inf, -np.inf, 0.0], [np.inf, 0.0, np.inf]),
+                             method="bvls")
+            lbeta, c, a = res.x
+            starts.append(np.array([np.log(E), np.log(L0 - E), lbeta, c, a]))
+    return starts
+
+
+def _rho(r):
+    return 2.0 * F_SCALE ** 2 * (np.sqrt(1.0 + (r / F_SCALE) ** 2) - 1.0)
+
+
+def fit(lx, ly, w=None):
+    if w is None:
+        w = np.ones_like(ly)
+    lo, hi = _bounds(ly)
+    starts = [np.clip(s, lo, hi) for s in _reference_starts(lx, np.exp(ly))]
+    vals = [np.sum(w * _rho(log_predict(s, lx) - ly)) for s in starts]
+    best, best_f = None, np.inf
+    for i in np.argsort(vals, kind="stable")[:N_REFINE]:
+        th, f = _ls(starts[i], lx, ly, w)
+        if f < best_f - 1e-15:
+            best, best_f = th, f
+    return best
+
+
+def _predict(problem):
+    names, X, y, run, Q = a3.parse_problem(problem)
+    if X.shape[1] != 1:
+        out = a3.fit_predict(problem)
+        out.pop("_theta", None)
+        return out
+    rng = np.random.default_rng(int(problem.get("seed", 0)))
+    lx, lq, ly = np.log(X[:, 0]), np.log(Q[:, 0]), np.log(y)
+    shift = lx.mean()
+    lx, lq = lx - shift, lq - shift
+    theta = fit(lx, ly)
+    pred = a3.safe_loss(np.exp(log_predict(theta, lq)), y)
+    out = {"loss": pred, "alpha": float(-theta[3])}
+    resid = ly - log_predict(theta, lx)
+    runs, inv = np.unique(run, return_inverse=True)
+    preds = np.empty((N_BOOT, len(lq)))
+    for b in range(N_BOOT):
+        counts = np.bincount(rng.integers(0, len(runs), len(runs)), minlength=len(runs))
+        wb = counts[inv].astype(float)
+        if (wb > 0).sum() < 7:
+            wb = np.ones_like(ly)
+        th, _ = _ls(theta, lx, ly, wb, tol=1e-8, max_nfev=60)
+        preds[b] = log_predict(th, lq)
+    sims = preds + rng.choice(resid, size=preds.shape, replace=True)
+    lo, hi = np.exp(np.quantile(sims, 0.05, axis=0)), np.exp(np.quantile(sims, 0.95, axis=0))
+    out["loss_low"] = a3.safe_loss(np.minimum(lo, pred), y)
+    out["loss_high"] = a3.safe_loss(np.maximum(hi, pred), y)
+    return out
+
+
+def predict(problem):
+    # one BLAS thread: the arrays are tiny and idle BLAS threads only cost time on a shared core
+    if threadpool_limits is None:
+        return _predict(problem)
+    with threadpool_limits(limits=1):
+        return _predict(problem)
