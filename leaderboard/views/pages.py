@@ -2,6 +2,7 @@
 and filtering when it is on)."""
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -91,7 +92,7 @@ def task_page(task: str):
             sort=sort, order=order, q=q, page=page, n_pages=n_pages, show_all=show_all,
             complete=(len(shown) == len(board.current)), default_order=lambda k: default_order(k, meta),
             compare_choices=ranked, chart=group_chart_svg(plot_rows, groups, meta), chart_title=chart_title(meta),
-            method=RANK_INTERVAL_METHOD)
+            method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name))
     return board.memoize(("page", sort, order, q, page, show_all), render)
 
 
@@ -181,3 +182,22 @@ def _helpers():
             params["order"] = nxt
         return url_for(request.endpoint, **request.view_args, **params)
     return {"sort_url": sort_url}
+
+
+@lru_cache(maxsize=None)
+def card_section_html(task: str) -> str | None:
+    """The task's section of the dataset card, rendered (our own text; raw HTML stays escaped)."""
+    from markdown_it import MarkdownIt
+
+    from benchmark.dataset import PACKAGE_DATA
+
+    card = PACKAGE_DATA / "phasebench" / "README.md"
+    if not card.is_file():
+        return None
+    text = card.read_text(encoding="utf-8")
+    start = text.find(f"\n## {task} (version")
+    if start < 0:
+        return None
+    end = text.find("\n## ", start + 1)
+    section = text[start:end if end > 0 else None].strip().split("\n", 1)[-1]  # drop the heading
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(section)

@@ -151,3 +151,12 @@ def test_engine_created_once_per_app(app, client):
     client.get("/api/tasks")
     assert app.extensions["phasebench_db"].engine is engine
     assert str(engine.url) == app.config["DATABASE_URL"]
+
+
+def test_task_page_shows_the_card_section_and_sandbox(client, site_store):
+    from tests.leaderboard.conftest import make_evaluation
+
+    make_evaluation(site_store, name="carded")
+    html = client.get("/tasks/planted-features").get_data(as_text=True)
+    assert "From the dataset card" in html and "Hungarian" in html and "<table" in html
+    assert "Sandbox / device" in html
