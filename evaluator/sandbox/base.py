@@ -25,7 +25,7 @@ import psutil
 from benchmark.metadata import ResourceLimits
 
 __all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY",
-           "collect_result", "tail_file", "write_job"]
+           "collect_result", "tail_file", "worker_environment", "write_job"]
 
 WORKER_ENTRY = Path(__file__).resolve().parent / "worker_entry.py"
 _LOG_TAIL_BYTES = 4000
@@ -96,16 +96,7 @@ class SubprocessSandbox(Sandbox):
         """The argv to start, and the paths the worker sees for: submission, inputs, scratch, job, worker."""
 
     def environment(self, job: WorkerJob) -> dict[str, str]:
-        threads = str(len(os.sched_getaffinity(0)))
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-               "OPENBLAS_NUM_THREADS": threads}
-        for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # machine quirks, not secrets
-            if key in os.environ:
-                env[key] = os.environ[key]
-        if job.device == "cuda" and "CUDA_VISIBLE_DEVICES" in os.environ:
-            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
-        return env
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", **worker_environment(job)}
 
     def _preexec(self, limits: ResourceLimits):
         fsize = int(limits.output_mb * 1024 * 1024)
@@ -178,6 +169,21 @@ class SubprocessSandbox(Sandbox):
             pass
         proc.wait()
 
+
+
+def worker_environment(job: WorkerJob) -> dict[str, str]:
+    """The variables every backend gives a worker; nothing else of the host's environment."""
+    threads = str(len(os.sched_getaffinity(0)))
+    env = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+    # Machine quirks, not secrets: some processors need these for OpenBLAS to pick a sound kernel,
+    # and every backend must pick the same one for scores to agree.
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    if job.device == "cuda" and "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    return env
 
 
 def write_job(job: WorkerJob, seen: dict[str, str], path: Path) -> None:

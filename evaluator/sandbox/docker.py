@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .base import Sandbox, SandboxError, WorkerJob, WorkerResult, collect_result, tail_file, write_job
+from .base import Sandbox, SandboxError, WorkerJob, WorkerResult, collect_result, tail_file, worker_environment, write_job
 
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
 
@@ -60,6 +60,21 @@ class DockerSandbox(Sandbox):
         digests = image.attrs.get("RepoDigests") or []
         return {"image": self.image, "image_id": image.id, **({"repo_digest": digests[0]} if digests else {})}
 
+    @staticmethod
+    def _wait(container, start: float, wall_time_s: float) -> int | None:
+        """The exit code, or None past the wall-time limit. Polls the container's state: Podman's
+        blocking wait endpoint spins a core while it waits, which starves the worker it waits for."""
+        delay = 0.01
+        while True:
+            container.reload()
+            state = container.attrs.get("State", {})
+            if state.get("Status") in ("exited", "dead", "stopped"):
+                return int(state.get("ExitCode", -1))
+            if time.perf_counter() - start > wall_time_s:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.1)
+
     def run(self, job: WorkerJob) -> WorkerResult:
         root = Path(tempfile.mkdtemp(prefix="phasebench-job-"))
         try:
@@ -69,7 +84,6 @@ class DockerSandbox(Sandbox):
 
     def _run(self, job: WorkerJob, root: Path) -> WorkerResult:
         import docker
-        from requests.exceptions import ConnectionError as RequestsConnectionError, ReadTimeout
 
         scratch = root / "scratch"
         scratch.mkdir()
@@ -91,7 +105,6 @@ class DockerSandbox(Sandbox):
                    str(inputs): {"bind": seen["inputs"], "mode": "ro"},
                    str(job_file): {"bind": seen["job"], "mode": "ro"},
                    str(scratch): {"bind": seen["scratch"], "mode": "rw"}}
-        threads = str(len(os.sched_getaffinity(0)))
         nofile_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         kwargs = dict(
             # Output goes to a file under the container's file-size limit, as with the other
@@ -102,8 +115,9 @@ class DockerSandbox(Sandbox):
             mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m", pids_limit=_PIDS_LIMIT,
             user="65534:65534", working_dir=seen["scratch"], volumes=volumes, cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            environment={"HOME": seen["scratch"], "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-                         "OPENBLAS_NUM_THREADS": threads},
+            # The device request picks the GPU; inside, it is the container's only one.
+            environment={**{k: v for k, v in worker_environment(job).items() if k != "CUDA_VISIBLE_DEVICES"},
+                         "HOME": seen["scratch"]},
             ulimits=[docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize),
                      docker.types.Ulimit(name="core", soft=0, hard=0),
                      # An engine's default open-file and process limits can exceed what this host
@@ -120,12 +134,9 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"sandbox 'docker' could not start a container from {self.image}: {exc}") from exc
         verdict = None
         try:
-            try:
-                status = container.wait(timeout=limits.wall_time_s)
-                returncode = int(status.get("StatusCode", -1))
-            except (ReadTimeout, RequestsConnectionError):
+            returncode = self._wait(container, start, limits.wall_time_s)
+            if returncode is None:
                 container.kill()
-                container.wait()
                 verdict, returncode = "timeout", -9
             wall = time.perf_counter() - start
             container.reload()
