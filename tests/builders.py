@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from textwrap import dedent
 
@@ -55,3 +56,51 @@ def write_submission(root: Path, name: str = "tiny-method", code: str | None = N
     return folder
 
 
+
+
+def fake_task(name: str = "fake-task", metrics: list | None = None, version: int = 1):
+    """A registered-shape task with no data: for leaderboard tests of direction, versions, groups."""
+    from benchmark.metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+    from benchmark.task import Task
+
+    metrics = metrics or [Metric(name="error", description="absolute error", higher_is_better=False,
+                                 best=0.0, worst=1.0)]
+    meta = TaskMetadata(
+        name=name, version=version, description=f"a tiny task whose headline {metrics[0].name} is "
+        f"{'higher' if metrics[0].higher_is_better else 'lower'}-is-better",
+        input_schema={"x": FieldSpec(kind="int", description="x")},
+        answer_schema={"y": FieldSpec(kind="int", description="y")},
+        metrics=metrics, headline=metrics[0].name, groups=["easy", "hard"],
+        limits=ResourceLimits(wall_time_s=1, memory_mb=10, output_mb=1),
+        dataset=DatasetRef(repo_id="x/y", config=name, revision="0" * 40))
+
+    class Fake(Task):
+        metadata = meta
+        dev_seed = 0
+
+        def instance_specs(self, split, base_seed):
+            return []
+
+        def generate(self, spec):
+            raise NotImplementedError
+
+        def validate_answer(self, answer, record):
+            return answer
+
+        def score(self, answer, truth, record):
+            return {m.name: m.best for m in meta.metrics}
+
+    return Fake()
+
+
+@contextmanager
+def registered(task):
+    """Register a task for the duration of a test."""
+    from benchmark.task import TASKS, all_tasks
+
+    list(all_tasks())  # the built-in tasks first, so they are not registered after ours
+    TASKS.register(task.name, task)
+    try:
+        yield task.name
+    finally:
+        TASKS.unregister(task.name)

@@ -156,37 +156,7 @@ def noisy_instances(values: list[float], groups: tuple[str, ...] = ("T0", "T1", 
 @pytest.fixture
 def second_task():
     """Register a second (lower-is-better) task for the duration of a test."""
-    from benchmark.metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
-    from benchmark.task import TASKS, Task, all_tasks
+    from tests.builders import fake_task, registered
 
-    class _Second(Task):
-        metadata = TaskMetadata(
-            name="fake-second", version=1, description="a second, lower-is-better task",
-            input_schema={"x": FieldSpec(kind="int", description="x")},
-            answer_schema={"y": FieldSpec(kind="int", description="y")},
-            metrics=[Metric(name="error", description="absolute error", higher_is_better=False, best=0.0,
-                            worst=1.0)],
-            headline="error", groups=["easy", "hard"],
-            limits=ResourceLimits(wall_time_s=1, memory_mb=10, output_mb=1),
-            dataset=DatasetRef(repo_id="x/y", config="fake-second", revision="0" * 40),
-        )
-        dev_seed = 0
-
-        def instance_specs(self, split, base_seed):
-            return []
-
-        def generate(self, spec):
-            raise NotImplementedError
-
-        def validate_answer(self, answer, record):
-            return answer
-
-        def score(self, answer, truth, record):
-            return {"error": 0.0}
-
-    list(all_tasks())
-    TASKS._items["fake-second"] = _Second()
-    try:
-        yield "fake-second"
-    finally:
-        TASKS._items.pop("fake-second", None)
+    with registered(fake_task("fake-second")) as name:
+        yield name

@@ -5,48 +5,20 @@ import re
 
 import pytest
 
-from benchmark.metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
-from benchmark.task import TASKS, Task, all_tasks
+from benchmark.metadata import Metric
+from tests.builders import fake_task, registered
 
 from .leaderboard_helpers import api_order, page_order
 
 FAKE = "fake-lower"
 
 
-class _LowerIsBetter(Task):
-    metadata = TaskMetadata(
-        name=FAKE, version=2, description="a tiny task whose headline error is lower-is-better",
-        input_schema={"x": FieldSpec(kind="int", description="x")},
-        answer_schema={"y": FieldSpec(kind="int", description="y")},
-        metrics=[Metric(name="error", description="absolute error", higher_is_better=False, best=0.0, worst=1.0),
-                 Metric(name="hit", description="hit rate", higher_is_better=True, best=1.0, worst=0.0)],
-        headline="error", groups=["easy", "hard"],
-        limits=ResourceLimits(wall_time_s=1, memory_mb=10, output_mb=1),
-        dataset=DatasetRef(repo_id="x/y", config=FAKE, revision="0" * 40),
-    )
-    dev_seed = 0
-
-    def instance_specs(self, split, base_seed):
-        return []
-
-    def generate(self, spec):
-        raise NotImplementedError
-
-    def validate_answer(self, answer, record):
-        return answer
-
-    def score(self, answer, truth, record):
-        return {"error": 0.0, "hit": 1.0}
-
-
 @pytest.fixture
 def lower_task():
-    list(all_tasks())  # make sure the built-in tasks are loaded before we add ours
-    TASKS._items[FAKE] = _LowerIsBetter()
-    try:
-        yield FAKE
-    finally:
-        TASKS._items.pop(FAKE, None)
+    metrics = [Metric(name="error", description="absolute error", higher_is_better=False, best=0.0, worst=1.0),
+               Metric(name="hit", description="hit rate", higher_is_better=True, best=1.0, worst=0.0)]
+    with registered(fake_task(FAKE, metrics, version=2)) as name:
+        yield name
 
 
 def _both(client, task, split="dev"):
