@@ -1,5 +1,4 @@
 """Each sandbox contains failures to the instance; bwrap also hides everything but the inputs."""
-from pathlib import Path
 from textwrap import dedent
 
 import numpy as np
