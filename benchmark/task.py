@@ -75,6 +75,15 @@ class Task(ABC):
               record: InstanceRecord) -> dict[str, float]:
         """Per-instance metrics, one value for each declared metric."""
 
+    def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
+                         record: InstanceRecord) -> dict[str, float | str | None]:
+        """Scalars the leaderboard plots per instance (e.g. predicted and true value, n/d).
+
+        Stored beside the metrics; ``answer`` is None when the instance failed. Keep it to a few
+        JSON scalars: it is read for every instance of every evaluation a plot shows.
+        """
+        return {}
+
     def failure_metrics(self, record: InstanceRecord) -> dict[str, float]:
         """What a failed instance counts as: the worst value of every metric."""
         return {m.name: m.worst for m in self.metadata.metrics}

@@ -47,13 +47,26 @@ def _outcome(ev: Any, submission: str, reused: bool) -> Outcome:
                    (ev.headline_ci_low, ev.headline_ci_high), ev.n_instances, ev.n_failed, ev.runtime_s, reused)
 
 
-def _score_instance(task: Task, split: SplitData, record: InstanceRecord, answer: dict) -> tuple[str, dict, str | None]:
+def _score_instance(task: Task, split: SplitData, record: InstanceRecord,
+                    answer: dict | None) -> tuple[str | None, dict | None, str | None, dict]:
+    """(status, metrics, error, details); status None means the answer was valid and scored OK."""
+    truth = split.load_answer(record.id)
+    if answer is None:
+        return None, task.failure_metrics(record), None, _details(task, None, truth, record)
     try:
         clean = task.validate_answer(answer, record)
     except AnswerError as exc:
-        return InstanceStatus.INVALID, task.failure_metrics(record), str(exc)
-    truth = split.load_answer(record.id)
-    return InstanceStatus.OK, _checked(task, task.score(clean, truth, record)), None
+        return InstanceStatus.INVALID, task.failure_metrics(record), str(exc), _details(task, None, truth, record)
+    return (InstanceStatus.OK, _checked(task, task.score(clean, truth, record)), None,
+            _details(task, clean, truth, record))
+
+
+def _details(task: Task, answer: dict | None, truth: dict, record: InstanceRecord) -> dict | None:
+    details = task.instance_details(answer, truth, record)
+    for key, value in details.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            details[key] = None  # JSON has no NaN, and PostgreSQL rejects it
+    return details or None
 
 
 def _checked(task: Task, metrics: dict[str, float | None]) -> dict[str, float | None]:
@@ -101,13 +114,13 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
                 inputs_file=split.inputs_path(record.id), answer_fields=list(meta.answer_schema),
                 limits=limits, device=device)
             result = sandbox.run(job)
-            if result.status == InstanceStatus.OK:
-                status, metrics, error = _score_instance(task, split, record, result.answer)
-            else:
-                status, metrics, error = result.status, task.failure_metrics(record), result.error
+            ok = result.status == InstanceStatus.OK
+            status, metrics, error, details = _score_instance(task, split, record, result.answer if ok else None)
+            if not ok:
+                status, error = result.status, result.error
             rows.append({"group": record.group, "metrics": metrics, "status": status})
             store.add_instance_result(eval_id, instance_id=record.id, group=record.group, status=status,
-                                      metrics=metrics, runtime_s=result.wall_s, error=error)
+                                      metrics=metrics, runtime_s=result.wall_s, error=error, details=details)
     except BaseException as exc:
         # The row must not look finished: the operator sees why it stopped, and it is never reused.
         kind = EvaluationStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EvaluationStatus.FAILED

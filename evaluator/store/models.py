@@ -15,7 +15,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = ["Base", "Submission", "Evaluation", "InstanceResult", "RECORD_FORMAT", "EvaluationStatus",
            "InstanceStatus", "FINISHED"]
 
-RECORD_FORMAT = 1
+# 1: first format. 2: instance_results.details (task-defined plot scalars; absent in format 1 rows).
+RECORD_FORMAT = 2
 
 
 class EvaluationStatus:
@@ -108,5 +109,8 @@ class InstanceResult(Base):
     metrics: Mapped[dict] = mapped_column(JSON)
     runtime_s: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # Task-defined scalars for plots (e.g. predicted and true grok step, n/d and L0): what the
+    # task's instance_details returned. Schemaless like metrics, hence RECORD_FORMAT 2.
+    details: Mapped[dict | None] = mapped_column(JSON)
 
     evaluation: Mapped[Evaluation] = relationship(back_populates="instances")

@@ -56,7 +56,7 @@ METADATA = TaskMetadata(
     dataset=DatasetRef(
         repo_id="phasebench/phasebench-tasks",
         config="planted-features",
-        revision="sha256:d51d6a8170e6ad5384e18e1b8982ebb13fc5d3b8ab8e1bc1e69e6160510dfc8b",
+        revision="sha256:3a14e8fe2608e638502e848477205e5b866e0a7d95fcd491d0cdd0676448f132",
     ),
 )
 

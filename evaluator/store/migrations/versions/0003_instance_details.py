@@ -1,0 +1,23 @@
+"""per-instance details: task-defined scalars the leaderboard plots (predicted vs true values)
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-26
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('instance_results', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('details', sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('instance_results', schema=None) as batch_op:
+        batch_op.drop_column('details')
