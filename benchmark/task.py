@@ -10,6 +10,7 @@ import numpy as np
 
 from .dataset import InstanceRecord, SplitWriter
 from .metadata import TaskMetadata
+from .oracle import Oracle
 from .registry import Registry
 
 __all__ = ["Task", "AnswerError", "GeneratedInstance", "InstanceSpec", "TASKS", "register_task", "get_task"]
@@ -74,6 +75,11 @@ class Task(ABC):
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
               record: InstanceRecord) -> dict[str, float]:
         """Per-instance metrics, one value for each declared metric."""
+
+    def oracle(self, record: InstanceRecord, truth: dict[str, np.ndarray]) -> Oracle | None:
+        """A model the method may query but not see (black-box tracks), built in the evaluator's
+        process from the instance's answers; None when the task has no black-box access."""
+        return None
 
     def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
                          record: InstanceRecord) -> dict[str, float | str | None]:

@@ -83,7 +83,10 @@ def _checked(task: Task, metrics: dict[str, float | None]) -> dict[str, float | 
 
 def evaluate_submission(submission: Submission, task: Task, split: SplitData, sandbox: Sandbox, store: ResultsStore,
                         device: str = "cpu", force: bool = False, limits: ResourceLimits | None = None,
-                        progress: Callable[..., Any] | None = None) -> Outcome:
+                        progress: Callable[..., Any] | None = None,
+                        on_start: Callable[[int], Any] | None = None) -> Outcome:
+    """``on_start(evaluation_id)`` is called once the evaluation row exists (the job queue records
+    it, so that a retried job can tell a finished attempt from one a dead worker left running)."""
     meta = task.metadata
     if not split.has_answers:
         raise DataError(f"{task.name}/{split.split}: the answers are not available to this evaluator "
@@ -106,18 +109,24 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
     records = split.instances
     iterator = progress(records, desc=f"{submission.name} / {task.name}") if progress else records
     try:
+        if on_start is not None:
+            on_start(eval_id)
         for record in iterator:
+            # Built here, in the parent, from the answers: the worker only ever talks to it.
+            oracle = task.oracle(record, split.load_answer(record.id))
             job = WorkerJob(
                 submission_dir=submission.folder, entry=entry,
                 problem={**record.public, "instance_id": record.id, "group": record.group,
                          "seed": instance_seed(record.id), "device": device},
                 inputs_file=split.inputs_path(record.id), answer_fields=list(meta.answer_schema),
-                limits=limits, device=device)
+                limits=limits, device=device, oracle=oracle)
             result = sandbox.run(job)
             ok = result.status == InstanceStatus.OK
             status, metrics, error, details = _score_instance(task, split, record, result.answer if ok else None)
             if not ok:
                 status, error = result.status, result.error
+            if "oracle" in result.extra:
+                details = {**(details or {}), **result.extra["oracle"]}
             rows.append({"group": record.group, "metrics": metrics, "status": status})
             store.add_instance_result(eval_id, instance_id=record.id, group=record.group, status=status,
                                       metrics=metrics, runtime_s=result.wall_s, error=error, details=details)

@@ -15,17 +15,21 @@ import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import psutil
 
 from benchmark.metadata import ResourceLimits
+from benchmark.oracle import Oracle
+
+from .oracle_channel import SOCKET_NAME, OracleServer
 
 __all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY",
-           "collect_result", "tail_file", "worker_environment", "write_job"]
+           "apply_oracle_usage", "collect_result", "oracle_served", "tail_file", "worker_environment", "write_job"]
 
 WORKER_ENTRY = Path(__file__).resolve().parent / "worker_entry.py"
 _LOG_TAIL_BYTES = 4000
@@ -40,6 +44,7 @@ class WorkerJob:
     answer_fields: list[str]
     limits: ResourceLimits
     device: str = "cpu"
+    oracle: Oracle | None = None     # served to the worker over the scratch folder's socket
 
 
 @dataclass
@@ -126,7 +131,7 @@ class SubprocessSandbox(Sandbox):
         log_path = root / "worker.log"
         limits = job.limits
         start = time.perf_counter()
-        with open(log_path, "wb") as log:
+        with open(log_path, "wb") as log, oracle_served(job, scratch) as oracle:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     env=self.environment(job), cwd=str(scratch), start_new_session=True,
                                     preexec_fn=self._preexec(limits))
@@ -138,7 +143,7 @@ class SubprocessSandbox(Sandbox):
         result = collect_result(proc.returncode, verdict, scratch, tail_file(log_path), limits)
         result.wall_s = wall
         result.peak_rss_mb = peak / 2**20
-        return result
+        return apply_oracle_usage(result, oracle)
 
     def _watch(self, proc: subprocess.Popen, limits: ResourceLimits, start: float) -> tuple[str | None, int]:
         ps = psutil.Process(proc.pid)
@@ -171,6 +176,28 @@ class SubprocessSandbox(Sandbox):
 
 
 
+@contextmanager
+def oracle_served(job: WorkerJob, scratch: Path) -> Iterator[OracleServer | None]:
+    """Serve the job's oracle, if it has one, while the worker runs."""
+    if job.oracle is None:
+        yield None
+        return
+    with OracleServer(job.oracle, scratch) as server:
+        yield server
+
+
+def apply_oracle_usage(result: WorkerResult, server: OracleServer | None) -> WorkerResult:
+    """Record the forward passes the parent served; a budget overrun fails the instance, whatever
+    the method did after being refused (catching the error must not turn into an answer)."""
+    if server is None:
+        return result
+    usage = server.usage
+    result.extra["oracle"] = usage.as_details()
+    if usage.overrun is not None and result.status not in ("timeout", "memory"):
+        result.status, result.answer, result.error = "budget", None, usage.overrun
+    return result
+
+
 def worker_environment(job: WorkerJob) -> dict[str, str]:
     """The variables every backend gives a worker; nothing else of the host's environment."""
     threads = str(len(os.sched_getaffinity(0)))
@@ -190,6 +217,8 @@ def write_job(job: WorkerJob, seen: dict[str, str], path: Path) -> None:
     """The job file the worker reads; paths are as the worker sees them inside its sandbox."""
     payload = {"entry": job.entry, "problem": job.problem, "answer_fields": job.answer_fields,
                "submission": seen["submission"], "inputs": seen["inputs"], "scratch": seen["scratch"]}
+    if job.oracle is not None:
+        payload["oracle"] = {**job.oracle.describe(), "socket": f"{seen['scratch']}/{SOCKET_NAME}"}
     path.write_text(json.dumps(payload))
 
 

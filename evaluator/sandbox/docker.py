@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .base import Sandbox, SandboxError, WorkerJob, WorkerResult, collect_result, tail_file, worker_environment, write_job
+from .base import (Sandbox, SandboxError, WorkerJob, WorkerResult, apply_oracle_usage, collect_result, oracle_served,
+                   tail_file, worker_environment, write_job)
 
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
 
@@ -127,6 +128,13 @@ class DockerSandbox(Sandbox):
         )
         if job.device == "cuda":
             kwargs["device_requests"] = [docker.types.DeviceRequest(device_ids=[self.gpu], capabilities=[["gpu"]])]
+        with oracle_served(job, scratch) as oracle:
+            result = self._run_container(kwargs, scratch, limits)
+        return apply_oracle_usage(result, oracle)
+
+    def _run_container(self, kwargs: dict, scratch: Path, limits) -> WorkerResult:
+        import docker
+
         start = time.perf_counter()
         try:
             container = self.client.containers.run(self.image, **kwargs)

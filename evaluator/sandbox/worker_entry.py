@@ -36,6 +36,70 @@ def _to_arrays(result, answer_fields):
     return out
 
 
+class OracleClient:
+    """The method's handle to a model it may query but not see (the parent runs it and counts).
+
+    ``oracle(x)`` takes a batch of shape (rows, *input_shape) (or one input) and returns the model's
+    outputs; past ``budget`` forward passes it raises, and the instance fails whatever follows.
+    """
+
+    def __init__(self, socket_path, budget, input_shape, input_dtype):
+        self._path = socket_path
+        self._sock = None
+        self.budget = budget
+        self.used = 0
+        self.input_shape = tuple(input_shape)
+        self.input_dtype = input_dtype
+
+    @property
+    def remaining(self):
+        return self.budget - self.used
+
+    def _connect(self):
+        import socket
+
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._sock.connect(self._path)
+        return self._sock
+
+    def _recv(self, n):
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = self._sock.recv_into(view[got:], n - got)
+            if k == 0:
+                self._sock.close()
+                self._sock = None
+                raise RuntimeError("the oracle closed the connection")
+            got += k
+        return buf
+
+    def __call__(self, x):
+        import numpy as np
+
+        if hasattr(x, "detach"):
+            x = x.detach().cpu().numpy()
+        x = np.ascontiguousarray(np.asarray(x, dtype=self.input_dtype))
+        if x.shape == self.input_shape:
+            x = x[None]
+        sock = self._connect()
+        head = json.dumps({"shape": list(x.shape), "dtype": x.dtype.str}).encode()
+        sock.sendall(len(head).to_bytes(4, "big") + head)
+        sock.sendall(memoryview(x.reshape(-1).view(np.uint8)))
+        reply = json.loads(self._recv(int.from_bytes(self._recv(4), "big")))
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        dtype = np.dtype(reply["dtype"])
+        count = 1
+        for s in reply["shape"]:
+            count *= s
+        out = np.frombuffer(self._recv(count * dtype.itemsize), dtype=dtype).reshape(reply["shape"])
+        self.used += x.shape[0]
+        return out
+
+
 def main(job_path):
     with open(job_path) as f:
         job = json.load(f)
@@ -49,6 +113,9 @@ def main(job_path):
 
         problem = dict(job["problem"])
         problem.update(load_file(job["inputs"]))
+        if job.get("oracle"):
+            spec = job["oracle"]
+            problem["oracle"] = OracleClient(spec["socket"], spec["budget"], spec["input_shape"], spec["input_dtype"])
         module_name, func_name = job["entry"].split(":")
         fn = getattr(importlib.import_module(module_name), func_name)
         start = time.perf_counter()

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "Submission", "Evaluation", "InstanceResult", "RECORD_FORMAT", "EvaluationStatus",
-           "InstanceStatus", "FINISHED"]
+           "InstanceStatus", "FINISHED", "Job", "JobState"]
 
 # 1: first format. 2: instance_results.details (task-defined plot scalars; absent in format 1 rows).
 RECORD_FORMAT = 2
@@ -38,6 +38,7 @@ class InstanceStatus:
     OUTPUT = "output"            # output larger than allowed
     INVALID = "invalid"          # wrong type, shape, NaN/inf
     CRASH = "crash"              # the worker died without an answer
+    BUDGET = "budget"            # asked a black-box oracle for more forward passes than allowed
 
 
 def _now() -> datetime:
@@ -114,3 +115,37 @@ class InstanceResult(Base):
     details: Mapped[dict | None] = mapped_column(JSON)
 
     evaluation: Mapped[Evaluation] = relationship(back_populates="instances")
+
+
+class JobState:
+    QUEUED = "queued"            # published to the broker, not yet picked up (or waiting to be retried)
+    RUNNING = "running"          # a worker has claimed it
+    DONE = "done"                # finished: evaluation_id names the (possibly reused) evaluation
+    FAILED = "failed"            # gave up: reason says why (never the method's fault, see Job.reason)
+
+
+class Job(Base):
+    """One (submission, task, split) evaluation run through the job queue (``evaluator.queue``)."""
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_queue_state", "queue", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)   # the broker message's task id
+    queue: Mapped[str] = mapped_column(String(200))
+    submission_name: Mapped[str] = mapped_column(String(200), index=True)
+    submission_dir: Mapped[str] = mapped_column(Text)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    task: Mapped[str] = mapped_column(String(100))
+    split: Mapped[str] = mapped_column(String(20))
+    sandbox: Mapped[str] = mapped_column(String(50))
+    device: Mapped[str] = mapped_column(String(50))
+    force: Mapped[bool] = mapped_column(default=False)
+    options: Mapped[dict] = mapped_column(JSON)          # data_dir, private_dir, limit overrides
+    state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED)
+    reason: Mapped[str | None] = mapped_column(Text)     # why it failed, or why the last attempt was retried
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id"))

@@ -1,0 +1,208 @@
+"""The black-box oracle channel: the parent runs the model and counts; the worker only queries."""
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from textwrap import dedent
+
+import numpy as np
+import pytest
+
+from benchmark.dataset import SplitWriter, open_split
+from benchmark.metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+from benchmark.oracle import Oracle
+from benchmark.task import AnswerError, Task
+from evaluator.runner import evaluate_submission
+from evaluator.sandbox import WorkerJob, get_sandbox
+from evaluator.sandbox.oracle_channel import OracleServer
+from evaluator.sandbox.worker_entry import OracleClient
+from evaluator.store import InstanceStatus
+from evaluator.submission import load_submission
+from tests.builders import SANDBOX_PARAMS, registered, requires_bwrap, write_submission
+
+LIMITS = ResourceLimits(wall_time_s=30, memory_mb=600, output_mb=5)
+
+
+class LinearOracle(Oracle):
+    """y = x @ w: a secret the method may only query."""
+
+    def __init__(self, w: np.ndarray, budget: int):
+        self.w = w
+        self.budget = budget
+        self.input_shape = (w.shape[0],)
+        self.input_dtype = "float32"
+        self.calls = 0
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return x @ self.w
+
+
+def _server(tmp_path, budget=10, dim=3):
+    w = np.arange(dim * 2, dtype=np.float32).reshape(dim, 2)
+    return OracleServer(LinearOracle(w, budget), tmp_path), w
+
+
+def test_client_gets_the_outputs_and_the_parent_counts(tmp_path):
+    server, w = _server(tmp_path)
+    with server:
+        client = OracleClient(str(server.path), 10, (3,), "float32")
+        x = np.ones((4, 3))
+        assert np.array_equal(client(x), x.astype(np.float32) @ w)
+        assert np.array_equal(client(np.ones(3)), (np.ones((1, 3), np.float32) @ w))  # one input
+        assert client.used == 5 and client.remaining == 5
+    assert (server.usage.calls, server.usage.used, server.usage.overrun) == (2, 5, None)
+
+
+def test_the_budget_is_exact(tmp_path):
+    server, _ = _server(tmp_path, budget=8)
+    with server:
+        client = OracleClient(str(server.path), 8, (3,), "float32")
+        client(np.zeros((8, 3)))                     # exactly the budget: served
+        with pytest.raises(RuntimeError, match="budget exhausted"):
+            client(np.zeros((1, 3)))                 # forward pass 9: refused
+        with pytest.raises(RuntimeError, match="budget exhausted"):
+            client(np.zeros((1, 3)))                 # and every call after it
+    assert server.usage.used == 8
+    assert server.usage.overrun == ("oracle budget of 8 forward passes exceeded at call 2: "
+                                    "it asked for 1 with 0 left")
+    assert server.oracle.calls == 1                  # the model never ran past the budget
+
+
+def test_wrong_shape_is_refused_without_counting(tmp_path):
+    server, _ = _server(tmp_path)
+    with server:
+        client = OracleClient(str(server.path), 10, (3,), "float32")
+        client.input_shape = (4,)                    # a client that lies about the shape
+        with pytest.raises(RuntimeError, match=r"expected an array of shape \(1..65536, 3\)"):
+            client(np.zeros((2, 4)))
+        client.input_shape = (3,)
+        client._sock = None                          # the server dropped that connection; reconnect
+        assert client(np.zeros((2, 3))).shape == (2, 2)
+    assert server.usage.used == 2
+
+
+def test_a_garbage_header_drops_only_the_connection(tmp_path):
+    server, _ = _server(tmp_path)
+    with server:
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(str(server.path))
+        raw.sendall(struct.pack(">I", 10**9))        # a header far over the bound
+        assert raw.recv(1) == b""                    # closed on us
+        raw.close()
+        client = OracleClient(str(server.path), 10, (3,), "float32")
+        assert client(np.zeros((1, 3))).shape == (1, 2)
+    assert server.usage.rejected and "header of 1000000000 bytes" in server.usage.rejected[0]
+
+
+QUERY_METHOD = """
+import numpy as np
+def run(problem):
+    oracle = problem["oracle"]
+    assert oracle.budget == {budget} and oracle.input_shape == (3,)
+    total = np.zeros(2, dtype=np.float32)
+    for _ in range({calls}):
+        try:
+            total += oracle(np.ones((4, 3))).sum(axis=0)
+        except RuntimeError:
+            pass   # a method that swallows the refusal still fails the instance
+    return {{"atoms": total}}
+"""
+
+
+def _job(tmp_path, tiny_split, code, oracle, name="oracle-user"):
+    folder = write_submission(tmp_path, name=name, code=dedent(code))
+    record = tiny_split.instances[0]
+    return WorkerJob(submission_dir=folder, entry="method:run",
+                     problem={"instance_id": record.id, "seed": 0, "device": "cpu"},
+                     inputs_file=tiny_split.inputs_path(record.id), answer_fields=["atoms"], limits=LIMITS,
+                     oracle=oracle)
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_worker_queries_through_every_sandbox(tmp_path, tiny_split, sandbox):
+    w = np.arange(6, dtype=np.float32).reshape(3, 2)
+    oracle = LinearOracle(w, budget=12)
+    result = get_sandbox(sandbox).run(_job(tmp_path, tiny_split, QUERY_METHOD.format(budget=12, calls=3), oracle))
+    assert result.status == "ok", (result.error, result.log_tail)
+    assert np.allclose(result.answer["atoms"], 3 * 4 * w.sum(axis=0))
+    assert result.extra["oracle"] == {"oracle_calls": 3, "oracle_forward_passes": 12, "oracle_budget": 12}
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_one_pass_over_the_budget_fails_the_instance(tmp_path, tiny_split, sandbox):
+    oracle = LinearOracle(np.ones((3, 2), np.float32), budget=12)
+    result = get_sandbox(sandbox).run(_job(tmp_path, tiny_split, QUERY_METHOD.format(budget=12, calls=4), oracle))
+    assert result.status == "budget" and result.answer is None
+    assert result.error == "oracle budget of 12 forward passes exceeded at call 4: it asked for 4 with 0 left"
+
+
+# --- through the runner: a task whose model lives only in the answers --------------------------
+
+class SecretVectorTask(Task):
+    """Find w from y = x @ w with a few queries; w is stored with the answers, never in the inputs."""
+
+    metadata = TaskMetadata(
+        name="secret-vector", version=1, description="recover a secret linear map through a black-box oracle",
+        input_schema={"dim": FieldSpec(kind="int", description="input dimension")},
+        answer_schema={"w": FieldSpec(kind="array", description="the recovered map", shape=["dim"])},
+        metrics=[Metric(name="error", description="max abs error", higher_is_better=False, best=0.0, worst=1.0)],
+        headline="error", groups=["g"], limits=LIMITS,
+        dataset=DatasetRef(repo_id="x/y", config="secret-vector", revision="0" * 40))
+    dev_seed = 0
+
+    def instance_specs(self, split, base_seed):
+        return []
+
+    def generate(self, spec):
+        raise NotImplementedError
+
+    def oracle(self, record, truth):
+        return LinearOracle(truth["w"].reshape(-1, 1), budget=record.public["budget"])
+
+    def validate_answer(self, answer, record):
+        if "w" not in answer:
+            raise AnswerError(f"{record.id}: answer has no field 'w'")
+        return answer
+
+    def score(self, answer, truth, record):
+        return {"error": float(min(1.0, np.max(np.abs(answer["w"].ravel() - truth["w"]))))}
+
+    def instance_details(self, answer, truth, record):
+        return {"dim": record.public["dim"]}
+
+
+@pytest.fixture
+def secret_split(tmp_path):
+    writer = SplitWriter(tmp_path / "data", "secret-vector", "dev", tmp_path / "data")
+    rng = np.random.default_rng(0)
+    for i, budget in enumerate((3, 2)):   # instance 1 cannot afford the 3 unit queries
+        writer.add(f"sv-{i}", "g", {"dim": 3, "budget": budget}, {"unused": np.zeros(1, np.float32)},
+                   {"w": rng.standard_normal(3).astype(np.float32)}, {})
+    writer.close()
+    return open_split("secret-vector", "dev", tmp_path / "data", tmp_path / "data")
+
+
+UNIT_QUERIES = """
+import numpy as np
+def run(problem):
+    assert set(problem) == {"dim", "budget", "instance_id", "group", "seed", "device", "unused", "oracle"}
+    eye = np.eye(problem["dim"], dtype=np.float32)
+    return {"w": np.concatenate([problem["oracle"](row[None]).ravel() for row in eye])}
+"""
+
+
+@requires_bwrap
+def test_runner_serves_the_oracle_and_fails_only_the_overrun(tmp_path, secret_split, sqlite_store):
+    task = SecretVectorTask()
+    with registered(task):
+        sub = load_submission(write_submission(tmp_path, name="unit-queries", code=UNIT_QUERIES,
+                                               tasks={"secret-vector": "method:run"}))
+        out = evaluate_submission(sub, task, secret_split, get_sandbox("bwrap"), sqlite_store)
+    rows = {r.instance_id: r for r in sqlite_store.evaluation(out.evaluation_id, with_instances=True).instances}
+    assert rows["sv-0"].status == InstanceStatus.OK and rows["sv-0"].metrics == {"error": 0.0}
+    assert rows["sv-0"].details == {"dim": 3, "oracle_calls": 3, "oracle_forward_passes": 3, "oracle_budget": 3}
+    assert rows["sv-1"].status == InstanceStatus.BUDGET and rows["sv-1"].metrics == {"error": 1.0}
+    assert rows["sv-1"].error.startswith("oracle budget of 2 forward passes exceeded at call 3")
+    assert json.dumps(rows["sv-1"].details)  # stored as plain JSON
