@@ -1,6 +1,7 @@
 """PhaseBench tasks: generators, data layout, scorers and their metadata."""
 from .dataset import DataError, InstanceRecord, SplitData, open_split, verify_split
 from .metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+from .oracle import Oracle
 from .registry import DuplicateNameError, Registry, UnknownNameError
 from .task import TASKS, AnswerError, Task, all_tasks, get_task, register_task
 
@@ -8,6 +9,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnswerError", "DataError", "DatasetRef", "DuplicateNameError", "FieldSpec", "InstanceRecord",
-    "Metric", "Registry", "ResourceLimits", "SplitData", "TASKS", "Task", "TaskMetadata",
+    "Metric", "Oracle", "Registry", "ResourceLimits", "SplitData", "TASKS", "Task", "TaskMetadata",
     "UnknownNameError", "all_tasks", "get_task", "open_split", "register_task", "verify_split",
 ]
