@@ -9,7 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Metric", "ResourceLimits", "FieldSpec", "DatasetRef", "TaskMetadata"]
+__all__ = ["Metric", "ResourceLimits", "FieldSpec", "DatasetRef", "PlotSpec", "TaskMetadata", "METRIC_PREFIX"]
+
+#: A plot axis that names a per-instance metric instead of a key of the instance details.
+METRIC_PREFIX = "metric:"
 
 
 class _Strict(BaseModel):
@@ -56,6 +59,37 @@ class DatasetRef(_Strict):
         return self
 
 
+class PlotSpec(_Strict):
+    """A task-specific plot the leaderboard draws from per-instance results, declared as data.
+
+    ``x`` and ``y`` name a key of the details ``Task.instance_details`` returns, or
+    ``"metric:<metric name>"`` for one of the task's per-instance metrics.
+    """
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="identifier, used in URLs")
+    title: str
+    kind: Literal["scatter"] = "scatter"
+    x: str = Field(min_length=1)
+    y: str = Field(min_length=1)
+    x_log: bool = False
+    y_log: bool = False
+    diagonal: bool = Field(default=False, description="draw the line y = x (prediction against truth)")
+    x_label: str
+    y_label: str
+    caption: str = ""
+
+    @property
+    def axes(self) -> tuple[str, str]:
+        return self.x, self.y
+
+    def metric_axes(self) -> list[str]:
+        """The metric names the plot's axes refer to."""
+        return [a[len(METRIC_PREFIX):] for a in self.axes if a.startswith(METRIC_PREFIX)]
+
+    def detail_keys(self) -> list[str]:
+        """The keys of the instance details the plot's axes read."""
+        return [a for a in self.axes if not a.startswith(METRIC_PREFIX)]
+
+
 class TaskMetadata(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     version: int = Field(ge=1, description="bumped whenever data, scoring or limits change")
@@ -68,6 +102,7 @@ class TaskMetadata(_Strict):
     groups: list[str]
     limits: ResourceLimits
     dataset: DatasetRef
+    plots: list[PlotSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> "TaskMetadata":
@@ -78,6 +113,14 @@ class TaskMetadata(_Strict):
             raise ValueError(f"headline {self.headline!r} is not one of the metrics {names}")
         if self.dataset.config != self.name:
             raise ValueError(f"dataset config {self.dataset.config!r} must equal the task name")
+        plot_names = [p.name for p in self.plots]
+        if len(set(plot_names)) != len(plot_names):
+            raise ValueError(f"duplicate plot names in {plot_names}")
+        for plot in self.plots:
+            for metric in plot.metric_axes():
+                if metric not in names:
+                    raise ValueError(f"plot {plot.name!r} refers to {METRIC_PREFIX}{metric}, which is not one of"
+                                     f" the metrics {names}")
         return self
 
     def metric(self, name: str) -> Metric:
@@ -89,3 +132,9 @@ class TaskMetadata(_Strict):
     @property
     def headline_metric(self) -> Metric:
         return self.metric(self.headline)
+
+    def plot(self, name: str) -> PlotSpec:
+        for p in self.plots:
+            if p.name == name:
+                return p
+        raise KeyError(f"task {self.name} has no plot {name!r}")

@@ -1,13 +1,19 @@
 """Every registered task is checked by the same parametrised tests (as mteb does for TaskMetadata)."""
 import filecmp
+import math
 
 import pytest
 from pydantic import ValidationError
 
-from benchmark.metadata import DatasetRef, Metric, TaskMetadata
+from benchmark.metadata import DatasetRef, Metric, PlotSpec, TaskMetadata
 from benchmark.task import all_tasks
 
 TASKS = list(all_tasks())
+
+# The perfect answer of a task whose answer fields are not simply its truth's fields of the same name.
+ORACLE_ANSWERS = {
+    "planted-features": lambda truth: {"atoms": truth["features"]},
+}
 
 
 def _meta_kwargs(**over):
@@ -29,6 +35,45 @@ def test_headline_must_be_a_metric():
 def test_dataset_revision_must_be_pinned():
     with pytest.raises(ValidationError, match="not pinned"):
         DatasetRef(repo_id="x/y", config="planted-features", revision="main")
+
+
+def _plot(**over):
+    base = dict(name="p", title="P", x="a", y="metric:m", x_label="A", y_label="M")
+    base.update(over)
+    return base
+
+
+def test_plot_spec_rejects_unknown_keys_and_other_kinds():
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        PlotSpec(**_plot(colour="red"))
+    with pytest.raises(ValidationError, match="kind"):
+        PlotSpec(**_plot(kind="histogram"))
+
+
+def test_plot_spec_splits_metric_and_detail_axes():
+    spec = PlotSpec(**_plot(x="n_over_d", y="metric:recall@0.9"))
+    assert spec.metric_axes() == ["recall@0.9"] and spec.detail_keys() == ["n_over_d"]
+    assert spec.kind == "scatter" and not spec.x_log and not spec.diagonal and spec.caption == ""
+
+
+def test_plot_names_must_be_unique():
+    headline = TASKS[0].metadata.headline
+    plot = _plot(y=f"metric:{headline}")
+    with pytest.raises(ValidationError, match="duplicate plot names"):
+        TaskMetadata(**_meta_kwargs(plots=[plot, plot]))
+
+
+def test_plot_must_refer_to_a_declared_metric():
+    with pytest.raises(ValidationError, match="refers to metric:accuracy, which is not one of the metrics"):
+        TaskMetadata(**_meta_kwargs(plots=[_plot(y="metric:accuracy")]))
+
+
+def test_metadata_looks_up_plots_by_name():
+    headline = TASKS[0].metadata.headline
+    meta = TaskMetadata(**_meta_kwargs(plots=[_plot(y=f"metric:{headline}")]))
+    assert meta.plot("p").y == f"metric:{headline}"
+    with pytest.raises(KeyError, match="no plot 'q'"):
+        meta.plot("q")
 
 
 def test_metric_direction_decides_better():
@@ -74,3 +119,37 @@ def test_test_split_seed_changes_the_data(task):
     b = task.instance_specs("test", 2)
     assert [s.seed for s in a] != [s.seed for s in b]
     assert task.dev_seed not in {1, 2}
+
+
+def _oracle_answer(task, truth):
+    if task.name in ORACLE_ANSWERS:
+        return ORACLE_ANSWERS[task.name](truth)
+    # optional answer fields (e.g. intervals) the truth lacks are left out
+    answer = {k: truth[k] for k in task.metadata.answer_schema if k in truth}
+    if not answer:
+        pytest.fail(f"{task.name}: no answer field {sorted(task.metadata.answer_schema)} is in the truth"
+                    f" {sorted(truth)}; add the task's perfect answer to ORACLE_ANSWERS in {__file__}")
+    return answer
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
+def test_every_plot_reads_keys_the_task_produces(task, dev_split_of):
+    """Details of a perfect answer carry every key the task's plots read, as finite numbers; a failed
+    instance still gives JSON scalars (the truth side of a plot stays known)."""
+    dev_split = dev_split_of(task.name)
+    record = dev_split.instances[0]
+    truth = dev_split.load_answer(record.id)
+    clean = task.validate_answer(_oracle_answer(task, truth), record)
+    details = task.instance_details(clean, truth, record)
+    failed = task.instance_details(None, truth, record)
+    for value in [*details.values(), *failed.values()]:
+        assert value is None or isinstance(value, (int, float, str)), f"{task.name}: {value!r} is not a scalar"
+    metrics = set(task.score(clean, truth, record))
+    for plot in task.metadata.plots:
+        for key in plot.detail_keys():
+            assert key in details, f"{task.name}: plot {plot.name} reads {key!r}, not in {sorted(details)}"
+            value = details[key]
+            assert isinstance(value, (int, float)) and math.isfinite(value), f"{plot.name}: {key}={value!r}"
+            if key in (plot.x if plot.x_log else None, plot.y if plot.y_log else None):
+                assert value > 0, f"{task.name}: plot {plot.name} has log axes but {key}={value}"
+        assert set(plot.metric_axes()) <= metrics
