@@ -4,10 +4,14 @@ import click
 from .. import __version__
 from .data import data
 from .db import db
+from .enqueue import enqueue
 from .evaluate import evaluate
+from .results import results
+from .jobs import jobs
 from .serve import serve
 from .tasks import tasks
 from .validate import validate
+from .worker import worker
 
 __all__ = ["main"]
 
@@ -18,5 +22,5 @@ def main() -> None:
     """PhaseBench: benchmark tasks with planted ground truth for physics-of-AI-safety methods."""
 
 
-for command in (tasks, data, validate, evaluate, serve, db):
+for command in (tasks, data, validate, evaluate, serve, db, enqueue, worker, jobs, results):
     main.add_command(command)

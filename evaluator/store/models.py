@@ -142,7 +142,7 @@ class Job(Base):
     force: Mapped[bool] = mapped_column(default=False)
     options: Mapped[dict] = mapped_column(JSON)          # data_dir, private_dir, limit overrides
     state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED)
-    reason: Mapped[str | None] = mapped_column(Text)     # why it failed, or why the last attempt was retried
+    reason: Mapped[str | None] = mapped_column(Text)     # why it failed, or why an attempt was retried
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200))
     enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

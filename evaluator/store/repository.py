@@ -13,7 +13,11 @@ from sqlalchemy.orm import selectinload
 from .models import FINISHED, Evaluation, EvaluationStatus, InstanceResult, Submission
 from .session import session_scope
 
-__all__ = ["ResultsStore", "LeaderboardRow"]
+__all__ = ["ResultsStore", "LeaderboardRow", "EvaluationSuperseded"]
+
+
+class EvaluationSuperseded(RuntimeError):
+    """This evaluation was marked stopped by someone else; its process must not finish it."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,12 @@ class ResultsStore:
                           n_failed: int, runtime_s: float) -> None:
         head = summary["metrics"][headline]
         with session_scope(self.engine) as s:
-            ev = s.get(Evaluation, evaluation_id)
+            ev = s.get(Evaluation, evaluation_id, with_for_update=True)
+            if ev.status != EvaluationStatus.RUNNING:
+                # Another attempt took over (the job queue marked this row interrupted when it
+                # redelivered the job): finishing it too would count the result twice.
+                raise EvaluationSuperseded(f"evaluation {evaluation_id} is {ev.status}, not running: "
+                                           f"not finished by this process ({ev.note or 'no note'})")
             ev.status = status
             ev.finished_at = datetime.now(timezone.utc)
             ev.headline = head["value"]
