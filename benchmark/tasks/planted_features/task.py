@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ...dataset import InstanceRecord
-from ...metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+from ...metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .generator import firing_probabilities, plant
 from .scorer import score_atoms
@@ -58,6 +58,16 @@ METADATA = TaskMetadata(
         config="planted-features",
         revision="sha256:3a14e8fe2608e638502e848477205e5b866e0a7d95fcd491d0cdd0676448f132",
     ),
+    plots=[
+        PlotSpec(name="recall-vs-superposition", title="Recall against superposition",
+                 x="n_over_d", y="metric:recall@0.9", x_log=True,
+                 x_label="features per dimension n/d", y_label="recall@0.9",
+                 caption="More features per dimension means more interference between them."),
+        PlotSpec(name="recall-vs-density", title="Recall against density",
+                 x="l0", y="metric:recall@0.9",
+                 x_label="mean active features per sample (L0)", y_label="recall@0.9",
+                 caption="Denser codes are harder to unmix."),
+    ],
 )
 
 
@@ -74,6 +84,17 @@ def _hierarchy(n_samples: int) -> dict[str, Any]:
 def _toy_model(n_samples: int) -> dict[str, Any]:
     return {"d": 16, "structure": "toy_model", "n_model": 64, "density": 0.04, "train_steps": 3000,
             "n_samples": n_samples}
+
+
+def expected_l0(params: dict[str, Any]) -> float:
+    """Mean number of features active in a sample under the generator's firing rule."""
+    structure = params.get("structure", "independent")
+    if structure == "toy_model":
+        return params["density"] * params["n_model"]
+    if structure == "hierarchy":  # a parent, and with probability p_child one of its children
+        return params["n_parents"] * params["p_parent"] * (1.0 + params["p_child"])
+    return float(firing_probabilities(params["n"], params["l0"], params.get("law", "uniform"),
+                                      params.get("exponent", 1.0)).sum())
 
 
 def _n_for_rarest(n: int, l0: float, law: str, exponent: float, occurrences: int, cap: int = 1_000_000) -> int:
@@ -155,3 +176,25 @@ class PlantedFeatures(Task):
 
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, float]:
         return score_atoms(truth["features"], answer["atoms"], signed=bool(truth["signed"]))
+
+    def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
+                         record: InstanceRecord) -> dict[str, float | None]:
+        n, d = record.public["n_features"], record.public["dim"]
+        params = _params_of(record)
+        return {"n_over_d": n / d, "l0": None if params is None else round(expected_l0(params), 6)}
+
+
+def _params_of(record: InstanceRecord) -> dict[str, Any] | None:
+    """The generation parameters of a split instance, found from its id ("<split>-<index>-<tier>").
+
+    The sparsity is not public (methods must not be told it), and the configurations are fixed
+    per split (only the seeds are secret), so the id is enough. None for an id of another form.
+    """
+    parts = record.id.split("-")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    split, index, tier = parts[0], int(parts[1]), parts[2]
+    configs = _dev_configs() if split == "dev" else _test_configs() if split == "test" else []
+    if index >= len(configs) or configs[index][0] != tier:
+        return None
+    return configs[index][1]

@@ -8,7 +8,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ...dataset import InstanceRecord
-from ...metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+from ...metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .generator import VARS, Instance, make_instance
 from .reference import fit_approach3
@@ -80,6 +80,13 @@ METADATA = TaskMetadata(
         config="scaling-exponents",
         revision="sha256:f73d71aa95c74c4473be718222cd00d36a5cadf589563624337cb8545ed9cd26",
     ),
+    plots=[
+        PlotSpec(name="predicted-vs-true-loss", title="Extrapolated against held-out loss",
+                 x="true_loss", y="predicted_loss", x_log=True, y_log=True, diagonal=True,
+                 x_label="true held-out loss at the largest scale", y_label="predicted loss",
+                 caption="One point per instance: the query farthest out (lowest true loss);"
+                         " on the diagonal the extrapolation is exact."),
+    ],
 )
 
 
@@ -215,6 +222,16 @@ class ScalingExponents(Task):
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
               record: InstanceRecord) -> dict[str, float | None]:
         return score_answer(answer, truth, _requested(record))
+
+    def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
+                         record: InstanceRecord) -> dict[str, float | None]:
+        """The true and predicted loss at the largest held-out scale. The query coordinates are not
+        passed here, so the largest scale is taken as the query with the lowest true loss: every law
+        in the task decreases in each scaling variable."""
+        true_loss = np.asarray(truth["loss"], dtype=np.float64)
+        far = int(np.argmin(true_loss))
+        predicted = None if answer is None else float(np.asarray(answer["loss"])[far])
+        return {"true_loss": float(true_loss[far]), "predicted_loss": predicted}
 
     def failure_metrics(self, record: InstanceRecord) -> dict[str, float | None]:
         """Worst values; exponent_error only where exponents are requested, and no interval

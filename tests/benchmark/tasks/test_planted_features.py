@@ -140,3 +140,31 @@ def test_clustered_geometry_is_coherent():
     np.fill_diagonal(cos, 0)
     top = np.sort(cos, axis=1)[:, -7:]  # each feature's 7 cluster mates
     assert 0.4 < top.mean() < 0.8
+
+
+# --- per-instance details for the leaderboard's plots ------------------------------------------
+
+def test_details_give_superposition_and_density_of_each_dev_instance():
+    specs = TASK.instance_specs("dev", TASK.dev_seed)
+    by_id = {s.id: s for s in specs}
+    t2 = by_id["dev-001-T2"]
+    details = TASK.instance_details(None, {}, InstanceRecord(id=t2.id, group=t2.group,
+                                                             public={"n_features": 256, "dim": 64}))
+    assert details == {"n_over_d": 4.0, "l0": 12.0}
+    toy = next(s for s in specs if s.params.get("structure") == "toy_model")
+    record = InstanceRecord(id=toy.id, group=toy.group, public={"n_features": 50, "dim": 16})
+    assert TASK.instance_details(None, {}, record) == {"n_over_d": 50 / 16, "l0": pytest.approx(0.04 * 64)}
+    hier = next(s for s in specs if s.params.get("structure") == "hierarchy")
+    record = InstanceRecord(id=hier.id, group=hier.group, public={"n_features": 200, "dim": 64})
+    assert TASK.instance_details(None, {}, record)["l0"] == pytest.approx(40 * 0.055 * 1.9)
+
+
+def test_density_follows_the_test_configs_and_is_unknown_for_foreign_ids():
+    for spec in TASK.instance_specs("test", 7):
+        record = InstanceRecord(id=spec.id, group=spec.group, public={"n_features": 256, "dim": 64})
+        l0 = TASK.instance_details(None, {}, record)["l0"]
+        if spec.params.get("structure", "independent") in ("independent", "copula"):
+            assert l0 == pytest.approx(spec.params["l0"], rel=1e-6), spec.id
+    assert TASK.instance_details(None, {}, _record())["l0"] is None  # id "x"
+    swapped = InstanceRecord(id="dev-001-T6", group="T6", public={"n_features": 64, "dim": 16})
+    assert TASK.instance_details(None, {}, swapped)["l0"] is None  # index and tier disagree

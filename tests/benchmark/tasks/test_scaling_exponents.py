@@ -287,3 +287,19 @@ def test_valid_answer_is_cleaned_to_float64():
     clean = TASK.validate_answer({"loss": np.array([1, 2, 3]), "alpha": np.array([0.5], dtype=np.float32),
                                   "loss_low": np.ones(3), "loss_high": np.ones(3) * 4}, _record())
     assert clean["loss"].dtype == np.float64 and clean["alpha"].shape == () and float(clean["alpha"]) == 0.5
+
+
+# --- per-instance details for the leaderboard's plot -------------------------------------------
+
+def test_details_compare_prediction_and_truth_at_the_farthest_query():
+    truth = _truth()
+    record = _record()
+    answer = {"loss": np.array([2.2, 2.4, 2.9])}
+    assert TASK.instance_details(answer, truth, record) == {"true_loss": 2.0, "predicted_loss": 2.2}
+    assert TASK.instance_details(None, truth, record) == {"true_loss": 2.0, "predicted_loss": None}
+
+
+def test_details_of_a_real_instance_lie_on_the_diagonal_for_the_truth(generated):
+    for sid, (record, inst) in generated.items():
+        details = TASK.instance_details({"loss": inst.answer["loss"]}, inst.answer, record)
+        assert details["true_loss"] == details["predicted_loss"] == inst.answer["loss"].min(), sid
