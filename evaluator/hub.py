@@ -1,18 +1,24 @@
 """Publishing to and fetching from the Hugging Face Hub.
 
 The public repository gets the card and every public file; the test split's answers go to a
-separate private repository. What a push would upload is computed as data (``plan_push``) so it
-can be checked without a network.
+separate private repository. What a push would do is computed as data first: the files
+(``plan_push``) and the commit operations per repository (``commit_operations``), so both can be
+checked without a network, and the push itself only hands those operations to the Hub.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from benchmark.dataset import REVISION_FILE
 
-__all__ = ["PushPlan", "plan_push", "push_dataset", "pull_dataset", "resolve_data_repo", "cached_dataset_dir"]
+__all__ = ["PushPlan", "ResultsPushPlan", "plan_push", "commit_operations", "push_dataset", "pull_dataset",
+           "resolve_data_repo", "cached_dataset_dir", "plan_results_push", "push_results", "KEPT_REMOTE_FILES"]
+
+#: Files the Hub keeps in every repository on its own; a push never deletes them.
+KEPT_REMOTE_FILES = frozenset({".gitattributes"})
 
 
 @dataclass(frozen=True)
@@ -31,20 +37,76 @@ def plan_push(data_dir: Path, private_dir: Path) -> PushPlan:
     return PushPlan(data_dir, private_dir, public, private)
 
 
+def commit_operations(root: Path, files: Iterable[str], existing: Iterable[str] = ()) -> list:
+    """One commit's operations: add every planned file (from ``root``), delete every file the
+    repository has (``existing``) that the plan no longer holds, such as a removed instance."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    files = sorted(files)
+    keep = set(files) | KEPT_REMOTE_FILES
+    adds = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(Path(root) / f)) for f in files]
+    deletes = [CommitOperationDelete(path_in_repo=f) for f in sorted(set(existing) - keep)]
+    return adds + deletes
+
+
+def _repo_files(api, repo_id: str) -> list[str]:
+    from huggingface_hub.utils import RepositoryNotFoundError
+
+    try:
+        return api.list_repo_files(repo_id, repo_type="dataset")
+    except RepositoryNotFoundError:
+        return []
+
+
 def push_dataset(plan: PushPlan, repo_id: str, private_repo_id: str | None) -> list[str]:
+    from huggingface_hub import HfApi
+
+    if plan.private and not private_repo_id:
+        raise ValueError("the test split's answers exist: a private repository is needed for them")
+    if private_repo_id and private_repo_id == repo_id:
+        raise ValueError(f"{repo_id}: the answers repository must differ from the public one")
+    api = HfApi()
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    info = api.create_commit(repo_id, commit_operations(plan.data_dir, plan.public, _repo_files(api, repo_id)),
+                             repo_type="dataset", commit_message="phasebench data push")
+    lines = [f"{repo_id}: {info.commit_url}"]
+    if private_repo_id and plan.private:
+        api.create_repo(private_repo_id, repo_type="dataset", private=True, exist_ok=True)
+        ops = commit_operations(plan.private_dir, plan.private, _repo_files(api, private_repo_id))
+        info = api.create_commit(private_repo_id, ops, repo_type="dataset", commit_message="phasebench answers push")
+        lines.append(f"{private_repo_id}: {info.commit_url}")
+    return lines
+
+
+@dataclass(frozen=True)
+class ResultsPushPlan:
+    folder: Path
+    files: list[str]
+    operations: list = field(default_factory=list)
+
+
+def plan_results_push(folder: Path | str) -> ResultsPushPlan:
+    """The card and records of an exported results dataset (see evaluator.results_dataset)."""
+    from .results_dataset import CARD_FILE, RECORDS_FILE
+
+    folder = Path(folder)
+    files = [CARD_FILE, RECORDS_FILE]
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: not an exported results dataset, missing {', '.join(missing)} "
+                                "(run `phasebench results export` first)")
+    return ResultsPushPlan(folder, files, commit_operations(folder, files))
+
+
+def push_results(plan: ResultsPushPlan, repo_id: str) -> str:
+    """One commit to the (public) results dataset; files of an older layout are deleted."""
     from huggingface_hub import HfApi
 
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-    info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(plan.data_dir),
-                             allow_patterns=plan.public, commit_message="phasebench data push")
-    lines = [f"{repo_id}: {info.commit_url}"]
-    if private_repo_id and plan.private:
-        api.create_repo(private_repo_id, repo_type="dataset", private=True, exist_ok=True)
-        info = api.upload_folder(repo_id=private_repo_id, repo_type="dataset", folder_path=str(plan.private_dir),
-                                 allow_patterns=plan.private, commit_message="phasebench answers push")
-        lines.append(f"{private_repo_id}: {info.commit_url}")
-    return lines
+    info = api.create_commit(repo_id, commit_operations(plan.folder, plan.files, _repo_files(api, repo_id)),
+                             repo_type="dataset", commit_message="phasebench results export")
+    return f"{repo_id}: {info.commit_url}"
 
 
 def cached_dataset_dir(repo_id: str, commit: str) -> Path:

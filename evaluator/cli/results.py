@@ -1,0 +1,171 @@
+"""``phasebench results``: export, import and publish the results dataset; report evaluations as
+Markdown (the pull-request comment) or text."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from benchmark.registry import UnknownNameError
+from benchmark.task import get_task
+
+from ..hub import plan_results_push, push_results
+from ..results_dataset import ResultsDatasetError, export_results, import_results
+from ..store import FINISHED, ResultsStore, make_engine, redact, upgrade
+from ..store.session import database_url
+
+__all__ = ["results", "COMMENT_MARKER", "render_report"]
+
+#: First line of the pull-request comment, so that a rerun edits its comment instead of adding one.
+COMMENT_MARKER = "<!-- phasebench-evaluation-report -->"
+_MAX_FAILURES_SHOWN = 10
+
+db_opt = click.option("--db", "db_url", envvar="PHASEBENCH_DB",
+                      help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite)")
+
+
+@click.group()
+def results() -> None:
+    """Export, import, publish and report the stored results."""
+
+
+@results.command("export")
+@db_opt
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder to write the results dataset to (card and data/evaluations.jsonl)")
+def export_cmd(db_url, out_dir) -> None:
+    """Write every evaluation, with provenance and per-instance rows, as a results dataset."""
+    url = database_url(db_url)
+    engine = make_engine(url)
+    upgrade(engine)
+    summary = export_results(engine, out_dir)
+    click.echo(f"{redact(url)} -> {out_dir}: {summary.n_evaluations} evaluation(s), "
+               f"{summary.n_instances} instance row(s)")
+    for key, n in summary.by_task_split.items():
+        click.echo(f"  {key}: {n}")
+
+
+@results.command("import")
+@db_opt
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def import_cmd(db_url, folder) -> None:
+    """Rebuild an empty results database from an exported results dataset alone."""
+    url = database_url(db_url)
+    engine = make_engine(url)
+    upgrade(engine)
+    try:
+        n = import_results(engine, folder)
+    except ResultsDatasetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{folder} -> {redact(url)}: {n} evaluation(s) imported")
+
+
+@results.command("push")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo-id", required=True, help="results dataset repository, e.g. phasebench/phasebench-results")
+@click.option("--dry-run", is_flag=True, help="print the commit operations, upload nothing")
+def push_cmd(folder, repo_id, dry_run) -> None:
+    """Publish an exported results dataset to the Hub (token from $HF_TOKEN)."""
+    plan = plan_results_push(folder)
+    click.echo(f"{repo_id}: {len(plan.operations)} file(s)")
+    for op in plan.operations:
+        click.echo(f"  add {op.path_in_repo}")
+    if not dry_run:
+        click.echo(push_results(plan, repo_id))
+
+
+def _cell(text: object) -> str:
+    """Markdown table cell: one line, no pipe that would split the cell, bounded length."""
+    s = " ".join(str(text).split()).replace("|", "\\|")
+    return s if len(s) <= 160 else s[:157] + "..."
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def render_report(store: ResultsStore, names: list[str], split: str, markdown: bool) -> tuple[str, bool]:
+    """The newest evaluation of each named submission on each task, its rank among the stored
+    results of that task and split, and its failed instances. Returns (text, all finished)."""
+    from leaderboard.ranking import rank_rows
+
+    lines: list[str] = []
+    failures: list[tuple[str, str, str, str, str]] = []
+    table: list[tuple[str, ...]] = []
+    ok = True
+    for name in names:
+        newest: dict[str, object] = {}
+        for row in store.evaluations_of(name):  # newest first
+            if row.evaluation.split == split:
+                newest.setdefault(row.evaluation.task, row)
+        if not newest:
+            ok = False
+            table.append((name, "—", "not evaluated", "—", "—", "—", "—", "—"))
+            continue
+        for task_name, row in sorted(newest.items()):
+            ev = row.evaluation
+            try:
+                meta = get_task(task_name).metadata
+            except UnknownNameError:
+                meta = None
+            rank = "—"
+            if meta is not None and ev.status in FINISHED:
+                board = rank_rows(store.latest_finished(task_name, split), meta)
+                mine = next((r for r in board if r.evaluation.id == ev.id), None)
+                if mine is not None and mine.rank is not None:
+                    rank = f"{mine.rank} of {sum(r.rank is not None for r in board)}"
+            direction = ("↑" if meta.headline_metric.higher_is_better else "↓") if meta else ""
+            ok &= ev.status in FINISHED
+            table.append((name, task_name, ev.status, f"{ev.headline_metric} {direction} {_num(ev.headline)}",
+                          f"[{_num(ev.headline_ci_low)}, {_num(ev.headline_ci_high)}]", rank,
+                          f"{ev.n_failed}/{ev.n_instances}", f"{_num(ev.runtime_s, 1)} s"))
+            full = store.evaluation(ev.id, with_instances=True)
+            for inst in full.instances:
+                if inst.status != "ok":
+                    failures.append((name, task_name, inst.instance_id, inst.status, inst.error or ""))
+            if ev.note:
+                failures.append((name, task_name, "(evaluation)", ev.status, ev.note))
+    head = ("submission", "task", "status", "headline", "95% CI", "rank", "failed", "time")
+    if markdown:
+        lines += [COMMENT_MARKER, f"### PhaseBench: {split} split", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in table]
+        if failures:
+            lines += ["", f"<details><summary>{len(failures)} failed instance(s)</summary>", "",
+                      "| submission | task | instance | status | error |", "|---|---|---|---|---|"]
+            lines += ["| " + " | ".join(_cell(c) for c in f) + " |" for f in failures[:_MAX_FAILURES_SHOWN]]
+            if len(failures) > _MAX_FAILURES_SHOWN:
+                lines.append(f"\n…and {len(failures) - _MAX_FAILURES_SHOWN} more.")
+            lines += ["", "</details>"]
+        lines += ["", f"Rank is among the results stored for the {split} split in this run's database "
+                      "(the baselines and this pull request). The official score comes from the hidden test "
+                      "split, run by a maintainer."]
+    else:
+        widths = [max(len(str(r[i])) for r in [head, *table]) for i in range(len(head))]
+        lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *table]]
+        lines += [f"{n} / {t} / {i}: {s}: {e}" for n, t, i, s, e in failures[:_MAX_FAILURES_SHOWN]]
+    return "\n".join(lines) + "\n", ok
+
+
+@results.command("report")
+@db_opt
+@click.option("--submission", "names", multiple=True, required=True,
+              help="a submission name or folder (repeatable)")
+@click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "text"]), default="text", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the report to this file instead of standard output")
+def report_cmd(db_url, names, split, fmt, out) -> None:
+    """Summarise the newest evaluations of submissions (the pull-request comment is --format markdown).
+
+    Exits 1 when a submission has no finished evaluation on the split."""
+    engine = make_engine(database_url(db_url))
+    upgrade(engine)
+    # A folder is accepted too (as the workflow passes them); its last part is the name.
+    text, ok = render_report(ResultsStore(engine), [Path(n).name for n in names], split, fmt == "markdown")
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    sys.exit(0 if ok else 1)

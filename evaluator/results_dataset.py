@@ -1,0 +1,268 @@
+"""The results dataset: every evaluation in the results database as one JSON line, with its
+provenance and its per-instance rows, and a dataset card. It is what gets published on the Hub,
+and it is enough to rebuild the results database (and so the leaderboard) from nothing.
+
+Layout of an exported folder::
+
+    README.md                 the dataset card (Hub YAML header: license, configs)
+    data/evaluations.jsonl    one record per evaluation, ordered by its id in the source database
+
+Each record carries ``dataset_format`` (the version of this layout, :data:`DATASET_FORMAT`) and
+``record_format`` (the version of the schemaless JSON columns it copies, see
+:data:`evaluator.store.RECORD_FORMAT`). An importer refuses formats it does not know rather than
+guess. The export is deterministic: the same database gives the same bytes, so a push of an
+unchanged database is an empty commit.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import selectinload
+
+from .store import RECORD_FORMAT, Evaluation, InstanceResult, Submission, session_scope
+
+__all__ = ["DATASET_FORMAT", "RECORDS_FILE", "CARD_FILE", "ResultsDatasetError", "ExportSummary",
+           "evaluation_record", "export_results", "import_results", "read_records"]
+
+#: 1: first layout (evaluation, submission and instances per line).
+DATASET_FORMAT = 1
+RECORDS_FILE = "data/evaluations.jsonl"
+CARD_FILE = "README.md"
+
+# Evaluation columns copied as they are; ids and timestamps are handled separately.
+_EVALUATION_FIELDS = ("task", "task_version", "split", "dataset_revision", "evaluator_version", "sandbox",
+                      "sandbox_info", "device", "hardware", "library_versions", "status", "headline_metric",
+                      "headline", "headline_ci_low", "headline_ci_high", "n_instances", "n_failed", "runtime_s",
+                      "metrics", "note")
+_INSTANCE_FIELDS = ("instance_id", "group", "status", "metrics", "runtime_s", "error", "details")
+
+
+class ResultsDatasetError(ValueError):
+    """A results dataset that cannot be imported; the message names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    out_dir: Path
+    n_evaluations: int
+    n_instances: int
+    by_task_split: dict[str, int]
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    # SQLite hands timezone-aware columns back naive; they were written in UTC.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _parse_time(value: str | None, where: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ResultsDatasetError(f"{where}: not an ISO 8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def evaluation_record(ev: Evaluation) -> dict[str, Any]:
+    """One evaluation (with its submission and instances loaded) as a JSON-ready record."""
+    sub = ev.submission
+    return {
+        "dataset_format": DATASET_FORMAT,
+        "record_format": ev.record_format,
+        "evaluation_id": ev.id,
+        **{name: getattr(ev, name) for name in _EVALUATION_FIELDS},
+        "started_at": _iso(ev.started_at),
+        "finished_at": _iso(ev.finished_at),
+        "submission": {"id": sub.id, "name": sub.name, "code_sha256": sub.code_sha256,
+                       "git_commit": sub.git_commit, "metadata": sub.meta, "created_at": _iso(sub.created_at)},
+        "instances": [{name: getattr(i, name) for name in _INSTANCE_FIELDS} for i in ev.instances],
+    }
+
+
+def _evaluations(engine: Engine, batch: int = 200) -> Iterator[Evaluation]:
+    """Every evaluation in id order, loaded a batch at a time (instances can be many)."""
+    last = 0
+    while True:
+        with session_scope(engine) as s:
+            rows = s.scalars(select(Evaluation).where(Evaluation.id > last).order_by(Evaluation.id).limit(batch)
+                             .options(selectinload(Evaluation.submission), selectinload(Evaluation.instances))).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    # Key order is kept, not sorted: the website shows metrics in the order the task declared them,
+    # which is the order they were stored in. allow_nan=False: NaN is not JSON, and a database that
+    # holds one is a bug worth stopping on.
+    return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def export_results(engine: Engine, out_dir: Path | str) -> ExportSummary:
+    """Write every evaluation of the database to ``out_dir`` (records file and dataset card)."""
+    out_dir = Path(out_dir)
+    records_path = out_dir / RECORDS_FILE
+    records_path.parent.mkdir(parents=True, exist_ok=True)
+    counts: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    submissions: set[str] = set()
+    n_evaluations = n_instances = 0
+    tmp = records_path.with_suffix(".jsonl.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for ev in _evaluations(engine):
+            f.write(_dumps(evaluation_record(ev)) + "\n")
+            n_evaluations += 1
+            n_instances += len(ev.instances)
+            counts[f"{ev.task}/{ev.split}"] += 1
+            statuses[ev.status] += 1
+            submissions.add(ev.submission.name)
+    tmp.replace(records_path)  # a reader never sees half a file
+    (out_dir / CARD_FILE).write_text(_card(n_evaluations, n_instances, counts, statuses, len(submissions)),
+                                     encoding="utf-8")
+    return ExportSummary(out_dir, n_evaluations, n_instances, dict(sorted(counts.items())))
+
+
+def _card(n_evaluations: int, n_instances: int, counts: Counter[str], statuses: Counter[str],
+          n_submissions: int) -> str:
+    table = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items())) or "| (none) | 0 |"
+    status_line = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "none"
+    return f"""---
+license: cc-by-4.0
+pretty_name: PhaseBench results
+tags:
+- benchmark
+- leaderboard
+configs:
+- config_name: evaluations
+  data_files: {RECORDS_FILE}
+---
+
+# PhaseBench results
+
+Every evaluation the PhaseBench evaluator stored: {n_evaluations} evaluation(s) of {n_submissions}
+submission(s), {n_instances} per-instance row(s). Status counts: {status_line}.
+
+| task/split | evaluations |
+|---|---|
+{table}
+
+## Format
+
+`{RECORDS_FILE}` has one JSON object per line, one per evaluation, in the order they were run.
+
+- `dataset_format` ({DATASET_FORMAT}): the version of this layout.
+- `record_format`: the version of the schemaless fields (`metrics`, `hardware`, `library_versions`,
+  `sandbox_info`, instance `metrics` and `details`) as the evaluator wrote them.
+- Provenance: `submission.code_sha256`, `submission.git_commit`, `dataset_revision`, `task_version`,
+  `evaluator_version`, `sandbox` and `sandbox_info` (for containers the image digest), `device`,
+  `hardware`, `library_versions`, `started_at`, `finished_at`.
+- Scores: `status`, `headline_metric`, `headline` with its 95% bootstrap interval
+  (`headline_ci_low`, `headline_ci_high`), `metrics` (every metric and group aggregate),
+  `n_instances`, `n_failed`, `runtime_s`.
+- `instances`: one row per benchmark instance, with its `status` (ok, error, timeout, memory,
+  output, invalid, crash), `metrics`, `runtime_s`, `error` and task-defined `details`.
+
+Only evaluations with status `complete` or `partial` are results; `running`, `interrupted` and
+`failed` rows are kept so that the history is complete.
+
+## Rebuild the leaderboard from this dataset
+
+```bash
+phasebench results import --db postgresql+psycopg://.../phasebench path/to/this/folder
+phasebench serve --db postgresql+psycopg://.../phasebench
+```
+"""
+
+
+def read_records(folder: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(``file:line``, record) for every record of an exported folder, format-checked."""
+    path = Path(folder) / RECORDS_FILE
+    if not path.is_file():
+        raise ResultsDatasetError(f"{path}: not found (is {folder} an exported results dataset?)")
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line, parse_constant=_refuse_constant)
+            except ValueError as exc:
+                raise ResultsDatasetError(f"{where}: not JSON: {exc}") from None
+            if not isinstance(record, dict):
+                raise ResultsDatasetError(f"{where}: expected an object, got {type(record).__name__}")
+            fmt = record.get("dataset_format")
+            if fmt != DATASET_FORMAT:
+                raise ResultsDatasetError(f"{where}: dataset_format {fmt!r} is not one this evaluator reads "
+                                          f"({DATASET_FORMAT}); upgrade phasebench")
+            rf = record.get("record_format")
+            if not isinstance(rf, int) or not 1 <= rf <= RECORD_FORMAT:
+                raise ResultsDatasetError(f"{where}: record_format {rf!r} is newer than this evaluator's "
+                                          f"({RECORD_FORMAT}) or invalid; upgrade phasebench")
+            yield where, record
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _require(record: dict[str, Any], key: str, where: str) -> Any:
+    if key not in record:
+        raise ResultsDatasetError(f"{where}: field {key!r} missing")
+    return record[key]
+
+
+def import_results(engine: Engine, folder: Path | str) -> int:
+    """Load an exported results dataset into an empty, migrated results database.
+
+    Evaluation and submission ids are kept, so links, "newest first" orderings and everything the
+    website derives from them come out as they were. Returns the number of evaluations loaded.
+    All or nothing: one transaction.
+    """
+    with session_scope(engine) as s:
+        existing = s.scalar(select(func.count()).select_from(Evaluation))
+        if existing:
+            raise ResultsDatasetError(f"the target results database already holds {existing} evaluation(s); "
+                                      "import into an empty database")
+        submissions: dict[int, Submission] = {}
+        n = 0
+        for where, rec in read_records(folder):
+            sub_rec = _require(rec, "submission", where)
+            sub_id = _require(sub_rec, "id", f"{where}: submission")
+            sub = submissions.get(sub_id)
+            if sub is None:
+                sub = Submission(id=sub_id, name=_require(sub_rec, "name", f"{where}: submission"),
+                                 code_sha256=_require(sub_rec, "code_sha256", f"{where}: submission"),
+                                 git_commit=sub_rec.get("git_commit"), meta=sub_rec.get("metadata") or {},
+                                 created_at=_parse_time(sub_rec.get("created_at"), f"{where}: submission.created_at"))
+                s.add(sub)
+                submissions[sub_id] = sub
+            ev = Evaluation(id=_require(rec, "evaluation_id", where), record_format=rec["record_format"],
+                            submission=sub, started_at=_parse_time(rec.get("started_at"), f"{where}: started_at"),
+                            finished_at=_parse_time(rec.get("finished_at"), f"{where}: finished_at"),
+                            **{name: _require(rec, name, where) for name in _EVALUATION_FIELDS})
+            for i, inst in enumerate(_require(rec, "instances", where)):
+                ev.instances.append(InstanceResult(
+                    **{name: _require(inst, name, f"{where}: instances[{i}]") for name in _INSTANCE_FIELDS}))
+            s.add(ev)
+            n += 1
+        s.flush()
+        if engine.dialect.name == "postgresql":
+            # Explicit ids leave the serial sequences behind; the next evaluation must not collide.
+            for table in ("submissions", "evaluations", "instance_results"):
+                s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                               f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1), "
+                               f"(SELECT COUNT(*) FROM {table}) > 0)"))
+    return n
