@@ -7,7 +7,6 @@ from .db import db
 from .enqueue import enqueue
 from .evaluate import evaluate
 from .results import results
-from .results import results
 from .jobs import jobs
 from .serve import serve
 from .tasks import tasks
