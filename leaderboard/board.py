@@ -15,12 +15,14 @@ from benchmark.metadata import TaskMetadata
 from evaluator.store import Evaluation
 
 from . import db
+from .plots import PlotData, build_plot, plot_rows
 from .ranking import RankedRow, clean_number, rank_rows
 from .stats import (N_BOOT, SEED, PairedDiff, RankInterval, format_rank_interval, paired_difference,
                     rank_intervals)
 
 __all__ = ["Board", "StaleSection", "get_board", "board_intervals", "sorted_filtered", "sort_keys",
-           "overall_ranking", "OverallRow", "Comparison", "compare", "CompareError", "OVERALL_RULE"]
+           "overall_ranking", "OverallRow", "Comparison", "compare", "CompareError", "OVERALL_RULE",
+           "board_plots"]
 
 
 @dataclass
@@ -85,6 +87,21 @@ def board_intervals(board: Board) -> dict[int, RankInterval]:
         intervals = rank_intervals([values[i] for i in ids], metric.higher_is_better, metric.aggregation)
         return dict(zip(ids, intervals))
     return db.cache().get_or_compute(key, compute)
+
+
+def board_plots(board: Board, rows: list[RankedRow] | None = None) -> list[PlotData]:
+    """The task's declared plots for ``rows`` (default: :func:`leaderboard.plots.plot_rows`).
+
+    Every axis of every plot is read in ONE query over the rows' instance results, cached per
+    evaluation ids + axes (a finished evaluation's instance results never change)."""
+    specs = board.meta.plots
+    if not specs:
+        return []
+    rows = plot_rows(board.current) if rows is None else rows
+    ids = tuple(r.evaluation.id for r in rows)
+    axes = tuple(sorted({a for spec in specs for a in spec.axes}))
+    values = db.cache().get_or_compute(("plot-axes", ids, axes), lambda: db.instance_axes(list(ids), list(axes)))
+    return [build_plot(spec, rows, values) for spec in specs]
 
 
 # --- sorting and filtering of a board's current rows -------------------------------------------

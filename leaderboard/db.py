@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from benchmark.metadata import METRIC_PREFIX
 from evaluator.store import (FINISHED, Evaluation, InstanceResult, LeaderboardRow, ResultsStore, Submission,
                              database_url, make_engine, require_current)
 
@@ -18,7 +19,7 @@ from .cache import LRUCache
 
 __all__ = ["EXTENSION", "init_app", "get_engine", "get_store", "ensure_schema", "evaluation",
            "latest_finished", "evaluations_of", "latest_submission", "board_fingerprint", "instance_values",
-           "cache"]
+           "instance_axes", "cache"]
 
 EXTENSION = "phasebench_db"
 
@@ -136,4 +137,31 @@ def instance_values(evaluation_ids: list[int], metric: str) -> dict[int, dict[st
     with get_engine().connect() as conn:
         for ev_id, inst, v in conn.execute(q):
             out[ev_id][inst] = v
+    return out
+
+
+def instance_axes(evaluation_ids: list[int], axes: list[str]) -> dict[int, list[dict]]:
+    """``{evaluation_id: [{"instance_id", "group", "status", axis: raw value, ...}]}`` for many
+    evaluations in ONE query. An axis is a key of the instance details or ``"metric:<name>"``; the
+    database extracts each from its JSON column, so only those scalars cross the wire. Values come
+    back as the database gives them (numbers, text or None): the caller decides what is plottable.
+    """
+    out: dict[int, list[dict]] = {i: [] for i in evaluation_ids}
+    if not evaluation_ids:
+        return out
+    columns = []
+    for axis in axes:
+        if axis.startswith(METRIC_PREFIX):
+            col = InstanceResult.metrics[axis[len(METRIC_PREFIX):]]
+        else:
+            col = InstanceResult.details[axis]
+        # as text: a detail that is not a number (a task's bug) must not make the cast fail in SQL
+        columns.append(col.as_string())
+    q = (select(InstanceResult.evaluation_id, InstanceResult.instance_id, InstanceResult.group,
+                InstanceResult.status, *columns)
+         .where(InstanceResult.evaluation_id.in_(evaluation_ids))
+         .order_by(InstanceResult.evaluation_id, InstanceResult.instance_id))
+    with get_engine().connect() as conn:
+        for ev_id, inst, group, status, *values in conn.execute(q):
+            out[ev_id].append({"instance_id": inst, "group": group, "status": status, **dict(zip(axes, values))})
     return out

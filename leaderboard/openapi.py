@@ -55,6 +55,31 @@ PATHS: dict[str, Any] = {
             "stale": {"type": "array", "items": {"type": "object", "properties": {
                 "task_version": {"type": "integer"}, "note": {"type": "string"},
                 "rows": {"type": "array", "items": _row}}}}}}, csv=True)),
+    "/tasks/{task}/plots": _get(
+        "The plots a task declares (scatter plots of per-instance details or metrics)", [_task],
+        _ok("plot declarations", {"type": "object", "properties": {
+            "task": {"type": "string"},
+            "plots": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/PlotSpec"}, {
+                "type": "object", "properties": {"url": {"type": "string"}}}]}}}})),
+    "/tasks/{task}/plots/{plot}": _get(
+        "The points of one declared plot: one series per submission (the top five current-version "
+        "submissions and the highlighted baselines, as on the task page, unless ?evaluations= names "
+        "others), one point per instance result that has both values; the rest are counted as skipped",
+        [_task, {"name": "plot", "in": "path", "required": True, "schema": {"type": "string"}}, _split, _format,
+         {"name": "evaluations", "in": "query", "required": False,
+          "description": "comma-separated evaluation ids from this task's leaderboard (at most 20)",
+          "schema": {"type": "string", "pattern": "^[0-9]+(,[0-9]+)*$"}}],
+        _ok("plot data (CSV: one line per point)", {"type": "object", "properties": {
+            "task": {"type": "string"}, "task_version": {"type": "integer"}, "split": {"type": "string"},
+            "plot": {"$ref": "#/components/schemas/PlotSpec"}, "summary": {"type": "string"},
+            "n_points": {"type": "integer"}, "n_skipped": {"type": "integer"},
+            "series": {"type": "array", "items": {"type": "object", "properties": {
+                "submission": {"type": "string"}, "evaluation_id": {"type": "integer"},
+                "baseline": {"type": "boolean"}, "rank": {"type": ["integer", "null"]},
+                "skipped": {"type": "integer"},
+                "points": {"type": "array", "items": {"type": "object", "properties": {
+                    "instance_id": {"type": "string"}, "group": {"type": "string"},
+                    "x": {"type": "number"}, "y": {"type": "number"}}}}}}}}}, csv=True)),
     "/evaluations/{evaluation_id}": _get(
         "One evaluation with provenance and every instance result",
         [{"name": "evaluation_id", "in": "path", "required": True, "schema": {"type": "integer"}}, _format],
@@ -96,6 +121,14 @@ def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
                 "name": {"type": "string"}, "version": {"type": "integer"}, "description": {"type": "string"},
                 "headline": {"type": "string"}, "higher_is_better": {"type": "boolean"},
                 "metrics": {"type": "array", "items": {"type": "object"}},
-                "groups": {"type": "array", "items": {"type": "string"}}, "dataset": {"type": "object"}}},
+                "groups": {"type": "array", "items": {"type": "string"}}, "dataset": {"type": "object"},
+                "plots": {"type": "array", "items": {"$ref": "#/components/schemas/PlotSpec"}}}},
+            "PlotSpec": {"type": "object", "description": "x and y name a key of the per-instance details, "
+                                                          "or 'metric:<name>' for a per-instance metric",
+                         "properties": {
+                "name": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string", "enum": ["scatter"]},
+                "x": {"type": "string"}, "y": {"type": "string"}, "x_log": {"type": "boolean"},
+                "y_log": {"type": "boolean"}, "diagonal": {"type": "boolean", "description": "draw y = x"},
+                "x_label": {"type": "string"}, "y_label": {"type": "string"}, "caption": {"type": "string"}}},
         }},
     }

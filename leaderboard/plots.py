@@ -1,14 +1,25 @@
 """Server-side SVG charts, hand-made (no JavaScript, no plotting library). Every piece of text that
-comes from the database is escaped."""
+comes from the database is escaped.
+
+Two kinds: the per-group dot chart of the headline (every task), and the scatter plots a task
+declares in ``TaskMetadata.plots`` (:class:`benchmark.metadata.PlotSpec`), drawn from the
+per-instance details and metrics of the submissions shown.
+"""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 from markupsafe import Markup, escape
 
-from benchmark.metadata import TaskMetadata
+from benchmark.metadata import PlotSpec, TaskMetadata
 
 from .ranking import RankedRow, clean_number
 
-__all__ = ["group_chart_svg", "chart_title", "MAX_SERIES"]
+__all__ = ["group_chart_svg", "chart_title", "MAX_SERIES", "PlotPoint", "PlotSeries", "PlotData", "plot_rows",
+           "build_plot", "scatter_svg", "axis_ticks", "TOP_PLOTTED", "MAX_PLOT_SERIES", "plot_summary"]
 
 MAX_SERIES = 8
 PALETTE = ["#0b5cad", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f", "#555555"]
@@ -75,5 +86,222 @@ def group_chart_svg(rows: list[RankedRow], groups: list[str], meta: TaskMetadata
         ly = top + plot_h + 40 + 18 * s
         out.append(f'<circle cx="{left + 6}" cy="{ly - 4}" r="5" fill="{colour}"/>'
                    f'<text x="{left + 18}" y="{ly}" class="legend">{escape(name)}</text>')
+    out.append("</svg>")
+    return Markup("\n".join(out))
+
+
+
+# --- declared task plots ---------------------------------------------------------------------
+TOP_PLOTTED = 5        # the best current submissions always plotted ...
+MAX_PLOT_SERIES = 8    # ... then highlighted baselines, up to this many series in all
+_MARKERS = ("circle", "square")  # submissions, baselines
+
+
+@dataclass(frozen=True)
+class PlotPoint:
+    instance_id: str
+    group: str
+    x: float
+    y: float
+
+
+@dataclass
+class PlotSeries:
+    submission: str
+    evaluation_id: int
+    baseline: bool
+    rank: int | None
+    points: list[PlotPoint] = field(default_factory=list)
+    skipped: int = 0    # instance results with no plottable value on an axis (failed, missing key, <= 0 on log)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"submission": self.submission, "evaluation_id": self.evaluation_id, "baseline": self.baseline,
+                "rank": self.rank, "skipped": self.skipped,
+                "points": [{"instance_id": p.instance_id, "group": p.group, "x": p.x, "y": p.y} for p in self.points]}
+
+
+@dataclass
+class PlotData:
+    spec: PlotSpec
+    series: list[PlotSeries]
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(s.points) for s in self.series)
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(s.skipped for s in self.series)
+
+
+def plot_rows(rows: list[RankedRow]) -> list[RankedRow]:
+    """The submissions a task plot shows: the ``TOP_PLOTTED`` best ranked rows, then baselines
+    (best first) until ``MAX_PLOT_SERIES``, in leaderboard order."""
+    ranked = [r for r in rows if r.rank is not None]
+    chosen = ranked[:TOP_PLOTTED]
+    for r in ranked[TOP_PLOTTED:]:
+        if len(chosen) >= MAX_PLOT_SERIES:
+            break
+        if r.baseline:
+            chosen.append(r)
+    return chosen
+
+
+def _plottable(value: Any, log: bool) -> float | None:
+    f = clean_number(value)
+    if f is None or (log and f <= 0):
+        return None
+    return f
+
+
+def build_plot(spec: PlotSpec, rows: list[RankedRow], axes: dict[int, list[dict]]) -> PlotData:
+    """Series for ``rows`` from :func:`leaderboard.db.instance_axes` output (keyed by evaluation id)."""
+    series = []
+    for row in rows:
+        s = PlotSeries(row.submission.name, row.evaluation.id, row.baseline, row.rank)
+        for inst in axes.get(row.evaluation.id, []):
+            x, y = _plottable(inst.get(spec.x), spec.x_log), _plottable(inst.get(spec.y), spec.y_log)
+            if x is None or y is None:
+                s.skipped += 1
+            else:
+                s.points.append(PlotPoint(inst["instance_id"], inst["group"], x, y))
+        series.append(s)
+    return PlotData(spec, series)
+
+
+def plot_summary(data: PlotData) -> str:
+    """One sentence on what was drawn and what was left out (goes in the caption and <desc>)."""
+    spec = data.spec
+    text = (f"{data.n_points} instance results of {len(data.series)} submissions: "
+            f"{spec.y_label} against {spec.x_label}")
+    if data.n_skipped:
+        why = "failed or without the value" + (", or not positive on a log axis" if spec.x_log or spec.y_log else "")
+        text += f"; {data.n_skipped} not drawn ({why})"
+    return text + "."
+
+
+def _nice_step(span: float, target: int = 5) -> float:
+    raw = span / target
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * mag:
+            return m * mag
+    return 10 * mag
+
+
+def axis_ticks(lo: float, hi: float, log: bool) -> tuple[float, float, list[tuple[float, str, bool]]]:
+    """(axis low, axis high, [(tick value, label, major)]) covering [lo, hi]. Log axes get a major
+    tick at each power of ten (minor ones at 2 and 5 times each when they span at most 2.5 decades,
+    at every integer multiple within about one decade); linear axes about five ticks at 1, 2 or 5 times a power of ten."""
+    if log:
+        # the data's span plus a margin, not padded out to whole decades (that can leave most of
+        # the plot empty); every decade inside gets a major tick
+        l_lo, l_hi = math.log10(lo), math.log10(hi)
+        pad = max(0.05 * (l_hi - l_lo), 0.1)
+        l_lo, l_hi = l_lo - pad, l_hi + pad
+        ticks = [(10.0 ** k, _fmt_tick(10.0 ** k), True) for k in range(math.ceil(l_lo), math.floor(l_hi) + 1)]
+        span = l_hi - l_lo
+        minors = (2, 3, 4, 5, 6, 7, 8, 9) if span <= 1.2 else (2, 5) if span <= 2.5 else ()
+        ticks += [(m * 10.0 ** k, _fmt_tick(m * 10.0 ** k), False)
+                  for k in range(math.floor(l_lo), math.ceil(l_hi)) for m in minors
+                  if l_lo <= math.log10(m) + k <= l_hi]
+        return 10.0 ** l_lo, 10.0 ** l_hi, sorted(ticks)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    step = _nice_step(hi - lo)
+    a, b = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    values = np.arange(round((b - a) / step) + 1) * step + a
+    return a, b, [(float(v), _fmt_tick(float(v)), True) for v in values]
+
+
+def _fmt_tick(v: float) -> str:
+    v = round(v, 10)
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.0e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+    return f"{v:g}"
+
+
+def scatter_svg(data: PlotData, meta: TaskMetadata) -> Markup:
+    """The declared scatter plot as inline SVG: one colour per submission (squares for baselines),
+    log axes with decade ticks, the line y = x where declared, a legend, and a <title> on every
+    point. "" when no point can be drawn."""
+    spec = data.spec
+    drawn = [s for s in data.series if s.points]
+    if not drawn:
+        return Markup("")
+    xs = [p.x for s in drawn for p in s.points]
+    ys = [p.y for s in drawn for p in s.points]
+    if spec.diagonal:   # one range for both axes, so that y = x is the true diagonal
+        xs = ys = xs + ys
+    x_lo, x_hi, x_ticks = axis_ticks(min(xs), max(xs), spec.x_log)
+    y_lo, y_hi, y_ticks = axis_ticks(min(ys), max(ys), spec.y_log)
+    left, top, plot_w, plot_h = 64, 30, 440, 300
+    legend_y0 = top + plot_h + 52
+    width, height = left + plot_w + 24, legend_y0 + 18 * len(data.series) + 6
+
+    def tx(v: float) -> float:
+        f = (math.log10(v) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo)) if spec.x_log \
+            else (v - x_lo) / (x_hi - x_lo)
+        return left + plot_w * f
+
+    def ty(v: float) -> float:
+        f = (math.log10(v) - math.log10(y_lo)) / (math.log10(y_hi) - math.log10(y_lo)) if spec.y_log \
+            else (v - y_lo) / (y_hi - y_lo)
+        return top + plot_h * (1 - f)
+
+    # Many points share an x (e.g. a few n/d values): shift each series a little so all stay visible.
+    n_distinct_x = len({p.x for s in drawn for p in s.points})
+    dodge = 4.0 if n_distinct_x * 2 < len(xs) else 0.0
+
+    pid = f"plot-{spec.name}"
+    scale = lambda log: " (log scale)" if log else ""  # noqa: E731
+    desc = (f"Scatter plot. x: {spec.x_label}{scale(spec.x_log)}; y: {spec.y_label}{scale(spec.y_log)}."
+            + (" The line y = x marks exact agreement." if spec.diagonal else "") + " " + plot_summary(data))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart scatter" role="img" id="{pid}" '
+           f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+           f'aria-labelledby="{pid}-title {pid}-desc" data-plot="{escape(spec.name)}">',
+           f'<title id="{pid}-title">{escape(spec.title)}</title>',
+           f'<desc id="{pid}-desc">{escape(desc)}</desc>',
+           f'<text x="{left}" y="18" class="chart-title">{escape(spec.title)}</text>',
+           f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame" fill="none"/>']
+    for v, label, major in x_ticks:
+        px = _f(tx(v))
+        out.append(f'<line x1="{px}" x2="{px}" y1="{top}" y2="{top + plot_h}" class="grid{"" if major else " minor"}"/>')
+        out.append(f'<text x="{px}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">{label}</text>')
+    for v, label, major in y_ticks:
+        py = _f(ty(v))
+        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{py}" y2="{py}" class="grid{"" if major else " minor"}"/>')
+        out.append(f'<text x="{left - 6}" y="{_f(ty(v) + 4)}" text-anchor="end" class="tick">{label}</text>')
+    out.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h + 36}" text-anchor="middle" class="axis-label">'
+               f'{escape(spec.x_label)}{scale(spec.x_log)}</text>')
+    out.append(f'<text transform="translate(14 {top + plot_h / 2}) rotate(-90)" text-anchor="middle" '
+               f'class="axis-label">{escape(spec.y_label)}{scale(spec.y_log)}</text>')
+    if spec.diagonal:
+        lo, hi = max(x_lo, y_lo), min(x_hi, y_hi)
+        grid = np.geomspace(lo, hi, 24) if spec.x_log or spec.y_log else np.linspace(lo, hi, 2)
+        path = " ".join(f"{_f(tx(v))},{_f(ty(v))}" for v in grid)
+        out.append(f'<polyline points="{path}" class="diagonal" fill="none" stroke="#888" stroke-dasharray="5 4">'
+                   f'<title>y = x</title></polyline>')
+    for k, s in enumerate(data.series):
+        colour = PALETTE[k % len(PALETTE)]
+        shift = dodge * (k - (len(data.series) - 1) / 2)
+        tag = " (baseline)" if s.baseline else ""
+        out.append(f'<g class="series" data-submission="{escape(s.submission)}" fill="{colour}">')
+        for p in s.points:
+            cx, cy = tx(p.x) + shift, ty(p.y)
+            tip = f"<title>{escape(s.submission)}{tag} · {escape(p.instance_id)} ({escape(p.group)}): " \
+                  f"x = {p.x:.4g}, y = {p.y:.4g}</title>"
+            if s.baseline:
+                out.append(f'<rect x="{_f(cx - 3.5)}" y="{_f(cy - 3.5)}" width="7" height="7" opacity=".8">{tip}</rect>')
+            else:
+                out.append(f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="3.5" opacity=".8">{tip}</circle>')
+        out.append("</g>")
+        ly = legend_y0 + 18 * k
+        marker = (f'<rect x="{left + 1}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>' if s.baseline
+                  else f'<circle cx="{left + 6}" cy="{ly - 4}" r="5" fill="{colour}"/>')
+        rank = f"#{s.rank} " if s.rank is not None else ""
+        note = f", {s.skipped} not drawn" if s.skipped else ""
+        out.append(f'{marker}<text x="{left + 18}" y="{ly}" class="legend">{rank}{escape(s.submission)}{tag} '
+                   f'({len(s.points)} points{note})</text>')
     out.append("</svg>")
     return Markup("\n".join(out))

@@ -8,23 +8,26 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
 from benchmark.metadata import TaskMetadata
 from evaluator.store import FINISHED
 
 from .. import db
-from ..board import (OVERALL_RULE, Board, CompareError, board_intervals, compare, get_board, interval_json,
-                     overall_ranking)
+from ..board import (OVERALL_RULE, Board, CompareError, board_intervals, board_plots, compare, get_board,
+                     interval_json, overall_ranking)
 from ..csvout import csv_response, wants_csv
+from ..plots import PlotData, plot_rows, plot_summary
 from ..ranking import RankedRow, group_block, headline_of, metric_block
 from ..stats import LEVEL, N_BOOT, SEED
 from . import group_columns, metric_columns, registered_tasks, reproduce_command, split_arg, \
     task_metadata_or_none, task_or_404
 
 __all__ = ["bp", "task_json", "json_safe", "leaderboard_payload", "leaderboard_csv", "overall_payload",
-           "load_comparison", "RANK_INTERVAL_METHOD"]
+           "load_comparison", "RANK_INTERVAL_METHOD", "plot_payload", "MAX_CHOSEN_EVALUATIONS"]
+
+MAX_CHOSEN_EVALUATIONS = 20   # ?evaluations= of a plot
 
 bp = Blueprint("api", __name__)
 
@@ -65,6 +68,7 @@ def task_json(meta: TaskMetadata) -> dict[str, Any]:
         "groups": list(meta.groups),
         "dataset": {"repo_id": meta.dataset.repo_id, "config": meta.dataset.config,
                     "revision": meta.dataset.revision},
+        "plots": [p.model_dump() for p in meta.plots],
     }
 
 
@@ -112,6 +116,33 @@ def leaderboard_csv(board: Board) -> Response:
     rows = [line("current", r) for r in board.current]
     rows += [line(f"stale (task v{s.version})", r) for s in board.stale for r in s.rows]
     return csv_response(f"{meta.name}-{board.split}-leaderboard.csv", header, rows)
+
+
+# --- task plots -------------------------------------------------------------------------------
+def _chosen_rows(board: Board) -> list[RankedRow]:
+    """``?evaluations=1,2,3`` (evaluations on this task's leaderboard for the split, stale ones
+    included), or the rows the task page plots."""
+    raw = request.args.get("evaluations")
+    if raw is None:
+        return plot_rows(board.current)
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise BadRequest(f"?evaluations= must be comma-separated evaluation ids, got {raw!r}") from None
+    if not ids or len(ids) > MAX_CHOSEN_EVALUATIONS:
+        raise BadRequest(f"?evaluations= takes 1 to {MAX_CHOSEN_EVALUATIONS} evaluation ids, got {len(ids)}")
+    by_id = {r.evaluation.id: r for r in board.all_rows}
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        raise BadRequest(f"?evaluations=: {', '.join(map(str, unknown))} not on the {board.meta.name} "
+                         f"{board.split} leaderboard (the newest finished evaluation of each submission)")
+    return [by_id[i] for i in dict.fromkeys(ids)]
+
+
+def plot_payload(board: Board, data: PlotData) -> dict[str, Any]:
+    return {"task": board.meta.name, "task_version": board.meta.version, "split": board.split,
+            "plot": data.spec.model_dump(), "summary": plot_summary(data), "n_points": data.n_points,
+            "n_skipped": data.n_skipped, "series": [s.to_json() for s in data.series]}
 
 
 # --- overall ----------------------------------------------------------------------------------
@@ -173,6 +204,36 @@ def leaderboard(task: str):
         return leaderboard_csv(board)
     body = board.memoize(("api-leaderboard",), lambda: jsonify(leaderboard_payload(board)).get_data())
     return Response(body, mimetype="application/json")
+
+
+@bp.get("/tasks/<task>/plots")
+def task_plots(task: str):
+    wants_csv()
+    meta = task_or_404(task).metadata
+    return _json({"task": meta.name, "plots": [{**p.model_dump(), "url": url_for(
+        ".task_plot_data", task=meta.name, plot=p.name)} for p in meta.plots]})
+
+
+@bp.get("/tasks/<task>/plots/<plot>")
+def task_plot_data(task: str, plot: str):
+    split = split_arg()
+    csv = wants_csv()
+    meta = task_or_404(task).metadata
+    try:
+        spec = meta.plot(plot)
+    except KeyError:
+        raise NotFound(f"task {meta.name} has no plot {plot!r}; its plots: "
+                       f"{', '.join(p.name for p in meta.plots) or 'none'}") from None
+    board = get_board(meta, split)
+    rows = _chosen_rows(board)
+    data = next(d for d in board_plots(board, rows) if d.spec.name == spec.name)
+    if csv:
+        return csv_response(f"{meta.name}-{split}-{spec.name}.csv",
+                            ["submission", "evaluation_id", "baseline", "rank", "instance_id", "group",
+                             spec.x, spec.y],
+                            [[s.submission, s.evaluation_id, s.baseline, s.rank, p.instance_id, p.group, p.x, p.y]
+                             for s in data.series for p in s.points])
+    return _json(plot_payload(board, data))
 
 
 def _iso(dt) -> str | None:  # noqa: ANN001

@@ -12,9 +12,9 @@ from werkzeug.exceptions import BadRequest, NotFound
 from evaluator.store import FINISHED, RECORD_FORMAT
 
 from .. import db
-from ..board import (OVERALL_RULE, board_intervals, default_order, get_board, overall_ranking, sort_keys,
-                     sorted_filtered)
-from ..plots import chart_title, group_chart_svg
+from ..board import (OVERALL_RULE, board_intervals, board_plots, default_order, get_board, overall_ranking,
+                     sort_keys, sorted_filtered)
+from ..plots import TOP_PLOTTED, chart_title, group_chart_svg, plot_summary, scatter_svg
 from ..ranking import group_block, metric_block
 from . import (SPLITS, group_columns, metric_columns, registered_tasks, reproduce_command, split_arg,
                task_metadata_or_none, task_or_404)
@@ -86,13 +86,16 @@ def task_page(task: str):
         secondary = [m for m in meta.metrics if m.name != meta.headline]
         ranked = [r for r in board.current if r.rank is not None]
         plot_rows = [r for r in board.current if r.rank is not None]
+        task_plots = [{"data": data, "svg": scatter_svg(data, meta), "summary": plot_summary(data)}
+                      for data in board_plots(board)]
         return render_template(
             "task.html", meta=meta, board=board, rows=shown, n_rows=len(rows), n_total=len(board.current),
             split=split, splits=SPLITS, secondary=secondary, groups=groups, intervals=intervals,
             sort=sort, order=order, q=q, page=page, n_pages=n_pages, show_all=show_all,
             complete=(len(shown) == len(board.current)), default_order=lambda k: default_order(k, meta),
             compare_choices=ranked, chart=group_chart_svg(plot_rows, groups, meta), chart_title=chart_title(meta),
-            method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name))
+            method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name), task_plots=task_plots,
+            top_plotted=TOP_PLOTTED)
     return board.memoize(("page", sort, order, q, page, show_all), render)
 
 
