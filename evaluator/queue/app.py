@@ -73,9 +73,9 @@ def make_app(config: QueueConfig | None = None) -> Celery:
 
     @app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True,
               max_retries=config.max_infra_retries)
-    def evaluate_job(self: Task, job_id: int) -> dict:
+    def evaluate_job(self: Task, job_id: int, retry_reason: str | None = None) -> dict:
         try:
-            result = execute_job(job_id, config, slot_name())
+            result = execute_job(job_id, config, slot_name(), retry_reason=retry_reason)
         except INFRA_ERRORS as exc:
             delay = min(config.retry_backoff_s * 2 ** self.request.retries, config.retry_backoff_max_s)
             what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
@@ -84,12 +84,13 @@ def make_app(config: QueueConfig | None = None) -> Celery:
                 _best_effort(lambda: JobStore(engine_for(config.database)).fail(
                     job_id, f"infrastructure failed {self.request.retries + 1} times, last: {what}"))
                 raise
-            _best_effort(lambda: JobStore(engine_for(config.database)).requeue(
-                job_id, f"attempt hit an infrastructure failure, retried in {delay:g} s "
-                        f"(not counted against the submission): {what}"))
+            reason = (f"attempt {self.request.retries + 1} hit an infrastructure failure and was retried "
+                      f"(not counted against the submission): {what}")
+            _best_effort(lambda: JobStore(engine_for(config.database)).requeue(job_id, reason))
             log.warning("job %s: infrastructure failure, retry %d in %g s: %s", job_id,
                         self.request.retries + 1, delay, what)
-            raise self.retry(exc=exc, countdown=delay)
+            # The reason travels with the retry too: the database may be what failed.
+            raise self.retry(exc=exc, countdown=delay, kwargs={"retry_reason": reason})
         log.info("job %s: %s %s", job_id, result.state, result.reason or "")
         return _as_dict(result)
 

@@ -61,10 +61,12 @@ class JobResult:
     reason: str | None = None
 
 
-def execute_job(job_id: int, config: QueueConfig, worker: str) -> JobResult:
+def execute_job(job_id: int, config: QueueConfig, worker: str, retry_reason: str | None = None) -> JobResult:
+    """One attempt at a job. ``retry_reason``: why the previous attempt is being retried (recorded
+    on the job; it comes with the retry because the database may not have been reachable)."""
     engine = engine_for(config.database)
     jobs, store = JobStore(engine), ResultsStore(engine)
-    job = jobs.claim(job_id, worker)
+    job = jobs.claim(job_id, worker, reason=retry_reason)
     if job is None:
         return JobResult(job_id, "skipped", reason="already done or failed (a repeated delivery)")
     if job.attempts > config.max_attempts:

@@ -61,7 +61,11 @@ def run_worker(app: Celery, plan: WorkerPlan, loglevel: str = "INFO") -> None:
     """Start the worker in this process (blocks until it is stopped)."""
     os.environ[_GPUS_ENV] = ",".join(plan.gpus)
     os.environ[_NAME_ENV] = plan.name
-    if not plan.gpus:
+    if plan.gpus:
+        # Imported once here, before the pool forks, rather than by every slot's first job. CUDA
+        # itself is not initialised here: each slot does that after pinning its GPU.
+        import torch  # noqa: F401
+    else:
         # A CPU slot must not grab a GPU by accident.
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     app.worker_main([

@@ -63,7 +63,7 @@ class JobStore:
             if job is not None:
                 s.delete(job)
 
-    def claim(self, job_id: int, worker: str) -> Job | None:
+    def claim(self, job_id: int, worker: str, reason: str | None = None) -> Job | None:
         """Start an attempt: running, attempts + 1. None when the job is already done or failed
         (a message delivered again after its job finished: nothing to do)."""
         with session_scope(self.engine) as s:
@@ -75,6 +75,8 @@ class JobStore:
             job.worker = worker
             job.started_at = _now()
             job.finished_at = None
+            if reason:
+                job.reason = reason[:2000]
             return job
 
     def record_evaluation(self, job_id: int, evaluation_id: int) -> None:
