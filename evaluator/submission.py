@@ -30,7 +30,9 @@ class SubmissionSpec(BaseModel):
     url: str
     baseline: bool = False
     gpu: bool = Field(False, description="the method can use a GPU when the evaluator is given one")
-    requirements: list[str] = Field(default_factory=list)
+    requirements: list[str] = Field(default_factory=list, description=(
+        "extra pip requirement lines, or paths of wheels inside the folder; the docker sandbox installs "
+        "them into the submission's own image at build time"))
     tasks: dict[str, str] = Field(min_length=1, description="task name -> entry point module:function")
 
     @field_validator("tasks")

@@ -92,6 +92,15 @@ def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force
         if not wanted:
             click.echo(f"{sub.name}: answers none of the tasks {', '.join(task_names)}; skipped", err=True)
             continue
+        try:
+            # The container sandbox runs a submission that declares extra requirements on its own
+            # image (evaluator image + those requirements), built here, before any worker runs.
+            sub_sandbox = (sandbox.for_submission(sub, log=lambda m: click.echo(m, err=True))
+                           if hasattr(sandbox, "for_submission") else sandbox)
+        except SandboxError as exc:
+            failures += 1
+            click.secho(f"{sub.name}: not evaluated, its image could not be built: {exc}", fg="red", err=True)
+            continue
         for task_name in wanted:
             try:
                 task = get_task(task_name)
@@ -100,7 +109,7 @@ def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force
                 limits = task.metadata.limits.model_validate(
                     {**task.metadata.limits.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
                 outcomes.append(evaluate_submission(
-                    sub, task, split_data, sandbox, store, device=device, force=force, limits=limits,
+                    sub, task, split_data, sub_sandbox, store, device=device, force=force, limits=limits,
                     progress=lambda xs, desc: tqdm(xs, desc=desc, unit="instance", file=sys.stderr)))
             except (DataError, UnknownNameError) as exc:
                 failures += 1

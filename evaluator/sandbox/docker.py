@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from .base import (Sandbox, SandboxError, WorkerJob, WorkerResult, apply_oracle_usage, collect_result, oracle_served,
-                   tail_file, worker_environment, write_job)
+from .base import (SHM_MB, TMP_MB, Sandbox, SandboxError, WorkerJob, WorkerResult, apply_oracle_usage,
+                   collect_result, oracle_served, scratch_overrun, tail_file, worker_environment, write_job)
 
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
 
 DEFAULT_IMAGE = "localhost/phasebench-evaluator:latest"
-_PIDS_LIMIT = 512
-_TMPFS = "rw,nosuid,nodev,size=256m"
+_TMPFS = f"rw,nosuid,nodev,size={TMP_MB}m"
+_SCRATCH_POLL_S = 0.2
 _LOG = ".worker.log"
 
 
@@ -56,23 +56,46 @@ class DockerSandbox(Sandbox):
             return False, f"image {self.image} not found: build it with `make evaluator-image`"
         return True, self.image
 
+    def for_submission(self, submission, log=None) -> "DockerSandbox":
+        """This sandbox, or one on the submission's own image when it declares extra requirements
+        (built once, at build time: see submission_image.py)."""
+        requirements = list(submission.spec.requirements)
+        if not requirements:
+            return self
+        from .submission_image import ensure_submission_image
+
+        tag = ensure_submission_image(self.client, self.image, submission.name, submission.folder, requirements, log)
+        return DockerSandbox(image=tag, base_url=self.base_url, gpu=self.gpu)
+
     def provenance(self) -> dict[str, str]:
         image = self.client.images.get(self.image)
         digests = image.attrs.get("RepoDigests") or []
-        return {"image": self.image, "image_id": image.id, **({"repo_digest": digests[0]} if digests else {})}
+        # A submission's own image names the evaluator image it was built from and what it added.
+        labels = {k.removeprefix("phasebench."): v for k, v in (image.labels or {}).items()
+                  if k in ("phasebench.base_image_id", "phasebench.requirements")}
+        return {"image": self.image, "image_id": image.id, **({"repo_digest": digests[0]} if digests else {}),
+                **labels}
 
-    @staticmethod
-    def _wait(container, start: float, wall_time_s: float) -> int | None:
-        """The exit code, or None past the wall-time limit. Polls the container's state: Podman's
-        blocking wait endpoint spins a core while it waits, which starves the worker it waits for."""
+    def _wait(self, container, start: float, wall_time_s: float, scratch: Path) -> tuple[int | None, str | None, str]:
+        """(exit code, verdict, detail): no exit code past the wall-time or scratch limit. Polls the
+        container's state: Podman's blocking wait endpoint spins a core while it waits, which
+        starves the worker it waits for. The scratch folder is bound from the host's disk, so its
+        size and file count are watched here (the file-size ulimit caps only one file)."""
         delay = 0.01
+        next_scratch_check = start + _SCRATCH_POLL_S
         while True:
             container.reload()
             state = container.attrs.get("State", {})
             if state.get("Status") in ("exited", "dead", "stopped"):
-                return int(state.get("ExitCode", -1))
-            if time.perf_counter() - start > wall_time_s:
-                return None
+                return int(state.get("ExitCode", -1)), None, ""
+            now = time.perf_counter()
+            if now > next_scratch_check:
+                next_scratch_check = now + _SCRATCH_POLL_S
+                overrun = scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
+                if overrun:
+                    return None, "scratch", overrun
+            if now - start > wall_time_s:
+                return None, "timeout", ""
             time.sleep(delay)
             delay = min(delay * 1.5, 0.1)
 
@@ -112,8 +135,8 @@ class DockerSandbox(Sandbox):
             # backends, instead of into the engine's log, which nothing would cap.
             command=["/bin/sh", "-c", f"exec python -I -B /opt/phasebench/worker.py {seen['job']} "
                                       f"> {seen['scratch']}/{_LOG} 2>&1"],
-            detach=True, network_mode="none", read_only=True, tmpfs={"/tmp": _TMPFS},
-            mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m", pids_limit=_PIDS_LIMIT,
+            detach=True, network_mode="none", read_only=True, tmpfs={"/tmp": _TMPFS}, shm_size=f"{SHM_MB}m",
+            mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m", pids_limit=self.max_processes,
             user="65534:65534", working_dir=seen["scratch"], volumes=volumes, cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             # The device request picks the GPU; inside, it is the container's only one.
@@ -124,7 +147,7 @@ class DockerSandbox(Sandbox):
                      # An engine's default open-file and process limits can exceed what this host
                      # allows a container (runc then refuses to start): ask for no more than we have.
                      docker.types.Ulimit(name="nofile", soft=min(4096, nofile_hard), hard=nofile_hard),
-                     docker.types.Ulimit(name="nproc", soft=_PIDS_LIMIT, hard=_PIDS_LIMIT)],
+                     docker.types.Ulimit(name="nproc", soft=self.max_processes, hard=self.max_processes)],
         )
         if job.device == "cuda":
             kwargs["device_requests"] = [docker.types.DeviceRequest(device_ids=[self.gpu], capabilities=[["gpu"]])]
@@ -140,12 +163,11 @@ class DockerSandbox(Sandbox):
             container = self.client.containers.run(self.image, **kwargs)
         except docker.errors.DockerException as exc:
             raise SandboxError(f"sandbox 'docker' could not start a container from {self.image}: {exc}") from exc
-        verdict = None
         try:
-            returncode = self._wait(container, start, limits.wall_time_s)
+            returncode, verdict, detail = self._wait(container, start, limits.wall_time_s, scratch)
             if returncode is None:
                 container.kill()
-                verdict, returncode = "timeout", -9
+                returncode = -9
             wall = time.perf_counter() - start
             container.reload()
             state = container.attrs.get("State", {})
@@ -163,6 +185,6 @@ class DockerSandbox(Sandbox):
         if verdict is None and not (scratch / "started").exists():
             raise SandboxError(f"sandbox 'docker' could not start the worker (exit code {returncode}): "
                                f"{log_tail.strip()[-500:]}")
-        result = collect_result(returncode, verdict, scratch, log_tail, limits)
+        result = collect_result(returncode, verdict, scratch, log_tail, limits, detail)
         result.wall_s = wall
         return result
