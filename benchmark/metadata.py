@@ -26,6 +26,9 @@ class Metric(_Strict):
     aggregation: Literal["mean", "median"] = "mean"
     best: float = Field(description="the value a perfect answer reaches")
     worst: float = Field(description="the value a failed instance is given")
+    nominal_rate: float | None = Field(
+        None, gt=0, lt=1, description="for a 0/1 metric (e.g. a bound's coverage): the rate it should reach; the"
+        " aggregate flags a rate significantly below it (one-sided binomial test)")
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.higher_is_better else a < b

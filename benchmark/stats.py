@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+from scipy.stats import binomtest
 
 from .metadata import TaskMetadata
 
-__all__ = ["bootstrap_ci", "aggregate"]
+__all__ = ["bootstrap_ci", "aggregate", "below_nominal"]
 
 _AGG = {"mean": np.mean, "median": np.median}
 
@@ -43,6 +44,8 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
         if vals:
             point, lo, hi = bootstrap_ci(vals, m.aggregation)
             out["metrics"][m.name] = {"value": point, "ci_low": lo, "ci_high": hi, "n": len(vals)}
+            if m.nominal_rate is not None:
+                out["metrics"][m.name].update(below_nominal(vals, m.nominal_rate))
         else:
             out["metrics"][m.name] = {"value": None, "ci_low": None, "ci_high": None, "n": 0}
     for group in sorted({r["group"] for r in rows}):
@@ -52,6 +55,14 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
             vals = _applicable(grows, m.name)
             out["groups"][group][m.name] = float(_AGG[m.aggregation](vals)) if vals else None
     return out
+
+
+def below_nominal(values: Sequence[float], nominal: float, alpha: float = 0.05) -> dict[str, Any]:
+    """One-sided exact binomial test of 0/1 values against a nominal rate (e.g. a 95% bound's
+    coverage): its p-value and whether the rate is significantly below nominal at level alpha."""
+    hits = int(round(sum(values)))
+    p_value = float(binomtest(hits, len(values), nominal, alternative="less").pvalue)
+    return {"nominal": nominal, "binom_p": p_value, "below_nominal": p_value < alpha}
 
 
 def _applicable(rows: Sequence[dict[str, Any]], name: str) -> list[float]:

@@ -1,0 +1,3 @@
+from .task import RareBehavior, RareBehaviorWhitebox
+
+__all__ = ["RareBehavior", "RareBehaviorWhitebox"]

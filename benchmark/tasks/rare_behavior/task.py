@@ -1,0 +1,283 @@
+"""Tasks rare-behavior (black-box) and rare-behavior-whitebox: estimate and bound a rare probability.
+
+Both tracks share the generator and the scorer; they differ in what the method gets and use
+different instances (different seeds: the white-box weights must not reveal the black-box models).
+
+* ``rare-behavior``: the model lives in the instance's answers; the method only queries it through
+  ``problem["oracle"]``, with a budget of 2^10, 2^13 or 2^16 forward passes (public ``budget``).
+* ``rare-behavior-whitebox``: the weights are public inputs (names and forward pass in the card);
+  the budget is the task's wall time.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ...dataset import InstanceRecord
+from ...metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...oracle import Oracle
+from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
+from .generator import make_instance
+from .models import forward
+from .scorer import ESTIMATE_CAP, IS_WORST, LEVEL, PINBALL_WORST, scalar, score_answer
+
+__all__ = ["RareBehavior", "RareBehaviorWhitebox", "ModelOracle", "BUDGETS", "dev_configs", "test_configs"]
+
+BUDGETS = (2 ** 10, 2 ** 13, 2 ** 16)
+MODEL_PREFIX = "model."
+
+
+# --- instance configurations ------------------------------------------------------------------
+
+def _f1(dim, rank, hidden, log10_p, classes=1, width=16):
+    return ("F1", {"input_dist": "gaussian", "dim": dim, "rank": rank, "hidden_layers": hidden,
+                   "width": width, "classes": classes, "log10_p": log10_p})
+
+
+def _f2(dist, hidden, log10_p, classes=1, width=12):
+    return ("F2", {"input_dist": dist, "dim": 2, "hidden_layers": hidden, "width": width,
+                   "classes": classes, "log10_p": log10_p})
+
+
+def _f3(vocab, length, n_layers, log10_p, width=64, n_heads=2):
+    return ("F3", {"vocab": vocab, "length": length, "n_layers": n_layers, "width": width, "n_heads": n_heads,
+                   "log10_p": log10_p})
+
+
+def dev_configs() -> list[tuple[str, dict[str, Any]]]:
+    """Small enough that the split builds in about a minute on 2 cores (F3: 6^6 to 8^6 sequences)."""
+    return [
+        _f1(64, 1, 0, -3.5), _f1(784, 1, 2, -9.0), _f1(128, 2, 1, -6.0, classes=4),
+        _f1(256, 2, 2, -11.5), _f1(512, 2, 3, -4.5, classes=3), _f1(64, 2, 0, -8.0, classes=3),
+        _f2("box", 1, -5.0), _f2("box", 2, -10.0, classes=3), _f2("gaussian", 2, -3.0),
+        _f2("gaussian", 1, -7.5, classes=4), _f2("box", 2, -12.0),
+        _f3(8, 6, 1, -4.0), _f3(8, 6, 1, -9.5), _f3(6, 6, 2, -6.5, width=64), _f3(7, 6, 1, -11.0, width=128),
+    ]
+
+
+def test_configs() -> list[tuple[str, dict[str, Any]]]:
+    """The operator's split: the F3 models are the issue's size (length 8-10, vocabulary 8-16,
+    at most 2^32 sequences): build it on a GPU."""
+    decades = np.linspace(-12.0, -3.0, 10)
+    cfgs = []
+    dims = (64, 128, 256, 512, 784)
+    for i, lp in enumerate(decades):
+        cfgs.append(_f1(dims[i % 5], 1 + i % 2, i % 4, float(lp), classes=1 if i % 3 else 4))
+        cfgs.append(_f1(dims[(i + 2) % 5], 2, 1 + i % 3, float(lp) + 0.5 if lp < -3 else float(lp), classes=3))
+        cfgs.append(_f2("box" if i % 2 else "gaussian", 1 + i % 2, float(lp), classes=1 if i % 2 else 3))
+    sizes = [(8, 8, 1), (8, 10, 1), (12, 8, 1), (16, 8, 2), (8, 9, 2), (10, 8, 1), (16, 7, 1), (12, 8, 2)]
+    for (v, length, layers), lp in zip(sizes, np.linspace(-12.0, -3.0, len(sizes))):
+        cfgs.append(_f3(v, length, layers, float(lp), width=64 if layers == 1 else 128))
+    return cfgs
+
+
+# --- the black-box model ----------------------------------------------------------------------
+
+class ModelOracle(Oracle):
+    """The instance's model, run in the evaluator's process in float64."""
+
+    def __init__(self, architecture: str, model: dict[str, np.ndarray], budget: int,
+                 input_shape: tuple[int, ...], vocab: int | None = None):
+        self.architecture = architecture
+        self.model = model
+        self.budget = int(budget)
+        self.input_shape = input_shape
+        self.input_dtype = "int64" if architecture == "transformer" else "float64"
+        self.vocab = vocab
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.vocab is not None and (x.min() < 0 or x.max() >= self.vocab):
+            raise ValueError(f"tokens must lie in [0, {self.vocab})")
+        return forward(self.architecture, self.model, x)
+
+
+def model_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's arrays out of an answers (or white-box inputs) dict, prefix removed."""
+    return {k[len(MODEL_PREFIX):]: v for k, v in arrays.items() if k.startswith(MODEL_PREFIX)}
+
+
+# --- metadata -----------------------------------------------------------------------------------
+
+_COMMON_FIELDS = {
+    "family": FieldSpec(kind="str", description="F1 (Gaussian, high-dim, hidden bottleneck), F2 (2-D ReLU net) "
+                        "or F3 (tiny transformer)"),
+    "architecture": FieldSpec(kind="str", description="mlp or transformer (forward pass in the dataset card)"),
+    "input_dist": FieldSpec(kind="str", description="gaussian: N(0, I_dim); box: uniform on [-1, 1]^dim; tokens: "
+                            "independent positions, position j drawn from token_probs[j]"),
+    "dim": FieldSpec(kind="int", description="input dimension (mlp; 0 for transformers)"),
+    "seq_len": FieldSpec(kind="int", description="sequence length L (transformer; 0 for mlp)"),
+    "vocab": FieldSpec(kind="int", description="vocabulary size V (transformer; 0 for mlp)"),
+    "predicate": FieldSpec(kind="str", description="threshold: output[0] > threshold; argmax: the output's argmax "
+                           "(first index on ties) equals target"),
+    "threshold": FieldSpec(kind="float", description="the threshold (threshold predicates)"),
+    "target": FieldSpec(kind="int", description="the target class or token (argmax predicates)"),
+    "output_dim": FieldSpec(kind="int", description="the model's output size (logits at the last position for "
+                            "transformers)"),
+    "token_probs": FieldSpec(kind="array", dtype="float64", shape=["L", "V"],
+                             description="per-position token probabilities (transformers only; rows sum to 1)"),
+}
+
+_ANSWER = {
+    "p_hat": FieldSpec(kind="float", description="estimate of p, in [0, 1]"),
+    "upper": FieldSpec(kind="float", description="95% upper confidence bound on p, in (0, 1], >= p_hat"),
+}
+
+_METRICS = [
+    Metric(name="pinball", higher_is_better=False, best=0.0, worst=PINBALL_WORST,
+           description="quantile loss of log10 upper at level 0.95: 0.05 per decade of slack, 0.95 per decade "
+                       "of miss (log10 upper floored at -24)"),
+    Metric(name="estimate_error", higher_is_better=False, best=0.0, worst=ESTIMATE_CAP,
+           description="min(|log10 p_hat - log10 p|, 12); p_hat = 0 counts 12"),
+    Metric(name="is_loss", higher_is_better=False, best=0.0, worst=IS_WORST, aggregation="median",
+           description="Itakura-Saito loss r - ln r - 1 of Wu & Hilton 2024, r = p / p_hat clipped to "
+                       "[1e-12, 1e3]; median over instances"),
+    Metric(name="coverage", higher_is_better=True, best=1.0, worst=0.0, nominal_rate=LEVEL,
+           description="1 when upper >= p; the mean is the bound's coverage, flagged when a one-sided "
+                       "binomial test puts it below 0.95"),
+]
+
+_PLOTS = [
+    PlotSpec(name="estimate-vs-truth", title="Estimate against the true probability", x="p_true", y="p_hat",
+             x_log=True, y_log=True, diagonal=True, x_label="true p", y_label="estimate p_hat",
+             caption="Each point is an instance; on the diagonal the estimate is exact (p_hat = 0 is not drawn)."),
+    PlotSpec(name="bound-vs-truth", title="95% upper bound against the true probability", x="p_true", y="upper",
+             x_log=True, y_log=True, diagonal=True, x_label="true p", y_label="upper bound u",
+             caption="Points below the diagonal are misses (u < p); a valid 95% bound misses on at most 5% of "
+                     "instances (the coverage metric, flagged when significantly lower)."),
+]
+
+_REFERENCES = [
+    "Wu & Hilton 2024, Estimating the Probabilities of Rare Outputs in Language Models (ITGIS, MHIS)",
+    "Webb, Rainforth, Teh & Kumar 2019, A Statistical Approach to Assessing Neural Network Robustness (AMS)",
+    "Rubinstein & Kroese 2004, The Cross-Entropy Method",
+    "Gowal et al. 2018, On the Effectiveness of Interval Bound Propagation",
+    "Clopper & Pearson 1934, The use of confidence or fiducial limits illustrated in the case of the binomial",
+]
+
+
+def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
+    if whitebox:
+        inputs = {**_COMMON_FIELDS,
+                  "n_layers": FieldSpec(kind="int", description="mlp: weight layers (w0..w{n-1}); transformer: blocks"),
+                  "width": FieldSpec(kind="int", description="hidden width (mlp) or residual width (transformer)"),
+                  "n_heads": FieldSpec(kind="int", description="attention heads (transformer; 0 for mlp)"),
+                  "model.*": FieldSpec(kind="array", dtype="float64|float32|int64",
+                                       description="the weights, named as in the dataset card (model.w0, ...)")}
+        what = ("the model's weights and architecture (a float64 forward pass is specified in the dataset card), "
+                "the input distribution, and the wall time of the task's limits")
+    else:
+        inputs = {**_COMMON_FIELDS,
+                  "budget": FieldSpec(kind="int", description="forward passes allowed through problem['oracle'] "
+                                      "(2^10, 2^13 or 2^16); one more fails the instance")}
+        what = ("only problem['oracle'], which returns the model's float64 outputs for a batch of inputs and counts "
+                "every forward pass against the instance's budget; the weights never reach the method")
+    return TaskMetadata(
+        name=name, version=1,
+        description=("Estimate the probability p of a rare model behaviour (output above a threshold, or a target "
+                     "argmax) under a known input distribution, and give a 95% upper bound on it. log10 p lies in "
+                     f"[-12, -3] and is known exactly to the benchmark. The method gets {what}."),
+        reference=_REFERENCES, input_schema=inputs, answer_schema=_ANSWER, metrics=_METRICS, headline="pinball",
+        groups=["F1", "F2", "F3"],
+        limits=ResourceLimits(wall_time_s=120, memory_mb=4096, output_mb=1),
+        dataset=DatasetRef(repo_id="phasebench/phasebench-tasks", config=name, revision=revision),
+        plots=_PLOTS,
+    )
+
+
+# --- the tasks ------------------------------------------------------------------------------------
+
+class _RareBehaviorBase(Task):
+    whitebox: bool = False
+    #: Mixed into every instance seed, so that the two tracks never share a model even when the
+    #: operator builds both test splits from the same secret seed.
+    track_salt: int = 0
+
+    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
+        configs = dev_configs() if split == "dev" else test_configs()
+        specs = []
+        for i, (family, params) in enumerate(configs):
+            seed = int(np.random.SeedSequence([base_seed, self.track_salt, i]).generate_state(1)[0])
+            specs.append(InstanceSpec(id=f"{split}-{i:03d}-{family}", group=family, params=params, seed=seed))
+        return specs
+
+    def generate(self, spec: InstanceSpec) -> GeneratedInstance:
+        inst = make_instance(spec.group, spec.params, spec.seed)
+        public = {"family": inst.family, "architecture": inst.architecture, "dim": 0, "seq_len": 0, "vocab": 0,
+                  "threshold": 0.0, "target": 0}
+        shape_fields = ("n_layers", "width", "n_heads")
+        public.update({k: v for k, v in inst.public.items() if k not in shape_fields})
+        if self.whitebox:
+            public.update({k: inst.public.get(k, 0) for k in shape_fields})
+        else:
+            budget_index = int(spec.id.split("-")[1]) % len(BUDGETS)
+            public["budget"] = BUDGETS[budget_index]
+        model = {MODEL_PREFIX + k: v for k, v in inst.model.items()}
+        inputs = dict(inst.public_arrays)
+        if self.whitebox:
+            inputs.update(model)
+        answer = {"p": np.array(inst.p, dtype=np.float64), **model}
+        return GeneratedInstance(public_fields=public, inputs=inputs, answer=answer,
+                                 answer_info={"seed": spec.seed, "log10_p": round(math.log10(inst.p), 6),
+                                              **inst.info})
+
+    # --- answers ------------------------------------------------------------------------------
+    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
+        if set(answer) != {"p_hat", "upper"}:
+            raise AnswerError(f"expected exactly the fields p_hat and upper, got {sorted(answer)}")
+        clean = {}
+        for name in ("p_hat", "upper"):
+            arr = np.asarray(answer[name])
+            if arr.dtype.kind not in "biuf" or arr.size != 1:
+                raise AnswerError(f"{name}: expected a real scalar, got dtype {arr.dtype} shape {arr.shape}")
+            val = float(arr.reshape(()))
+            if not math.isfinite(val):
+                raise AnswerError(f"{name}: is NaN or inf")
+            if not 0.0 <= val <= 1.0:
+                raise AnswerError(f"{name}: {val!r} is not a probability in [0, 1]")
+            clean[name] = np.array(val)
+        if float(clean["upper"]) <= 0.0:
+            raise AnswerError("upper: must be > 0 (no finite sample certifies p = 0)")
+        if float(clean["upper"]) < float(clean["p_hat"]):
+            raise AnswerError(f"upper: {float(clean['upper'])!r} is below p_hat {float(clean['p_hat'])!r}")
+        return clean
+
+    def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
+              record: InstanceRecord) -> dict[str, float]:
+        return score_answer(float(answer["p_hat"]), float(answer["upper"]), scalar(truth["p"]))
+
+    def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
+                         record: InstanceRecord) -> dict[str, float | str | None]:
+        p = scalar(truth["p"])
+        details: dict[str, float | str | None] = {
+            "p_true": p, "family": record.group, "decade": math.floor(math.log10(p)), "p_hat": None, "upper": None}
+        if answer is not None:
+            p_hat = float(answer["p_hat"])
+            details["p_hat"] = p_hat if p_hat > 0 else None  # log axes: zero is not drawn
+            details["upper"] = float(answer["upper"])
+        return details
+
+
+@register_task
+class RareBehavior(_RareBehaviorBase):
+    metadata = _metadata("rare-behavior", whitebox=False,
+                         revision="sha256:b11b758cf13594ade1eb3121cf9ff231cf870b03b5be64bd5823a92676c39e51")
+    dev_seed = 20240905
+    track_salt = 1
+
+    def oracle(self, record: InstanceRecord, truth: dict[str, np.ndarray]) -> Oracle:
+        pub = record.public
+        arch = pub["architecture"]
+        shape = (int(pub["seq_len"]),) if arch == "transformer" else (int(pub["dim"]),)
+        return ModelOracle(arch, model_arrays(truth), int(pub["budget"]), shape,
+                           vocab=int(pub["vocab"]) if arch == "transformer" else None)
+
+
+@register_task
+class RareBehaviorWhitebox(_RareBehaviorBase):
+    metadata = _metadata("rare-behavior-whitebox", whitebox=True,
+                         revision="sha256:a0477fa3b3394edaa9490316201575fcb87402242ca1ca9017c5e2d14ff02531")
+    dev_seed = 20240906
+    whitebox = True
+    track_salt = 2
