@@ -6,8 +6,17 @@ import pytest
 from evaluator.store import make_engine, upgrade
 from tests.conftest import _drop_postgres, _postgres_url
 
-from .echo_task import build_echo_split
+from tests.builders import registered
+
+from .echo_task import EchoTask, build_echo_split
 from .harness import QueueHarness, broker_problem
+
+
+@pytest.fixture(autouse=True)
+def echo_task():
+    """queue-echo registered in this process for one test (workers register it themselves)."""
+    with registered(EchoTask()) as name:
+        yield name
 
 
 @pytest.fixture(scope="session")

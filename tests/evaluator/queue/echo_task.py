@@ -1,6 +1,7 @@
 """``queue-echo``: the smallest task that goes through the whole evaluator (sandboxed worker, answer
 file, validation, scoring, storage), so queue tests and the queue load test measure the queue,
-not a method. Importing this module registers it (workers import it with --task-module)."""
+not a method. Importing this module registers nothing (tests use ``registered(EchoTask())``, so the
+task never leaks into other tests); worker processes import :data:`MODULE`, which registers it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,13 +11,14 @@ import numpy as np
 
 from benchmark.dataset import InstanceRecord, SplitData, SplitWriter, open_split
 from benchmark.metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
-from benchmark.task import TASKS, AnswerError, GeneratedInstance, InstanceSpec, Task, all_tasks
+from benchmark.task import AnswerError, GeneratedInstance, InstanceSpec, Task
 from tests.builders import write_submission
 
 __all__ = ["ECHO_TASK", "EchoTask", "build_echo_split", "echo_submission", "MODULE"]
 
 ECHO_TASK = "queue-echo"
-MODULE = __name__
+#: The module a worker imports (--task-module) to register the task.
+MODULE = "tests.evaluator.queue.echo_plugin"
 
 
 class EchoTask(Task):
@@ -52,14 +54,9 @@ class EchoTask(Task):
         return {"error": min(1.0, abs(float(answer["y"]) - expected))}
 
 
-if ECHO_TASK not in TASKS:
-    list(all_tasks())  # the built-in tasks first, as tests.builders.registered does
-    TASKS.register(ECHO_TASK, EchoTask())
-
-
 def build_echo_split(root: Path, n_instances: int = 1, split: str = "dev", first_x: int = 0) -> SplitData:
     writer = SplitWriter(root, ECHO_TASK, split, root)
-    task = TASKS.get(ECHO_TASK)
+    task = EchoTask()
     for i in range(n_instances):
         inst = task.generate(InstanceSpec(f"echo-{i}", "all", {"x": first_x + i}, i))
         writer.add(f"echo-{i}", "all", inst.public_fields, inst.inputs, inst.answer, {})
