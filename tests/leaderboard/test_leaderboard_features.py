@@ -135,7 +135,8 @@ def test_instance_rows_read_in_one_query_and_cached(app, client, add):
         overview = [s for s in statements if "instance_results" in s]
     finally:
         event.remove(engine, "before_cursor_execute", listener)
-    assert len(first) == 1 and second == [] and overview == []
+    # one query for the rank intervals, one for the task's declared plots; then all cached
+    assert len(first) == 2 and second == [] and overview == []
 
 
 # --- 3. compare ---------------------------------------------------------------------------------
