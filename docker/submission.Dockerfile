@@ -7,7 +7,7 @@ ARG EVALUATOR_IMAGE=localhost/phasebench-evaluator:latest
 # hadolint ignore=DL3006
 FROM ${EVALUATOR_IMAGE}
 
-USER root
+USER 0
 COPY phasebench-requirements.txt /tmp/phasebench-req/requirements.txt
 COPY files/ /tmp/phasebench-req/
 # Relative wheel paths in the requirements resolve against the submission folder's copy.

@@ -2,6 +2,7 @@
 import click
 
 from .. import __version__
+from .ci import ci
 from .data import data
 from .db import db
 from .enqueue import enqueue
@@ -22,5 +23,5 @@ def main() -> None:
     """PhaseBench: benchmark tasks with planted ground truth for physics-of-AI-safety methods."""
 
 
-for command in (tasks, data, validate, evaluate, serve, db, enqueue, worker, jobs, results):
+for command in (tasks, data, validate, evaluate, serve, db, enqueue, worker, jobs, results, ci):
     main.add_command(command)
