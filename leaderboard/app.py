@@ -73,6 +73,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1", name="api_v1")
     app.register_blueprint(api_bp, url_prefix="/api")   # the original unversioned routes, as aliases
+    from .views.jobs import api_bp as jobs_api_bp, bp as jobs_bp
+    app.register_blueprint(jobs_bp)
+    app.register_blueprint(jobs_api_bp, url_prefix="/api/v1", name="jobs_api_v1")
 
     @app.before_request
     def _schema() -> None:

@@ -10,6 +10,14 @@ _split = {"name": "split", "in": "query", "required": False,
 _format = {"name": "format", "in": "query", "required": False,
            "description": "json (default) or csv: the table as a CSV download",
            "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}
+_limit = {"name": "limit", "in": "query", "required": False,
+          "description": "JSON: how many items of the paged list to return (CSV downloads are never paged)",
+          "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+_offset = {"name": "offset", "in": "query", "required": False,
+           "description": "JSON: how many items of the paged list to skip",
+           "schema": {"type": "integer", "minimum": 0, "default": 0}}
+_paging = [_limit, _offset]
+_page = {"$ref": "#/components/schemas/Page"}
 _task = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}}
 _error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
@@ -46,8 +54,11 @@ PATHS: dict[str, Any] = {
     "/tasks/{task}": _get("One task's metadata", [_task], _ok("task", {"$ref": "#/components/schemas/Task"})),
     "/tasks/{task}/leaderboard": _get(
         "A task's leaderboard: current-version rows ranked with rank intervals, older-version rows in "
-        "separate stale sections (never ranked)", [_task, _split, _format],
+        "separate stale sections (never ranked). JSON pages through the current rows (?limit=&offset=; "
+        "stale sections are always whole); the Link header carries the next/previous URLs",
+        [_task, _split, _format, *_paging],
         _ok("leaderboard", {"type": "object", "properties": {
+            "page": _page,
             "task": {"type": "string"}, "task_version": {"type": "integer"}, "split": {"type": "string"},
             "headline": {"type": "string"}, "higher_is_better": {"type": "boolean"},
             "rank_intervals": {"type": "object"},
@@ -81,13 +92,21 @@ PATHS: dict[str, Any] = {
                     "instance_id": {"type": "string"}, "group": {"type": "string"},
                     "x": {"type": "number"}, "y": {"type": "number"}}}}}}}}}, csv=True)),
     "/evaluations/{evaluation_id}": _get(
-        "One evaluation with provenance and every instance result",
-        [{"name": "evaluation_id", "in": "path", "required": True, "schema": {"type": "integer"}}, _format],
-        _ok("evaluation (CSV: the instance table)", csv=True)),
+        "One evaluation with provenance and its instance results (JSON: paged with ?limit=&offset=; CSV: all)",
+        [{"name": "evaluation_id", "in": "path", "required": True, "schema": {"type": "integer"}}, _format,
+         *_paging],
+        _ok("evaluation (CSV: the instance table)", {"type": "object", "properties": {
+            "page": _page, "instances": {"type": "array", "items": {"type": "object", "properties": {
+                "instance_id": {"type": "string"}, "group": {"type": "string"}, "status": {"type": "string"},
+                "metrics": {"type": "object"}, "details": {"type": "object", "description":
+                    "the task's per-instance plot values (Task.instance_details)"},
+                "runtime_s": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]}}}}}},
+            csv=True)),
     "/submissions/{name}": _get(
-        "A submission's metadata (newest code version) and all its evaluations",
-        [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}, _format],
-        _ok("submission (CSV: the evaluations table)", csv=True)),
+        "A submission's metadata (newest code version) and its evaluations (JSON: paged; CSV: all)",
+        [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}, _format, *_paging],
+        _ok("submission (CSV: the evaluations table)", {"type": "object", "properties": {
+            "page": _page, "evaluations": {"type": "array", "items": {"type": "object"}}}}, csv=True)),
     "/compare": _get(
         "Two evaluations of the same task: per-metric mean paired differences (a − b) over shared "
         "instances with 95% paired-bootstrap intervals, per-group differences and per-instance values",
@@ -98,7 +117,25 @@ PATHS: dict[str, Any] = {
         _ok("comparison", csv=True)),
     "/overall": _get(
         "Overall ranking across tasks by mean rank over the tasks each method entered (the rule is in "
-        "the response)", [_split, _format], _ok("overall ranking", csv=True), errors=()),
+        "the response; JSON: paged)", [_split, _format, *_paging],
+        _ok("overall ranking", {"type": "object", "properties": {
+            "page": _page, "rows": {"type": "array", "items": {"type": "object"}}}}, csv=True)),
+    "/jobs": _get(
+        "Evaluation jobs of the queue, newest first: state (queued, running, done, failed with reason), "
+        "queue position of queued jobs, attempts, worker and the evaluation produced",
+        [{"name": "state", "in": "query", "required": False, "description": "only these states (repeatable)",
+          "schema": {"type": "string", "enum": ["queued", "running", "done", "failed"]}},
+         {"name": "submission", "in": "query", "required": False, "schema": {"type": "string"}},
+         {"name": "limit", "in": "query", "required": False,
+          "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}, _format],
+        _ok("jobs", {"type": "object", "properties": {
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "jobs": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "state": {"type": "string"},
+                "position": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]},
+                "submission": {"type": "string"}, "task": {"type": "string"}, "split": {"type": "string"},
+                "attempts": {"type": "integer"}, "worker": {"type": ["string", "null"]},
+                "evaluation_id": {"type": ["integer", "null"]}}}}}}, csv=True), errors=()),
     "/openapi.json": _get("This document", [], _ok("OpenAPI 3 document"), errors=()),
 }
 
@@ -112,6 +149,10 @@ def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
         "servers": [{"url": server_url or "/api/v1"}],
         "paths": PATHS,
         "components": {"schemas": {
+            "Page": {"type": "object", "description": "where this answer sits in the whole list", "properties": {
+                "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                "next": {"type": ["string", "null"], "description": "URL of the next page; null on the last"},
+                "previous": {"type": ["string", "null"]}}},
             "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"},
                                                          "status": {"type": "integer"}}},
             "RankInterval": {"type": "object", "properties": {
