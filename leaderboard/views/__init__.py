@@ -4,7 +4,9 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from flask import request
+from dataclasses import dataclass
+
+from flask import request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
 from benchmark.dataset import SPLITS
@@ -13,7 +15,7 @@ from benchmark.registry import UnknownNameError
 from benchmark.task import Task, all_tasks, get_task
 from evaluator.store import Evaluation, Submission
 
-__all__ = ["SPLITS", "split_arg", "task_or_404", "task_metadata_or_none", "registered_tasks", "group_columns",
+__all__ = ["SPLITS", "split_arg", "Page", "page_args", "DEFAULT_LIMIT", "MAX_LIMIT", "task_or_404", "task_metadata_or_none", "registered_tasks", "group_columns",
            "metric_columns", "reproduce_command"]
 
 
@@ -23,6 +25,57 @@ def split_arg(default: str = "dev") -> str:
     if split not in SPLITS:
         raise BadRequest(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     return split
+
+
+DEFAULT_LIMIT = 100    # items of a paged API list when ?limit= is not given
+MAX_LIMIT = 1000       # the most one request may ask for
+
+
+@dataclass(frozen=True)
+class Page:
+    """A window ``[offset, offset + limit)`` of a list the API returns in pages."""
+    limit: int
+    offset: int
+
+    def slice(self, items: list) -> list:
+        return items[self.offset:self.offset + self.limit]
+
+    def _url(self, offset: int) -> str:
+        args = {**request.args.to_dict(), "limit": self.limit, "offset": offset}
+        return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+    def links(self, total: int) -> dict[str, object]:
+        """The paging block of a JSON answer: total, limit, offset and the next/previous URLs."""
+        nxt = self._url(self.offset + self.limit) if self.offset + self.limit < total else None
+        prev = self._url(max(0, self.offset - self.limit)) if self.offset > 0 else None
+        return {"total": total, "limit": self.limit, "offset": self.offset, "next": nxt, "previous": prev}
+
+    @staticmethod
+    def link_header(block: dict[str, object]) -> str | None:
+        """RFC 8288 ``Link`` header for the block's next/previous URLs (None when neither)."""
+        parts = [f'<{block[rel]}>; rel="{rel if rel == "next" else "prev"}"' for rel in ("next", "previous")
+                 if block.get(rel)]
+        return ", ".join(parts) or None
+
+
+def _int_param(name: str, default: int, low: int, high: int | None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    bound = f"between {low} and {high}" if high is not None else f">= {low}"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"?{name}= must be an integer {bound}, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        raise BadRequest(f"?{name}= must be an integer {bound}, got {raw!r}")
+    return value
+
+
+def page_args(default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> Page:
+    """``?limit=`` (1..maximum, default ``default``) and ``?offset=`` (>= 0, default 0); 400 naming
+    the parameter otherwise."""
+    return Page(_int_param("limit", default, 1, maximum), _int_param("offset", 0, 0, None))
 
 
 def task_or_404(name: str) -> Task:

@@ -21,7 +21,7 @@ from ..csvout import csv_response, wants_csv
 from ..plots import PlotData, plot_rows, plot_summary
 from ..ranking import RankedRow, group_block, headline_of, metric_block
 from ..stats import LEVEL, N_BOOT, SEED
-from . import group_columns, metric_columns, registered_tasks, reproduce_command, split_arg, \
+from . import Page, group_columns, metric_columns, page_args, registered_tasks, reproduce_command, split_arg, \
     task_metadata_or_none, task_or_404
 
 __all__ = ["bp", "task_json", "json_safe", "leaderboard_payload", "leaderboard_csv", "overall_payload",
@@ -79,14 +79,18 @@ def _row_json(row: RankedRow, meta: TaskMetadata, intervals: dict) -> dict[str, 
     return out
 
 
-def leaderboard_payload(board: Board) -> dict[str, Any]:
+def leaderboard_payload(board: Board, page: Page | None = None) -> dict[str, Any]:
+    """The leaderboard as JSON; with ``page``, only that window of the current rows (and a
+    ``page`` block with total and next/previous links). Stale sections are always whole."""
     meta = board.meta
     intervals = board_intervals(board)
+    rows = page.slice(board.current) if page else board.current
     return json_safe({
         "task": meta.name, "task_version": meta.version, "split": board.split, "headline": meta.headline,
         "higher_is_better": meta.headline_metric.higher_is_better,
         "rank_intervals": RANK_INTERVAL_METHOD,
-        "rows": [_row_json(r, meta, intervals) for r in board.current],
+        **({"page": page.links(len(board.current))} if page else {}),
+        "rows": [_row_json(r, meta, intervals) for r in rows],
         "stale": [{"task_version": s.version,
                    "note": f"scored on task version {s.version}; not ranked with the current version "
                            f"{meta.version}",
@@ -202,8 +206,26 @@ def leaderboard(task: str):
     board = get_board(task_or_404(task).metadata, split)
     if csv:
         return leaderboard_csv(board)
-    body = board.memoize(("api-leaderboard",), lambda: jsonify(leaderboard_payload(board)).get_data())
-    return Response(body, mimetype="application/json")
+    page = page_args()
+    # the links in the body name this mount (/api or /api/v1) and the request's arguments
+    key = ("api-leaderboard", page, request.blueprint, tuple(sorted(request.args.items())))
+    body, link = board.memoize(key, lambda: _paged_body(leaderboard_payload(board, page)))
+    return _paged_response(body, link)
+
+
+def _paged_body(payload: dict[str, Any]) -> tuple[bytes, str | None]:
+    return jsonify(payload).get_data(), Page.link_header(payload["page"])
+
+
+def _paged_response(body: bytes, link: str | None) -> Response:
+    resp = Response(body, mimetype="application/json")
+    if link:
+        resp.headers["Link"] = link
+    return resp
+
+
+def _paged_json(payload: dict[str, Any]) -> Response:
+    return _paged_response(*_paged_body(json_safe(payload)))
 
 
 @bp.get("/tasks/<task>/plots")
@@ -254,8 +276,9 @@ def evaluation(evaluation_id: int):
                             ["instance_id", "group", "status"] + names + ["runtime_s", "error"],
                             [[i.instance_id, i.group, i.status] + [(i.metrics or {}).get(n) for n in names]
                              + [i.runtime_s, i.error] for i in ev.instances])
+    page = page_args()
     value, lo, hi = headline_of(ev, meta) if meta else (ev.headline, ev.headline_ci_low, ev.headline_ci_high)
-    return _json({
+    return _paged_json({
         "id": ev.id,
         "submission": sub.name,
         "baseline": bool((sub.meta or {}).get("baseline", False)) if isinstance(sub.meta, dict) else False,
@@ -275,9 +298,10 @@ def evaluation(evaluation_id: int):
             "finished_at": _iso(ev.finished_at), "record_format": ev.record_format,
         },
         "reproduce": reproduce_command(ev, sub),
+        "page": page.links(len(ev.instances)),
         "instances": [{"instance_id": i.instance_id, "group": i.group, "status": i.status,
-                       "metrics": i.metrics or {}, "runtime_s": i.runtime_s, "error": i.error}
-                      for i in ev.instances],
+                       "metrics": i.metrics or {}, "details": i.details or {}, "runtime_s": i.runtime_s,
+                       "error": i.error} for i in page.slice(ev.instances)],
     })
 
 
@@ -299,9 +323,11 @@ def submission(name: str):
                               r.evaluation.n_failed, r.evaluation.n_instances, r.submission.code_sha256,
                               _iso(r.evaluation.finished_at)] for r in rows])
     meta = sub.meta if isinstance(sub.meta, dict) else {}
-    return _json({
+    page = page_args()
+    return _paged_json({
         "name": sub.name, "metadata": meta, "baseline": bool(meta.get("baseline", False)),
         "code_sha256": sub.code_sha256, "git_commit": sub.git_commit,
+        "page": page.links(len(rows)),
         "evaluations": [{"evaluation_id": r.evaluation.id, "task": r.evaluation.task,
                          "task_version": r.evaluation.task_version, "split": r.evaluation.split,
                          "status": r.evaluation.status, "finished": r.evaluation.status in FINISHED,
@@ -309,7 +335,7 @@ def submission(name: str):
                          "ci_low": r.evaluation.headline_ci_low, "ci_high": r.evaluation.headline_ci_high,
                          "n_failed": r.evaluation.n_failed, "n_instances": r.evaluation.n_instances,
                          "code_sha256": r.submission.code_sha256, "finished_at": _iso(r.evaluation.finished_at)}
-                        for r in rows],
+                        for r in page.slice(rows)],
     })
 
 
@@ -341,15 +367,17 @@ def compare_api():
 @bp.get("/overall")
 def overall():
     split = split_arg()
+    csv = wants_csv()
+    page = None if csv else page_args()
     payload = overall_payload(split)
-    if wants_csv():
+    if csv:
         tasks = payload["tasks"]
         return csv_response(f"overall-{split}.csv",
                             ["position", "submission", "baseline", "n_tasks", "mean_rank"]
                             + [f"rank:{t}" for t in tasks],
                             [[r["position"], r["submission"], r["baseline"], r["n_tasks"], r["mean_rank"]]
                              + [r["ranks"].get(t) for t in tasks] for r in payload["rows"]])
-    return _json(payload)
+    return _paged_json({**payload, "page": page.links(len(payload["rows"])), "rows": page.slice(payload["rows"])})
 
 
 @bp.get("/openapi.json")

@@ -1,6 +1,8 @@
 """The JSON API."""
 from __future__ import annotations
 
+import pytest
+
 from .leaderboard_helpers import api_order, page_order
 
 
@@ -69,3 +71,60 @@ def test_builder_accepts_a_session(client, site_engine):
         ev = make_evaluation(s, name="via-session", headline=0.25)
     data = client.get("/api/tasks/planted-features/leaderboard").get_json()
     assert [(r["submission"], r["evaluation_id"]) for r in data["rows"]] == [("via-session", ev)]
+
+
+# --- paging -------------------------------------------------------------------------------------
+def test_leaderboard_pages_follow_next_links_to_the_whole_table(client, add):
+    for i in range(7):
+        add(name=f"s{i}", headline=i / 10)
+    whole = api_order(client.get("/api/v1/tasks/planted-features/leaderboard?limit=1000").get_json())
+    assert len(whole) == 7
+    seen, url = [], "/api/v1/tasks/planted-features/leaderboard?limit=3"
+    while url:
+        r = client.get(url)
+        body = r.get_json()
+        assert body["page"]["total"] == 7 and body["page"]["limit"] == 3
+        seen += api_order(body)
+        url = body["page"]["next"]
+        assert (r.headers.get("Link") or "").startswith(f"<{url}>; rel=\"next\"") if url else True
+    assert seen == whole
+    last = client.get("/api/v1/tasks/planted-features/leaderboard?limit=3&offset=6").get_json()["page"]
+    assert last["next"] is None and last["previous"] == "/api/v1/tasks/planted-features/leaderboard?limit=3&offset=3"
+    assert client.get("/api/tasks/planted-features/leaderboard?limit=3").get_json()["page"]["next"].startswith("/api/tasks/")
+
+
+def test_default_page_size_and_csv_is_never_paged(client, add, monkeypatch):
+    from leaderboard import views
+    for i in range(4):
+        add(name=f"s{i}", headline=i / 10)
+    assert client.get("/api/v1/tasks/planted-features/leaderboard").get_json()["page"]["limit"] == views.DEFAULT_LIMIT
+    csv_text = client.get("/api/v1/tasks/planted-features/leaderboard?format=csv&limit=1").get_data(as_text=True)
+    assert len(csv_text.strip().splitlines()) == 1 + 4
+
+
+def test_evaluation_submission_and_overall_are_paged(client, add):
+    from .conftest import noisy_instances
+    ev = add(name="sub-a", headline=0.5, instances=noisy_instances([0.1, 0.2, 0.3, 0.4, 0.5]))
+    add(name="sub-a", headline=0.6, code_sha256="f" * 64)
+    add(name="sub-b", headline=0.7)
+    data = client.get(f"/api/v1/evaluations/{ev}?limit=2&offset=2").get_json()
+    assert [i["instance_id"] for i in data["instances"]] == ["i-002", "i-003"]
+    assert data["page"] == {"total": 5, "limit": 2, "offset": 2,
+                            "next": f"/api/v1/evaluations/{ev}?limit=2&offset=4",
+                            "previous": f"/api/v1/evaluations/{ev}?limit=2&offset=0"}
+    sub = client.get("/api/v1/submissions/sub-a?limit=1").get_json()
+    assert len(sub["evaluations"]) == 1 and sub["page"]["total"] == 2
+    overall = client.get("/api/v1/overall?limit=1&offset=1").get_json()
+    assert [r["submission"] for r in overall["rows"]] == ["sub-a"] and overall["page"]["total"] == 2
+
+
+
+@pytest.mark.parametrize("query,param", [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"),
+                                         ("offset=-1", "offset"), ("offset=1.5", "offset")])
+@pytest.mark.parametrize("path", ["/api/v1/tasks/planted-features/leaderboard", "/api/v1/overall",
+                                  "/api/v1/submissions/sub-a", "/api/v1/evaluations/{ev}"])
+def test_bad_paging_is_a_400_naming_the_parameter(client, add, path, query, param):
+    ev = add(name="sub-a", headline=0.5)
+    r = client.get(path.format(ev=ev) + "?" + query)
+    assert r.status_code == 400 and r.is_json
+    assert r.get_json()["message"].startswith(f"?{param}= must be an integer")
