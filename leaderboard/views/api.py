@@ -293,7 +293,8 @@ def evaluation(evaluation_id: int):
         "provenance": {
             "code_sha256": sub.code_sha256, "git_commit": sub.git_commit,
             "dataset_revision": ev.dataset_revision, "evaluator_version": ev.evaluator_version,
-            "sandbox": ev.sandbox, "device": ev.device, "hardware": ev.hardware or {},
+            "sandbox": ev.sandbox, "sandbox_info": ev.sandbox_info or {}, "device": ev.device,
+            "hardware": ev.hardware or {},
             "library_versions": ev.library_versions or {}, "started_at": _iso(ev.started_at),
             "finished_at": _iso(ev.finished_at), "record_format": ev.record_format,
         },

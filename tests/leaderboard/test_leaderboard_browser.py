@@ -32,6 +32,12 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
+def _with_details(instances: list[dict]) -> list[dict]:
+    """planted-features plot details (n/d cycling 2, 4, 8; L0 cycling 4, 8, 12) on each instance."""
+    return [{**inst, "details": {"n_over_d": [2.0, 4.0, 8.0][k % 3], "l0": [4.0, 8.0, 12.0][(k // 3) % 3]}}
+            for k, inst in enumerate(instances)]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from werkzeug.serving import make_server
@@ -46,8 +52,8 @@ def server(tmp_path_factory):
     for i, (name, v) in enumerate(values.items()):
         make_evaluation(engine, name=name, headline=v, baseline=(name == "charlie"),
                         metrics={"mmcs": 1 - v}, groups={"T0": v + 0.1, "T1": v, "T2": v - 0.2},
-                        instances=noisy_instances([min(1.0, max(0.0, v + 0.05 * ((k * (i + 3)) % 5 - 2)))
-                                                   for k in range(30)]))
+                        instances=_with_details(noisy_instances([min(1.0, max(0.0, v + 0.05 * ((k * (i + 3)) % 5 - 2)))
+                                                                 for k in range(30)])))
     make_evaluation(engine, name="old-run", headline=0.95, task_version=0)
     engine.dispose()
     app = create_app({"DATABASE_URL": url})
@@ -157,3 +163,24 @@ def test_no_requests_leave_the_machine(server, browser):
     page.wait_for_load_state("networkidle")
     assert seen and all(u.startswith(server) for u in seen), seen
     page.close()
+
+
+@pytest.mark.parametrize("viewport,js", [(DESKTOP, True), (PHONE, False)], ids=["desktop", "phone-no-js"])
+def test_task_plots_render(server, browser, viewport, js):
+    ctx = browser.new_context(viewport=viewport, java_script_enabled=js, device_scale_factor=1)
+    page = ctx.new_page()
+    page.goto(f"{server}/tasks/planted-features")
+    plot = page.get_by_role("img", name="Recall against superposition")
+    plot.scroll_into_view_if_needed()
+    assert plot.is_visible()
+    box = plot.bounding_box()
+    assert box["width"] > 250 and box["height"] > 200
+    assert box["x"] + box["width"] <= viewport["width"] + 1       # scales down to the phone's width
+    # 4 submissions x 30 instances, every one with a value on both axes
+    assert page.locator("#plot-recall-vs-superposition g.series > circle, "
+                        "#plot-recall-vs-superposition g.series > rect").count() == 120
+    assert page.locator("#plot-recall-vs-density text.legend").count() == 4
+    assert page.locator("#plot-recall-vs-density b").count() == 0   # the name with markup stays text
+    name = "desktop" if js else "phone"
+    page.locator("#figure-recall-vs-superposition").screenshot(path=str(ARTIFACTS / f"plot-{name}.png"))
+    ctx.close()

@@ -160,3 +160,12 @@ def test_task_page_shows_the_card_section_and_sandbox(client, site_store):
     html = client.get("/tasks/planted-features").get_data(as_text=True)
     assert "From the dataset card" in html and "Hungarian" in html and "<table" in html
     assert "Sandbox / device" in html
+
+
+def test_container_image_digest_in_the_provenance(client, add):
+    digest = "localhost/phasebench-evaluator@sha256:" + "ab" * 32
+    ev = add(name="boxed", headline=0.5, sandbox="docker", sandbox_info={"image": digest, "engine": "podman <5>"})
+    html = client.get(f"/evaluations/{ev}").get_data(as_text=True)
+    assert digest in html and "podman &lt;5&gt;" in html
+    prov = client.get(f"/api/v1/evaluations/{ev}").get_json()["provenance"]
+    assert prov["sandbox_info"] == {"image": digest, "engine": "podman <5>"}
