@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,17 @@ def _format_pydantic(exc: ValidationError, file: Path) -> list[str]:
     return out
 
 
+def _outside_links(folder: Path) -> list[str]:
+    """Symlinks that leave the folder: the evaluator would read (and hash) what they point at, and
+    inside a sandbox they point at nothing, so they can only be a mistake or an attempt."""
+    root = folder.resolve()
+    problems = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            problems.append(f"{path}: symlink to {os.readlink(path)} points outside the submission")
+    return problems
+
+
 def validate_submission(folder: Path | str) -> tuple[SubmissionSpec | None, list[str]]:
     """The parsed spec (or None) and every problem found, each naming its file and field."""
     folder = Path(folder)
@@ -153,7 +165,7 @@ def validate_submission(folder: Path | str) -> tuple[SubmissionSpec | None, list
         spec = SubmissionSpec.model_validate(raw)
     except ValidationError as exc:
         return None, _format_pydantic(exc, spec_file)
-    problems = []
+    problems = _outside_links(folder)
     if spec.name != folder.resolve().name:
         problems.append(f"{spec_file}: name: {spec.name!r} must equal the folder name {folder.resolve().name!r}")
     for task, entry in spec.tasks.items():

@@ -10,6 +10,8 @@ import os
 import resource
 import shutil
 import signal
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,10 +31,20 @@ from benchmark.oracle import Oracle
 from .oracle_channel import SOCKET_NAME, OracleServer
 
 __all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY",
-           "apply_oracle_usage", "collect_result", "oracle_served", "tail_file", "worker_environment", "write_job"]
+           "MAX_PROCESSES", "SCRATCH_FILES", "SCRATCH_MB", "SHM_MB", "TMP_MB", "apply_oracle_usage",
+           "collect_result", "oracle_served", "scratch_overrun", "tail_file", "worker_environment", "write_job"]
 
 WORKER_ENTRY = Path(__file__).resolve().parent / "worker_entry.py"
 _LOG_TAIL_BYTES = 4000
+# Limits every isolated backend applies beyond a task's ResourceLimits. In-memory folders (/tmp,
+# /dev/shm) hold pages no process owns, so a per-process memory count misses them: they are sized.
+TMP_MB = 256
+SHM_MB = 64
+MAX_PROCESSES = 512
+# The scratch folder lives on the host's disk; RLIMIT_FSIZE caps one file, these cap the folder.
+SCRATCH_MB = 1024
+SCRATCH_FILES = 10_000
+_SCRATCH_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,10 @@ class Sandbox(ABC):
     name: ClassVar[str]
     #: Whether untrusted code is isolated from the host. ``none`` is not.
     isolated: ClassVar[bool]
+    #: Limits beyond the task's; per instance so a test (or an operator) can tighten them.
+    max_processes: int = MAX_PROCESSES
+    scratch_mb: float = SCRATCH_MB
+    scratch_files: int = SCRATCH_FILES
 
     @abstractmethod
     def run(self, job: WorkerJob) -> WorkerResult: ...
@@ -79,18 +95,46 @@ class Sandbox(ABC):
         return {}
 
 
-def _tree_rss(proc: psutil.Process) -> int:
+def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """The process tree's resident memory and its number of processes."""
     total = 0
     try:
         procs = [proc] + proc.children(recursive=True)
     except psutil.Error:
-        return 0
+        return 0, 0
     for p in procs:
         try:
             total += p.memory_info().rss
         except psutil.Error:
             pass
-    return total
+    return total, len(procs)
+
+
+def scratch_overrun(scratch: Path, max_mb: float, max_files: int) -> str | None:
+    """Why the scratch folder is over its limits (bytes or entries), or None; stops counting early."""
+    max_bytes = max_mb * 2**20
+    size = entries = 0
+    stack = [str(scratch)]
+    while stack:
+        try:
+            it = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                entries += 1
+                if entries > max_files:
+                    return f"more than {max_files} files in scratch"
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        size += entry.stat(follow_symlinks=False).st_blocks * 512
+                except OSError:
+                    continue
+                if size > max_bytes:
+                    return f"more than {max_mb:g} MB of scratch files"
+    return None
 
 
 class SubprocessSandbox(Sandbox):
@@ -135,36 +179,52 @@ class SubprocessSandbox(Sandbox):
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     env=self.environment(job), cwd=str(scratch), start_new_session=True,
                                     preexec_fn=self._preexec(limits))
-            verdict, peak = self._watch(proc, limits, start)
+            verdict, detail, peak = self._watch(proc, limits, start, scratch)
         wall = time.perf_counter() - start
         if verdict is None and not (scratch / "started").exists():
             raise SandboxError(f"sandbox {self.name!r} could not start the worker (exit code {proc.returncode}): "
                                f"{tail_file(log_path).strip()[-500:]}")
-        result = collect_result(proc.returncode, verdict, scratch, tail_file(log_path), limits)
+        result = collect_result(proc.returncode, verdict, scratch, tail_file(log_path), limits, detail)
         result.wall_s = wall
         result.peak_rss_mb = peak / 2**20
         return apply_oracle_usage(result, oracle)
 
-    def _watch(self, proc: subprocess.Popen, limits: ResourceLimits, start: float) -> tuple[str | None, int]:
+    def _watch(self, proc: subprocess.Popen, limits: ResourceLimits, start: float,
+               scratch: Path) -> tuple[str | None, str, int]:
+        """(verdict, detail, peak RSS): verdict None when the worker exited by itself."""
         ps = psutil.Process(proc.pid)
         mem_limit = limits.memory_mb * 2**20
         peak = 0
         delay = 0.002  # poll fast at first so short jobs return quickly, then back off
+        next_scratch_check = start + _SCRATCH_POLL_S
         while True:
             try:
                 proc.wait(timeout=delay)
-                return None, peak
+                # A method can fill its scratch folder faster than the poll: the limit holds at the end too.
+                overrun = scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
+                return ("scratch", overrun, peak) if overrun else (None, "", peak)
             except subprocess.TimeoutExpired:
                 pass
             delay = min(delay * 1.5, 0.05)
-            rss = _tree_rss(ps)
+            rss, n_procs = _tree_rss(ps)
             peak = max(peak, rss)
+            # A backend with a kernel process limit never gets here; one without relies on this.
+            if n_procs > self.max_processes:
+                self._kill(proc)
+                return "processes", str(self.max_processes), peak
             if rss > mem_limit:
                 self._kill(proc)
-                return "memory", peak
-            if time.perf_counter() - start > limits.wall_time_s:
+                return "memory", "", peak
+            now = time.perf_counter()
+            if now > next_scratch_check:
+                next_scratch_check = now + _SCRATCH_POLL_S
+                overrun = scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
+                if overrun:
+                    self._kill(proc)
+                    return "scratch", overrun, peak
+            if now - start > limits.wall_time_s:
                 self._kill(proc)
-                return "timeout", peak
+                return "timeout", "", peak
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
@@ -222,9 +282,32 @@ def write_job(job: WorkerJob, seen: dict[str, str], path: Path) -> None:
     path.write_text(json.dumps(payload))
 
 
+def _read_regular(path: Path, max_bytes: int) -> bytes | None:
+    """The bytes of a regular file of at most max_bytes; None for anything else. The worker owns the
+    scratch folder: a symlink there could point at the answers, a FIFO would block the read forever."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return None
+        return f.read(max_bytes)
+
+
+def _safetensors_metadata(data: bytes) -> dict:
+    (n,) = struct.unpack("<Q", data[:8])
+    return json.loads(data[8:8 + n]).get("__metadata__") or {}
+
+
 def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail: str,
-                   limits: ResourceLimits) -> WorkerResult:
+                   limits: ResourceLimits, detail: str = "") -> WorkerResult:
     """Read what a finished worker left in its scratch folder; every backend ends here."""
+    if verdict == "processes":
+        return WorkerResult("crash", error=f"process limit of {detail} exceeded", log_tail=log_tail)
+    if verdict == "scratch":
+        return WorkerResult("output", error=f"scratch folder limit exceeded: {detail}", log_tail=log_tail)
     if verdict == "timeout":
         return WorkerResult("timeout", error=f"wall-time limit of {limits.wall_time_s:g} s exceeded",
                             log_tail=log_tail)
@@ -233,11 +316,12 @@ def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail
     if returncode == -signal.SIGXFSZ:
         return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded (file size)",
                             log_tail=log_tail)
-    err_file = scratch / "error.json"
-    if err_file.is_file() and err_file.stat().st_size < 65536:
+    err_bytes = _read_regular(scratch / "error.json", 65536)
+    if err_bytes is not None:
         try:
-            err = json.loads(err_file.read_text())
-            if err.get("type") == "OutputLimit":
+            err = json.loads(err_bytes)
+            # safetensors reports the file-size limit as its own error, wrapping errno 27 (EFBIG).
+            if err.get("type") == "OutputLimit" or "(os error 27)" in str(err.get("message")):
                 return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded "
                                     f"(file size)", log_tail=log_tail)
             kind = "memory" if err.get("type") == "MemoryError" else "error"
@@ -246,6 +330,9 @@ def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail
         except (ValueError, KeyError, TypeError):
             pass
     answer_file = scratch / "answer.safetensors"
+    if returncode == 0 and os.path.lexists(answer_file) and not stat.S_ISREG(answer_file.lstat().st_mode):
+        return WorkerResult("invalid", error="the answer file is not a regular file (a symlink, FIFO or device)",
+                            log_tail=log_tail)
     if returncode != 0 or not answer_file.is_file():
         last = log_tail.strip().splitlines()[-1:] or [""]
         how = f"killed by signal {-returncode}" if returncode < 0 else f"exited with code {returncode}"
@@ -255,12 +342,13 @@ def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail
     if size > limits.output_mb * 2**20:
         return WorkerResult("output", error=f"answer of {size / 2**20:.1f} MB exceeds {limits.output_mb:g} MB",
                             log_tail=log_tail)
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
     try:
-        answer = load_file(str(answer_file))
-        with safe_open(str(answer_file), "np") as f:
-            method_s = float((f.metadata() or {}).get("method_runtime_s", "nan"))
+        data = _read_regular(answer_file, size)
+        if data is None:
+            raise ValueError("the answer file changed while it was read")
+        answer = load(data)
+        method_s = float(_safetensors_metadata(data).get("method_runtime_s", "nan"))
     except Exception as exc:  # a forged or truncated file is the method's fault
         return WorkerResult("invalid", error=f"unreadable answer file ({type(exc).__name__}: {exc})"[:500],
                             log_tail=log_tail)
@@ -268,7 +356,14 @@ def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail
 
 
 def tail_file(path: Path) -> str:
-    with open(path, "rb") as f:
+    """The end of a log; empty if it is not a regular file (a worker may replace a log it can write)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
         f.seek(0, os.SEEK_END)
         size = f.tell()
         f.seek(max(0, size - _LOG_TAIL_BYTES))

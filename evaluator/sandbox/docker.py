@@ -87,7 +87,9 @@ class DockerSandbox(Sandbox):
             container.reload()
             state = container.attrs.get("State", {})
             if state.get("Status") in ("exited", "dead", "stopped"):
-                return int(state.get("ExitCode", -1)), None, ""
+                # A method can fill its scratch folder faster than the poll: the limit holds at the end too.
+                overrun = scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
+                return int(state.get("ExitCode", -1)), ("scratch" if overrun else None), overrun or ""
             now = time.perf_counter()
             if now > next_scratch_check:
                 next_scratch_check = now + _SCRATCH_POLL_S
