@@ -1,0 +1,26 @@
+"""Tiny rare-behavior splits: a few real instances of each family, built in seconds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.dataset import SplitWriter, open_split
+from benchmark.task import InstanceSpec, get_task
+
+TINY_CONFIGS = [
+    ("F1", {"input_dist": "gaussian", "dim": 32, "rank": 1, "hidden_layers": 1, "width": 8, "classes": 1,
+            "log10_p": -5.0}),
+    ("F2", {"input_dist": "box", "dim": 2, "hidden_layers": 1, "width": 8, "classes": 3, "log10_p": -3.0}),
+    ("F3", {"vocab": 4, "length": 5, "n_layers": 1, "width": 16, "n_heads": 2, "log10_p": -4.0}),
+]
+
+
+def build_rare_split(root: Path, task_name: str = "rare-behavior", configs=None, seed: int = 0):
+    """A dev split of the given task with one tiny instance per family (ids tiny-<i>-<family>)."""
+    task = get_task(task_name)
+    writer = SplitWriter(root, task_name, "dev", root)
+    for i, (family, params) in enumerate(configs or TINY_CONFIGS):
+        spec = InstanceSpec(id=f"tiny-{i}-{family}", group=family, params=params, seed=seed + i)
+        inst = task.generate(spec)
+        writer.add(spec.id, family, inst.public_fields, inst.inputs, inst.answer, inst.answer_info)
+    writer.close()
+    return open_split(task_name, "dev", root)
