@@ -17,6 +17,7 @@ import socket
 from celery import Celery, Task
 from kombu import Exchange, Queue
 
+from ..store.jobs import JobStore
 from .config import QueueConfig
 from .execute import INFRA_ERRORS, JobResult, engine_for, execute_job
 
@@ -71,15 +72,16 @@ def make_app(config: QueueConfig | None = None) -> Celery:
     )
     app.conf.phasebench = config
 
+    # shared=False: each app keeps its own task (and so its own configuration), even when one
+    # process builds several apps (tests, the load script).
     @app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True,
-              max_retries=config.max_infra_retries)
+              max_retries=config.max_infra_retries, shared=False)
     def evaluate_job(self: Task, job_id: int, retry_reason: str | None = None) -> dict:
         try:
             result = execute_job(job_id, config, slot_name(), retry_reason=retry_reason)
         except INFRA_ERRORS as exc:
             delay = min(config.retry_backoff_s * 2 ** self.request.retries, config.retry_backoff_max_s)
             what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
-            from ..store.jobs import JobStore
             if self.request.retries >= config.max_infra_retries:
                 _best_effort(lambda: JobStore(engine_for(config.database)).fail(
                     job_id, f"infrastructure failed {self.request.retries + 1} times, last: {what}"))
@@ -91,6 +93,13 @@ def make_app(config: QueueConfig | None = None) -> Celery:
                         self.request.retries + 1, delay, what)
             # The reason travels with the retry too: the database may be what failed.
             raise self.retry(exc=exc, countdown=delay, kwargs={"retry_reason": reason})
+        except Exception as exc:
+            # A bug in the evaluator or a task: the message is acknowledged (running it again
+            # would fail the same way), so the job must not stay 'running' for ever.
+            log.exception("job %s: unexpected error", job_id)
+            _best_effort(lambda: JobStore(engine_for(config.database)).fail(
+                job_id, f"evaluator error: {type(exc).__name__}: {exc}"[:2000]))
+            raise
         log.info("job %s: %s %s", job_id, result.state, result.reason or "")
         return _as_dict(result)
 
