@@ -2,7 +2,7 @@ import json
 
 import click
 
-from ..store import make_engine, require_current
+from ..store import SchemaOutOfDate, make_engine, require_current
 from ..store.jobs import JobStore
 from ..store.models import JobState
 from ._queue_options import db_option
@@ -19,7 +19,10 @@ _STATES = [JobState.QUEUED, JobState.RUNNING, JobState.DONE, JobState.FAILED]
 def jobs(states, submission, limit, as_json, db_url) -> None:
     """List queued, running, done and failed jobs, newest first, with queue positions."""
     engine = make_engine(db_url)
-    require_current(engine)
+    try:
+        require_current(engine)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
     store = JobStore(engine)
     views = store.list(states, submission, limit)
     if as_json:

@@ -79,6 +79,8 @@ def test_worker_arguments_are_checked_before_it_starts(tmp_path):
     upgrade(old, "0003")  # a database from before the job queue
     out = CliRunner().invoke(main, ["worker", "--db", db])
     assert out.exit_code == 1 and "run `phasebench db upgrade`" in out.output
+    out = CliRunner().invoke(main, ["jobs", "--db", db])
+    assert out.exit_code == 1 and "schema revision 0003" in out.output
 
 
 def test_the_job_queue_does_not_change_inline_evaluation(tmp_path, echo_data):
