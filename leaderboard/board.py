@@ -100,8 +100,12 @@ def board_plots(board: Board, rows: list[RankedRow] | None = None) -> list[PlotD
     rows = plot_rows(board.current) if rows is None else rows
     ids = tuple(r.evaluation.id for r in rows)
     axes = tuple(sorted({a for spec in specs for a in spec.axes}))
-    values = db.cache().get_or_compute(("plot-axes", ids, axes), lambda: db.instance_axes(list(ids), list(axes)))
-    return [build_plot(spec, rows, values) for spec in specs]
+
+    def build() -> list[PlotData]:
+        values = db.cache().get_or_compute(("plot-axes", ids, axes), lambda: db.instance_axes(list(ids), list(axes)))
+        return [build_plot(spec, rows, values) for spec in specs]
+    # the series carry ranks and names, which belong to this board
+    return board.memoize(("plots", ids), build)
 
 
 # --- sorting and filtering of a board's current rows -------------------------------------------

@@ -286,15 +286,16 @@ def scatter_svg(data: PlotData, meta: TaskMetadata) -> Markup:
         colour = PALETTE[k % len(PALETTE)]
         shift = dodge * (k - (len(data.series) - 1) / 2)
         tag = " (baseline)" if s.baseline else ""
-        out.append(f'<g class="series" data-submission="{escape(s.submission)}" fill="{colour}">')
+        # every attribute the points share sits on the group: a plot has up to 8 x 100s of points
+        out.append(f'<g class="series" data-submission="{escape(s.submission)}" fill="{colour}" fill-opacity=".8">')
+        name = escape(s.submission)
         for p in s.points:
             cx, cy = tx(p.x) + shift, ty(p.y)
-            tip = f"<title>{escape(s.submission)}{tag} · {escape(p.instance_id)} ({escape(p.group)}): " \
-                  f"x = {p.x:.4g}, y = {p.y:.4g}</title>"
+            tip = f"<title>{name} · {escape(p.instance_id)}: x = {p.x:.4g}, y = {p.y:.4g}</title>"
             if s.baseline:
-                out.append(f'<rect x="{_f(cx - 3.5)}" y="{_f(cy - 3.5)}" width="7" height="7" opacity=".8">{tip}</rect>')
+                out.append(f'<rect x="{_f(cx - 3.5)}" y="{_f(cy - 3.5)}" width="7" height="7">{tip}</rect>')
             else:
-                out.append(f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="3.5" opacity=".8">{tip}</circle>')
+                out.append(f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="3.5">{tip}</circle>')
         out.append("</g>")
         ly = legend_y0 + 18 * k
         marker = (f'<rect x="{left + 1}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>' if s.baseline

@@ -1,9 +1,11 @@
 """Fill a results database for the leaderboard load test: N submissions x 4 tasks x 100 instances.
 
-The first task is the real planted-features task (dev split; 5% of the submissions scored on an
-older task version, so the stale section is exercised); the other three are task names the
-benchmark does not register (``perf-fake-1..3``), inserted directly as evaluation rows: the site
-ignores unregistered task names, so they only add realistic bulk to the tables and indexes.
+The first tasks are the real registered ones (up to four; dev split; 5% of the submissions scored
+on an older task version, so the stale section is exercised), each instance result carrying the
+``details`` the task's declared plots read (synthetic values: the plots' queries and drawing cost
+the same whatever the numbers); the rest up to four are task names the benchmark does not register
+(``perf-fake-1..``), inserted directly as evaluation rows: the site ignores unregistered task
+names, so they only add realistic bulk to the tables and indexes.
 
     python perf/fill_leaderboard_db.py --db sqlite:///var/perf-leaderboard.sqlite
 """
@@ -21,10 +23,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert  # noqa: E402
 
-from benchmark.task import get_task  # noqa: E402
-from evaluator.store import Evaluation, InstanceResult, Submission, make_engine, upgrade  # noqa: E402
+from benchmark.metadata import TaskMetadata  # noqa: E402
+from benchmark.task import all_tasks  # noqa: E402
+from evaluator.store import (RECORD_FORMAT, Evaluation, InstanceResult, Submission, make_engine,  # noqa: E402
+                             upgrade)
 
-FAKE_TASKS = ["perf-fake-1", "perf-fake-2", "perf-fake-3"]
+N_TASKS = 4
+
+
+def plot_details(meta: TaskMetadata | None, rng: random.Random, skill: float) -> dict | None:
+    """Positive values for every detail key the task's plots read; keys that name a prediction
+    ("predicted_*", "p_hat", "upper") scatter around the last truth-like key by the method's skill."""
+    if meta is None or not meta.plots:
+        return None
+    keys = list(dict.fromkeys(k for p in meta.plots for k in p.detail_keys()))
+    out: dict[str, float] = {}
+    truth = 10 ** rng.uniform(-1, 2)
+    for key in keys:
+        if key.startswith("predicted") or key in ("p_hat", "upper"):
+            out[key] = truth * 10 ** rng.gauss(0, 0.5 * (1 - skill) + 0.02)
+        else:
+            truth = 10 ** rng.uniform(-1, 2)
+            out[key] = truth
+    return out
 
 
 def main() -> None:
@@ -39,7 +60,9 @@ def main() -> None:
             p.unlink(missing_ok=True)
     engine = make_engine(args.db)
     upgrade(engine)
-    meta = get_task("planted-features").metadata
+    real = [t.metadata for t in all_tasks()][:N_TASKS]
+    tasks: list[tuple[str, TaskMetadata | None]] = [(m.name, m) for m in real]
+    tasks += [(f"perf-fake-{i}", None) for i in range(1, N_TASKS - len(real) + 1)]
     rng = random.Random(0)
     t0 = time.perf_counter()
     now = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -51,10 +74,10 @@ def main() -> None:
                       "license": "MIT", "baseline": s < 3, "gpu": False, "requirements": [], "tasks": []}}
             for s in range(args.submissions)])
     ev_id = 0
-    for task in ["planted-features"] + FAKE_TASKS:
-        metric_names = [m.name for m in meta.metrics] if task == "planted-features" else ["score"]
-        headline = meta.headline if task == "planted-features" else "score"
-        groups = list(meta.groups) if task == "planted-features" else ["a", "b", "c"]
+    for task, meta in tasks:
+        metric_names = [m.name for m in meta.metrics] if meta else ["score"]
+        headline = meta.headline if meta else "score"
+        groups = list(meta.groups) if meta else ["a", "b", "c"]
         evals, insts = [], []
         for s in range(args.submissions):
             ev_id += 1
@@ -67,18 +90,19 @@ def main() -> None:
                                    for m, v in means.items()},
                        "groups": {g: {"n": args.instances // len(groups), **{m: means[m] for m in metric_names}}
                                   for g in groups}}
-            version = meta.version if task != "planted-features" or s % 20 else meta.version - 1
+            version = meta.version - 1 if meta and s % 20 == 0 else meta.version if meta else 1
             evals.append({"id": ev_id, "submission_id": s + 1, "task": task, "task_version": version,
                           "split": "dev", "dataset_revision": "sha256:" + "0" * 64, "evaluator_version": "0.1.0",
                           "sandbox": "process", "device": "cpu", "hardware": {"cpu": "perf"},
-                          "library_versions": {"numpy": "2"}, "started_at": now, "record_format": 1,
+                          "library_versions": {"numpy": "2"}, "started_at": now, "record_format": RECORD_FORMAT,
                           "finished_at": now + timedelta(seconds=ev_id), "status": "complete",
                           "headline_metric": headline, "headline": means[headline],
                           "headline_ci_low": means[headline] - 0.03, "headline_ci_high": means[headline] + 0.03,
                           "n_instances": args.instances, "n_failed": 0, "runtime_s": 10.0, "metrics": summary,
                           "note": None})
             insts.extend({"evaluation_id": ev_id, "instance_id": f"{task}-{k:04d}", "group_name": groups[k % len(groups)],
-                          "status": "ok", "metrics": p, "runtime_s": 0.1, "error": None}
+                          "status": "ok", "metrics": p, "runtime_s": 0.1, "error": None,
+                          "details": plot_details(meta, rng, skill)}
                          for k, p in enumerate(per))
         with engine.begin() as conn:
             conn.execute(insert(Evaluation), evals)

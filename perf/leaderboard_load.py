@@ -7,7 +7,8 @@ database (perf/fill_leaderboard_db.py) and drive it with a bounded threaded clie
 Each target gets a fixed number of requests (and a time cap) from --threads client threads; the
 report is p50/p99 latency and requests/s per target. Targets: p50 <= 50 ms, p99 <= 200 ms,
 >= 200 req/s. The first requests of each worker build the cached leaderboard and rank intervals
-(a warm-up phase, reported separately).
+(a warm-up phase, reported separately). "API leaderboard" is the default first page of 100 rows,
+"API leaderboard all" all 1,000 in one page; the task pages carry the task's declared plots.
 """
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ TARGETS = {
     "task page": "/tasks/planted-features",
     "task page sorted": "/tasks/planted-features?sort=mmcs&order=desc",
     "API leaderboard": "/api/v1/tasks/planted-features/leaderboard",
+    "API leaderboard all": "/api/v1/tasks/planted-features/leaderboard?limit=1000",
+    "API plot": "/api/v1/tasks/planted-features/plots/recall-vs-superposition",
+    "task page log-log": "/tasks/scaling-exponents",
     "overview": "/",
 }
 

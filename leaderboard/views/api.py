@@ -247,15 +247,18 @@ def task_plot_data(task: str, plot: str):
         raise NotFound(f"task {meta.name} has no plot {plot!r}; its plots: "
                        f"{', '.join(p.name for p in meta.plots) or 'none'}") from None
     board = get_board(meta, split)
-    rows = _chosen_rows(board)
-    data = next(d for d in board_plots(board, rows) if d.spec.name == spec.name)
-    if csv:
-        return csv_response(f"{meta.name}-{split}-{spec.name}.csv",
-                            ["submission", "evaluation_id", "baseline", "rank", "instance_id", "group",
-                             spec.x, spec.y],
-                            [[s.submission, s.evaluation_id, s.baseline, s.rank, p.instance_id, p.group, p.x, p.y]
-                             for s in data.series for p in s.points])
-    return _json(plot_payload(board, data))
+
+    def render() -> Response:
+        data = next(d for d in board_plots(board, _chosen_rows(board)) if d.spec.name == spec.name)
+        if csv:
+            return csv_response(f"{meta.name}-{split}-{spec.name}.csv",
+                                ["submission", "evaluation_id", "baseline", "rank", "instance_id", "group",
+                                 spec.x, spec.y],
+                                [[s.submission, s.evaluation_id, s.baseline, s.rank, p.instance_id, p.group, p.x,
+                                  p.y] for s in data.series for p in s.points])
+        return _json(plot_payload(board, data))
+    resp = board.memoize(("api-plot", spec.name, request.args.get("evaluations"), csv), render)
+    return Response(resp.get_data(), status=resp.status_code, headers=dict(resp.headers))
 
 
 def _iso(dt) -> str | None:  # noqa: ANN001

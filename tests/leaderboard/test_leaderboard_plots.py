@@ -85,7 +85,7 @@ def test_task_page_draws_each_declared_plot(client, add):
     assert title.text == "Recall against density" and dens.get("role") == "img"
     assert "(log scale)" in "".join(sup.itertext()) and "(log scale)" not in "".join(dens.itertext())
     point = next(c for c in sup.iter(f"{SVG_NS}circle") if c.find(f"{SVG_NS}title") is not None)
-    assert point.find(f"{SVG_NS}title").text.startswith("good · dev-000-T1 (T1): x = 2, y = 0.9")
+    assert point.find(f"{SVG_NS}title").text.startswith("good · dev-000-T1: x = 2, y = 0.9")
     assert "/api/v1/tasks/planted-features/plots/recall-vs-density?split=dev" in html
 
 
