@@ -39,6 +39,7 @@ __all__ = [
     "read_arrays",
     "write_arrays",
     "sha256_file",
+    "verify_files",
 ]
 
 SPLITS = ("dev", "test")
@@ -104,6 +105,21 @@ class SplitData:
     def has_answers(self) -> bool:
         return self.answers_root is not None
 
+    def verify(self) -> None:
+        """Check every file against its manifest's sha256 (inputs and, when here, answers): a
+        corrupted, truncated or altered file raises DataError naming it, before any method runs."""
+        ids = [r.id for r in self.instances]
+        inputs, answers = [f"inputs/{i}.safetensors" for i in ids], [f"answers/{i}.safetensors" for i in ids]
+        if self.answers_root == self.root:  # dev: one manifest pins both
+            problems = verify_files(self.root, inputs + answers)
+        else:
+            problems = verify_files(self.root, inputs)
+            if self.answers_root is not None:
+                problems += verify_files(self.answers_root, answers)
+        if problems:
+            raise DataError(f"{self.task}/{self.split}: files differ from their manifest (corrupted or altered):\n  "
+                            + "\n  ".join(dict.fromkeys(problems)))
+
     def inputs_path(self, instance_id: str) -> Path:
         return self.root / "inputs" / f"{instance_id}.safetensors"
 
@@ -161,13 +177,22 @@ def open_split(task: str, split: str, data_dir: Path | None = None, private_dir:
 
 def verify_split(task: str, split: str, data_dir: Path | None = None) -> list[str]:
     """Every problem with the split's public files, as 'path: reason' lines (empty when sound)."""
-    root = _split_dir(Path(data_dir or default_data_dir()), task, split)
+    return verify_files(_split_dir(Path(data_dir or default_data_dir()), task, split))
+
+
+def verify_files(root: Path, required: Iterable[str] = ()) -> list[str]:
+    """Every problem with the files a folder's manifest pins, as 'path: reason' lines; ``required``
+    names files (relative to root) that the manifest must list."""
     manifest_path = root / "manifest.json"
     if not manifest_path.exists():
         return [f"{manifest_path}: manifest not found"]
-    manifest = json.loads(manifest_path.read_text())
-    problems = []
-    for rel, digest in manifest["files"].items():
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        listed = dict(manifest["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"{manifest_path}: unreadable manifest ({type(exc).__name__}: {exc})"]
+    problems = [f"{root / rel}: not listed in {manifest_path}" for rel in required if rel not in listed]
+    for rel, digest in listed.items():
         path = root / rel
         if not path.exists():
             problems.append(f"{path}: missing")

@@ -15,7 +15,7 @@ from benchmark.task import AnswerError, Task
 from . import __version__
 from .provenance import hardware, library_versions
 from .sandbox import Sandbox, WorkerJob
-from .store import EvaluationStatus, InstanceStatus, ResultsStore
+from .store import EvaluationStatus, InstanceStatus, ResultsStore, require_current
 from .submission import Submission
 
 __all__ = ["Outcome", "evaluate_submission", "instance_seed"]
@@ -91,11 +91,15 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
     if not split.has_answers:
         raise DataError(f"{task.name}/{split.split}: the answers are not available to this evaluator "
                         "(the test split's answers come from PHASEBENCH_PRIVATE_DIR)")
+    # Nothing is read or written against a database whose schema the code does not match.
+    require_current(store.engine)
     if not force:
         found = store.find_finished(submission.code_sha256, task.name, meta.version, split.split, split.revision)
         if found is not None:
             return _outcome(found, submission.name, reused=True)
 
+    # No method runs against data that is not what its manifest pins.
+    split.verify()
     sub_id = store.upsert_submission(submission.name, submission.code_sha256, submission.git_commit,
                                      submission.spec.model_dump())
     eval_id = store.start_evaluation(
@@ -127,7 +131,7 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
                 status, error = result.status, result.error
             if "oracle" in result.extra:
                 details = {**(details or {}), **result.extra["oracle"]}
-            rows.append({"group": record.group, "metrics": metrics, "status": status})
+            rows.append({"group": record.group, "metrics": metrics, "status": status, "details": details})
             store.add_instance_result(eval_id, instance_id=record.id, group=record.group, status=status,
                                       metrics=metrics, runtime_s=result.wall_s, error=error, details=details)
     except BaseException as exc:

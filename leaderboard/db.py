@@ -78,7 +78,10 @@ def latest_finished(task: str, split: str) -> list[LeaderboardRow]:
 
 
 def evaluation(evaluation_id: int) -> Evaluation | None:
-    """One evaluation with its submission and instance results loaded."""
+    """One evaluation with its submission and instance results loaded (None for an id no row can
+    have: past a 32-bit key the database driver would raise instead of finding nothing)."""
+    if not 0 < evaluation_id < 2**31:
+        return None
     return get_store().evaluation(evaluation_id, with_instances=True)
 
 

@@ -8,6 +8,7 @@ from tqdm import tqdm
 from benchmark.dataset import REVISION_FILE, default_data_dir, default_private_dir, open_split, verify_split
 from benchmark.task import all_tasks, get_task
 
+from ._params import known_task_names
 from ..hub import plan_push, pull_dataset, push_dataset
 
 
@@ -38,7 +39,8 @@ data_dir_opt = click.option("--data-dir", type=click.Path(path_type=Path), defau
                             help="dataset folder (default: $PHASEBENCH_DATA or the embedded copy)")
 private_dir_opt = click.option("--private-dir", type=click.Path(path_type=Path), default=None,
                                help="where the test split's answers live (default: $PHASEBENCH_PRIVATE_DIR)")
-task_opt = click.option("--task", "task_names", multiple=True, help="a task (repeatable; default: all)")
+task_opt = click.option("--task", "task_names", multiple=True, callback=known_task_names,
+                        help="a task (repeatable; default: all)")
 
 
 @click.group()

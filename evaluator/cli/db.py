@@ -1,6 +1,6 @@
 import click
 
-from ..store import make_engine, redact, upgrade
+from ..store import SchemaOutOfDate, make_engine, redact, upgrade
 from ..store.session import database_url
 
 
@@ -14,5 +14,8 @@ def db() -> None:
 def db_upgrade(db_url: str | None) -> None:
     """Create or migrate the schema to the newest revision."""
     url = database_url(db_url)
-    rev = upgrade(make_engine(url))
+    try:
+        rev = upgrade(make_engine(url))
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"results database {redact(url)} at schema revision {rev}")

@@ -9,10 +9,11 @@ from benchmark.dataset import DataError, open_split
 from benchmark.registry import UnknownNameError
 from benchmark.task import get_task
 
+from ._params import known_task_names
 from ..hub import resolve_data_repo
 from ..runner import Outcome, evaluate_submission
 from ..sandbox import SANDBOXES, SandboxError, get_sandbox
-from ..store import ResultsStore, make_engine, redact, upgrade
+from ..store import ResultsStore, SchemaOutOfDate, make_engine, redact, upgrade
 from ..store.session import database_url
 from ..submission import SubmissionError, load_submission
 
@@ -36,7 +37,8 @@ def summary_table(outcomes: list[Outcome]) -> str:
 
 @click.command()
 @click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--task", "task_names", multiple=True, help="only these tasks (default: every task the submission answers)")
+@click.option("--task", "task_names", multiple=True, callback=known_task_names,
+              help="only these tasks (default: every task the submission answers)")
 @click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
 @click.option("--sandbox", "sandbox_name", type=click.Choice(SANDBOXES.names()), default="bwrap", show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
@@ -73,7 +75,10 @@ def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force
 
     url = database_url(db_url)
     engine = make_engine(url)
-    rev = upgrade(engine)
+    try:
+        rev = upgrade(engine)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"results database: {redact(url)} (schema {rev})", err=True)
     store = ResultsStore(engine)
 

@@ -7,6 +7,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Engine
 
 __all__ = ["alembic_config", "upgrade", "current_revision", "head_revision", "SchemaOutOfDate"]
@@ -28,9 +29,14 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> str:
     cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except CommandError as exc:
+        # Typically a revision this code does not know: the database was written by newer code.
+        raise SchemaOutOfDate(f"the results database cannot be migrated: {exc} (this code knows revisions up to "
+                              f"{head_revision()}; a newer PhaseBench wrote it?)") from None
     return current_revision(engine) or ""
 
 
