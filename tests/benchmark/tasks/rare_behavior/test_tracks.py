@@ -121,8 +121,9 @@ def test_budget_is_exact_and_one_pass_more_fails_with_its_reason(tmp_path, black
 @requires_bwrap
 @pytest.mark.parametrize("split_fixture", ["black_split", "white_split"])
 def test_baselines_end_to_end_on_both_tracks(tmp_path, split_fixture, request):
-    """Every rare-* baseline through `phasebench evaluate`; plain Monte Carlo's bound covers (it is
-    exact), and multilevel splitting estimates better than plain Monte Carlo."""
+    """Every rare-* baseline through `phasebench evaluate`. Plain Monte Carlo's bound covers (it is
+    exact); multilevel splitting estimates the continuous families (F1, F2) within half a decade,
+    and on the black-box F1 instance (p = 1e-5, 1024 passes) where Monte Carlo sees no hit."""
     split = request.getfixturevalue(split_fixture)
     subs = sorted(p for p in (REPO / "submissions").glob("rare-*") if (p / "submission.yaml").exists())
     assert len(subs) >= 3
@@ -134,9 +135,11 @@ def test_baselines_end_to_end_on_both_tracks(tmp_path, split_fixture, request):
     rows = {r.submission.name: r.evaluation for r in store.latest_finished(split.task, "dev")}
     assert set(rows) == {p.name for p in subs}
     assert all(ev.status == "complete" and ev.n_instances == len(split.instances) for ev in rows.values())
-    mc = store.evaluation(rows["rare-mc"].id, with_instances=True)
-    assert all(i.metrics["coverage"] == 1.0 for i in mc.instances)
-    assert {"p_true", "p_hat", "upper", "family"} <= set(mc.instances[0].details)
-    est = {name: np.mean([i.metrics["estimate_error"] for i in store.evaluation(ev.id, with_instances=True).instances])
-           for name, ev in rows.items()}
-    assert est["rare-ams"] < est["rare-mc"]
+    results = {name: {i.instance_id: i for i in store.evaluation(ev.id, with_instances=True).instances}
+               for name, ev in rows.items()}
+    assert all(i.metrics["coverage"] == 1.0 for i in results["rare-mc"].values())
+    assert {"p_true", "p_hat", "upper", "family"} <= set(results["rare-mc"]["tiny-0-F1"].details)
+    for iid in ("tiny-0-F1", "tiny-1-F2"):
+        assert results["rare-ams"][iid].metrics["estimate_error"] < 0.5, iid
+    if split.task == "rare-behavior":
+        assert results["rare-mc"]["tiny-0-F1"].metrics["estimate_error"] == 12.0  # no hit in 1024 draws
