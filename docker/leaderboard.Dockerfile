@@ -40,6 +40,6 @@ RUN --mount=type=secret,id=pip_ca,required=false \
     && useradd --system --uid 10001 --home-dir /app --no-create-home phasebench
 
 USER 10001
-ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp
 EXPOSE 8000
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "leaderboard:create_app()"]
