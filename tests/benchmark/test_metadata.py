@@ -13,6 +13,8 @@ TASKS = list(all_tasks())
 # The perfect answer of a task whose answer fields are not simply its truth's fields of the same name.
 ORACLE_ANSWERS = {
     "planted-features": lambda truth: {"atoms": truth["features"]},
+    "rare-behavior": lambda truth: {"p_hat": truth["p"].reshape(()), "upper": truth["p"].reshape(())},
+    "rare-behavior-whitebox": lambda truth: {"p_hat": truth["p"].reshape(()), "upper": truth["p"].reshape(())},
 }
 
 
