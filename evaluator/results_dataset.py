@@ -140,7 +140,7 @@ def _card(n_evaluations: int, n_instances: int, counts: Counter[str], statuses: 
     table = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items())) or "| (none) | 0 |"
     status_line = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "none"
     return f"""---
-license: cc-by-4.0
+license: mit
 pretty_name: PhaseBench results
 tags:
 - benchmark
