@@ -1,0 +1,52 @@
+"""docker/compose.yaml and the app image as data: the services the stack needs, commands that exist,
+environment variables the CLI actually reads."""
+import json
+import re
+
+import yaml
+
+from evaluator.cli import main
+from tests.builders import REPO
+from tests.docker.test_workflows import _resolve
+
+COMPOSE = yaml.safe_load((REPO / "docker" / "compose.yaml").read_text())
+
+
+def _envvars(cmd):
+    return {p.envvar for p in cmd.params if isinstance(p.envvar, str)}
+
+
+def test_the_stack_has_its_services():
+    services = COMPOSE["services"]
+    assert set(services) == {"postgres", "rabbitmq", "migrate", "leaderboard", "worker"}
+    for name in ("migrate", "leaderboard", "worker"):
+        build = services[name]["build"]
+        assert (REPO / "docker" / build["context"] / build["dockerfile"]).resolve() == \
+            REPO / "docker" / "leaderboard.Dockerfile"
+    assert services["leaderboard"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["worker"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+
+
+def test_commands_and_environment_are_the_clis():
+    services = COMPOSE["services"]
+    worker, worker_path, worker_opts = _resolve(services["worker"]["command"][1:])
+    assert worker_path == "worker" and set(worker_opts) <= {o for p in worker.params for o in p.opts}
+    migrate, migrate_path, _ = _resolve(services["migrate"]["command"][1:])
+    assert migrate_path == "db upgrade"
+    env = services["worker"]["environment"]
+    assert {"PHASEBENCH_DB", "PHASEBENCH_BROKER"} <= _envvars(worker) and {"PHASEBENCH_DB", "PHASEBENCH_BROKER"} <= set(env)
+    assert env["PHASEBENCH_DB"].startswith("postgresql+psycopg://") and "@postgres:5432/" in env["PHASEBENCH_DB"]
+    assert env["PHASEBENCH_BROKER"].startswith("amqp://") and "@rabbitmq:5672/" in env["PHASEBENCH_BROKER"]
+    assert "PHASEBENCH_DB" in _envvars(migrate)
+    # The broker user exists: RabbitMQ's guest may not connect from another container.
+    user = services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"]
+    assert f"amqp://{user}:" in env["PHASEBENCH_BROKER"]
+
+
+def test_the_app_image_serves_the_leaderboard_factory_under_gunicorn():
+    text = (REPO / "docker" / "leaderboard.Dockerfile").read_text()
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))
+    assert cmd[0] == "gunicorn" and cmd[-1] == "leaderboard:create_app()"
+    import leaderboard
+    app = leaderboard.create_app({"TESTING": True, "DATABASE_URL": "sqlite://"})
+    assert app.name == "leaderboard.app"
