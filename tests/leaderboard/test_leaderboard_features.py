@@ -270,7 +270,8 @@ def test_csv_downloads_parse(client, add):
     assert "group:T0" in rows[0]
     assert _csv(client.get(f"{API_LB}?format=csv")) == rows
     tasks = _csv(client.get("/api/v1/tasks?format=csv"))
-    assert tasks[0]["name"] == "planted-features" and tasks[0]["higher_is_better"] == "true"
+    by_name = {t["name"]: t for t in tasks}     # every registered task, in registry order
+    assert by_name["planted-features"]["higher_is_better"] == "true"
     inst = _csv(client.get(f"/api/v1/evaluations/{ev}?format=csv"))
     assert [r["instance_id"] for r in inst] == ["i-000", "i-001"] and inst[1]["status"] == "timeout"
     evs = _csv(client.get("/api/v1/submissions/plain?format=csv"))
