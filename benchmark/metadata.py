@@ -23,12 +23,22 @@ class Metric(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_@.]*$")
     description: str
     higher_is_better: bool
-    aggregation: Literal["mean", "median"] = "mean"
+    aggregation: Literal["mean", "median", "auroc"] = "mean"
     best: float = Field(description="the value a perfect answer reaches")
     worst: float = Field(description="the value a failed instance is given")
     nominal_rate: float | None = Field(
         None, gt=0, lt=1, description="for a 0/1 metric (e.g. a bound's coverage): the rate it should reach; the"
         " aggregate flags a rate significantly below it (one-sided binomial test)")
+    label: str | None = Field(
+        None, description="for aggregation 'auroc': the key of the instance details holding the 0/1 class; the"
+        " metric's per-instance value is then the method's score for class 1, and the aggregate is the AUROC")
+
+    @model_validator(mode="after")
+    def _auroc_has_label(self) -> "Metric":
+        if (self.aggregation == "auroc") != (self.label is not None):
+            raise ValueError(f"metric {self.name}: aggregation 'auroc' needs a label (the details key of the"
+                             " 0/1 class), and only it takes one")
+        return self
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.higher_is_better else a < b

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from benchmark.stats import aggregate, bootstrap_ci
 from benchmark.task import get_task
@@ -36,3 +37,32 @@ def test_metrics_that_do_not_apply_are_skipped_not_zeroed():
     assert out["metrics"]["mmcs"] == {"value": 0.5, "ci_low": 0.5, "ci_high": 0.5, "n": 1}
     assert out["groups"]["T2"]["mmcs"] is None and out["groups"]["T2"]["recall@0.9"] == 0.5
     assert out["metrics"]["recall@0.9"]["n"] == 2
+
+
+def test_auroc_aggregation_reads_the_class_from_the_details():
+    """An 'auroc' metric is the Mann-Whitney AUROC of its per-instance scores against the 0/1 class
+    in each row's details (sklearn agrees), overall and per group; undefined with one class."""
+    from sklearn.metrics import roc_auc_score
+
+    from benchmark.metadata import Metric, TaskMetadata
+
+    base = get_task("planted-features").metadata.model_dump()
+    meta = TaskMetadata(**{**base, "metrics": [
+        Metric(name="err", description="e", higher_is_better=False, best=0, worst=1),
+        Metric(name="auc", description="a", higher_is_better=True, best=1, worst=0, aggregation="auroc", label="cls")],
+        "headline": "err", "plots": []})
+    rng = np.random.default_rng(1)
+    cls = rng.integers(0, 2, 40)
+    score = np.round(cls + rng.normal(size=40), 1)   # rounded: ties count one half
+    rows = [{"group": "g" if i < 20 else "h", "metrics": {"err": 0.5, "auc": float(score[i])},
+             "details": {"cls": int(cls[i])}} for i in range(40)]
+    rows.append({"group": "h", "metrics": {"err": 1.0, "auc": None}, "details": None})  # no score: skipped
+    out = aggregate(meta, rows)
+    auc = out["metrics"]["auc"]
+    assert auc["value"] == pytest.approx(roc_auc_score(cls, score)) and auc["n"] == 40
+    assert auc["ci_low"] < auc["value"] < auc["ci_high"]
+    assert out["groups"]["g"]["auc"] == pytest.approx(roc_auc_score(cls[:20], score[:20]))
+    one_class = [{"group": "g", "metrics": {"err": 0.0, "auc": 1.0}, "details": {"cls": 1}}] * 3
+    assert aggregate(meta, one_class)["metrics"]["auc"] == {"value": None, "ci_low": None, "ci_high": None, "n": 3}
+    with pytest.raises(ValueError, match="needs a label"):
+        Metric(name="auc", description="a", higher_is_better=True, best=1, worst=0, aggregation="auroc")
