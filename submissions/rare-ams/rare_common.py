@@ -258,8 +258,11 @@ def cross_entropy_is(problem, alpha=0.2, rho=0.1, max_stages=8):
             prop.update(x[elite], w[elite])
         if level >= 0:
             break
-    x = prop.sample(model.remaining, rng)
-    y = prop.weights(x) * (model.margins(x) > 0)
+    ys = []
+    while model.remaining > 0:  # in chunks: 2^19 inputs of dimension 784 would not fit in memory
+        x = prop.sample(min(model.remaining, MAX_ROWS), rng)
+        ys.append(prop.weights(x) * (model.margins(x) > 0))
+    y = np.concatenate(ys)
     return answer(float(np.mean(y)), empirical_bernstein_upper(y, 1.0 / alpha))
 
 
