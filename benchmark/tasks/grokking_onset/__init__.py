@@ -1,0 +1,3 @@
+from .task import GrokkingOnset, GrokkingOnsetWithTest
+
+__all__ = ["GrokkingOnset", "GrokkingOnsetWithTest"]

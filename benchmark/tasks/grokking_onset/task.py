@@ -1,0 +1,217 @@
+"""Tasks grokking-onset and grokking-onset-with-test: predict from the start of training when a run groks."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...dataset import InstanceRecord, SplitWriter
+from ...metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
+from .generator import DESIGNS, TrainedRun, observed, run_configs, trained_split
+from .scorer import clipped, log_step_error, never_score
+from .trainer import RunConfig, log_grid, train_batch
+from .answer import onset
+
+__all__ = ["GrokkingOnset", "GrokkingOnsetWithTest", "metadata_for", "GROUPS"]
+
+GROUPS = ["add", "sub", "mul", "sq", "held-out-p"]
+_LOG10_T = math.log10(max(d.budget for d in DESIGNS.values()))
+
+
+def _scalar(kind: str, desc: str) -> FieldSpec:
+    return FieldSpec(kind=kind, description=desc)
+
+
+def _curve(desc: str, dtype: str = "float32") -> FieldSpec:
+    return FieldSpec(kind="array", dtype=dtype, shape=["n_logged"], description=desc + " at each logged step <= t_obs")
+
+
+def _input_schema(with_test: bool) -> dict[str, FieldSpec]:
+    schema = {
+        "op": _scalar("str", "the operation mod p: add (a+b), sub (a-b), mul (a*b) or sq (a^2+b^2)"),
+        "p": _scalar("int", "the modulus; the table has p^2 pairs"),
+        "width": _scalar("int", "hidden width of the MLP logits = W act(U[a] + V[b])"),
+        "act": _scalar("str", "activation: relu or quad (x^2)"),
+        "lr": _scalar("float", "AdamW learning rate (betas 0.9, 0.98; 10 warmup steps; full batch)"),
+        "wd": _scalar("float", "AdamW weight decay (decoupled)"),
+        "train_frac": _scalar("float", "share of the p^2 pairs in the training set"),
+        "init_scale": _scalar("float", "initialisation scale alpha: U, V ~ N(0, alpha^2/2), W ~ N(0, alpha^2/width)"),
+        "dtype": _scalar("str", "training precision: float32 or float64"),
+        "budget": _scalar("int", "T, the training budget in steps: a prediction >= T means never"),
+        "t_obs": _scalar("int", "the last step observed (min(max(3 t_mem, 0.01 T), T/4) on the logged grid)"),
+        "n_train": _scalar("int", "number of training pairs"),
+        "n_logged": _scalar("int", "number of logged steps <= t_obs"),
+        "n_ckpt": _scalar("int", "number of embedding checkpoints given (the last ones <= t_obs)"),
+        "steps": _curve("the logged steps (log-spaced grid)", "int64"),
+        "train_loss": _curve("full-batch training cross-entropy"),
+        "train_acc": _curve("training accuracy"),
+        "norm_U": _curve("Frobenius norm of the embedding U of a"),
+        "norm_V": _curve("Frobenius norm of the embedding V of b"),
+        "norm_W": _curve("Frobenius norm of the output layer W"),
+        "grad_norm": _curve("norm of the full-batch training-loss gradient"),
+        "ckpt_steps": FieldSpec(kind="array", dtype="int64", shape=["n_ckpt"], description="checkpoint steps"),
+        "ckpt_U": FieldSpec(kind="array", dtype="float16", shape=["n_ckpt", "p", "width"],
+                            description="embedding U (rows: a = 0..p-1) at each checkpoint"),
+        "ckpt_V": FieldSpec(kind="array", dtype="float16", shape=["n_ckpt", "p", "width"],
+                            description="embedding V (rows: b = 0..p-1) at each checkpoint"),
+    }
+    if with_test:
+        schema["test_loss"] = _curve("cross-entropy on the held-out pairs")
+        schema["test_acc"] = _curve("accuracy on the held-out pairs")
+    return schema
+
+
+def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
+    name = "grokking-onset-with-test" if with_test else "grokking-onset"
+    track = ("with the test loss and accuracy curves as well (the optimistic track)" if with_test else
+             "from train-side signals only (the realistic track: no held-out data)")
+    return TaskMetadata(
+        name=name,
+        version=1,
+        description=(
+            "Predict when a small network trained on modular arithmetic will grok (test accuracy >= 0.9 "
+            "for good, after memorising) from its configuration and the start of its training, " + track +
+            ". Runs are two-layer MLPs on learned embeddings trained full batch with AdamW; a run that "
+            "does not grok within the budget T is censored at T, and 'never' is any prediction >= T."),
+        reference=[
+            "Power, Burda, Edwards, Babuschkin & Misra 2022, Grokking: Generalization Beyond Overfitting on Small "
+            "Algorithmic Datasets",
+            "Liu, Michaud & Tegmark 2023, Omnigrok: Grokking Beyond Algorithmic Data",
+            "Nanda, Chan, Lieberum, Smith & Steinhardt 2023, Progress measures for grokking via mechanistic "
+            "interpretability",
+            "Notsawo, Zhou, Ahmad, Rish & Dumas 2023, Predicting Grokking Long Before it Happens",
+            "Varma, Shah, Kenton, Kramar & Kumar 2023, Explaining grokking through circuit efficiency",
+            "Prieto, Barsbey, Mediano & Birdal 2025, Grokking at the Edge of Numerical Stability",
+        ],
+        input_schema=_input_schema(with_test),
+        answer_schema={"t_grok": FieldSpec(kind="float", description="predicted grok step; any value >= T (inf "
+                                                                     "included) means never within the budget")},
+        metrics=[
+            Metric(name="log_step_error", higher_is_better=False, best=0.0, worst=_LOG10_T,
+                   description="|log10 y_hat - log10 y| with both clipped to [1, T] (y = T for a run that never "
+                               "groks, which costs max(0, log10 T - log10 y_hat)); a failed instance costs log10 T"),
+            Metric(name="auroc_never", higher_is_better=True, best=1.0, worst=0.0, aggregation="auroc",
+                   label="censored",
+                   description="AUROC of the clipped prediction log10 y_hat for separating runs that never grok "
+                               "within T from those that do (instances scored: per instance the value is "
+                               "log10 y_hat, 0 for a failed instance)"),
+        ],
+        headline="log_step_error",
+        groups=GROUPS,
+        limits=ResourceLimits(wall_time_s=120, memory_mb=4096, output_mb=1),
+        dataset=DatasetRef(repo_id="phasebench/phasebench-tasks", config=name, revision=revision),
+        plots=[
+            PlotSpec(name="predicted-vs-true-step", title="Predicted against true grok step",
+                     x="true_step", y="predicted_step", x_log=True, y_log=True, diagonal=True,
+                     x_label="true grok step (T when the run never groks)", y_label="predicted step (clipped to T)",
+                     caption="One point per run; runs that never grok sit at x = T, and predicting 'never' puts "
+                             "them on the diagonal's top-right end."),
+        ],
+    )
+
+
+class _GrokkingOnsetBase(Task):
+    with_test: bool = False
+    dev_seed = 20240805
+
+    # --- data ---------------------------------------------------------------------------
+    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
+        """One spec per run drawn; the split keeps the runs that do not grok inside their prefix."""
+        return [InstanceSpec(id=_instance_id(split, i, c.op), group=_group(split, c.p, c.op),
+                             params={k: v for k, v in vars(c).items() if k != "seed"}, seed=c.seed)
+                for i, c in enumerate(run_configs(split, base_seed))]
+
+    def generate(self, spec: InstanceSpec) -> GeneratedInstance:
+        """One run trained alone (a batch of one): equal to the batched build to float tolerance,
+        not bytes. Raises ValueError for a run that groks inside its prefix (not an instance)."""
+        design = DESIGNS[spec.id.split("-")[0]]
+        cfg = RunConfig(**spec.params, seed=spec.seed)
+        curves = train_batch([cfg], design.budget, design.n_log, log_grid(design.budget, design.n_ckpt))[0]
+        o = onset(curves.steps, curves.metrics["train_acc"], curves.metrics["test_acc"], design.budget)
+        run = TrainedRun(int(spec.id.split("-")[1]), cfg, curves, o, spec.group == "held-out-p")
+        if o.in_prefix:
+            raise ValueError(f"{spec.id}: groks at step {o.t_grok}, inside its observed prefix (t_obs {o.t_obs})")
+        return self._instance(run)
+
+    def _instance(self, run: TrainedRun) -> GeneratedInstance:
+        public, arrays = observed(run, self.with_test)
+        o = run.onset
+        answer = {"t_grok": np.array(float(o.target)), "censored": np.array(int(o.censored)),
+                  "t_mem": np.array(-1 if o.t_mem is None else o.t_mem)}
+        full = {k: [float(f"{x:.6g}") for x in run.curves.metrics[k]] for k in ("train_acc", "test_acc")}
+        return GeneratedInstance(public_fields=public, inputs=arrays, answer=answer,
+                                 answer_info={"seed": run.config.seed, "t_grok": o.t_grok, "t_mem": o.t_mem,
+                                              "steps": run.curves.steps.tolist(), **full})
+
+    def build(self, split: str, base_seed: int, data_dir: Path, answers_dir: Path, progress: Any = None) -> str:
+        """Train the split's runs in batches (memoised across the two tracks) and write the kept ones."""
+        runs = [r for r in trained_split(split, base_seed) if not r.onset.in_prefix]
+        writer = SplitWriter(data_dir, self.name, split, answers_dir)
+        for run in (progress(runs) if progress else runs):
+            inst = self._instance(run)
+            writer.add(_instance_id(split, run.index, run.config.op), run.group, inst.public_fields, inst.inputs,
+                       inst.answer, {"params": {k: v for k, v in vars(run.config).items() if k != "seed"},
+                                     **inst.answer_info})
+        return writer.close()
+
+    # --- answers ------------------------------------------------------------------------
+    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
+        if set(answer) != {"t_grok"}:
+            raise AnswerError(f"expected exactly the field 't_grok', got {sorted(answer)}")
+        arr = np.asarray(answer["t_grok"])
+        if arr.dtype.kind not in "biuf":
+            raise AnswerError(f"t_grok: expected a real number, got dtype {arr.dtype}")
+        if arr.size != 1:
+            raise AnswerError(f"t_grok: expected a scalar, got shape {arr.shape}")
+        value = float(arr.reshape(()))
+        if math.isnan(value):
+            raise AnswerError("t_grok: is NaN (give a step, or any value >= T, inf included, for never)")
+        if value <= 0:
+            raise AnswerError(f"t_grok: must be > 0, got {value}")
+        return {"t_grok": np.array(value)}
+
+    def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
+              record: InstanceRecord) -> dict[str, float]:
+        budget = int(record.public["budget"])
+        predicted = float(np.asarray(answer["t_grok"]).reshape(-1)[0])
+        return {"log_step_error": log_step_error(predicted, _truth_step(truth), budget),
+                "auroc_never": never_score(predicted, budget)}
+
+    def failure_metrics(self, record: InstanceRecord) -> dict[str, float]:
+        """A failed instance counts as predicting step 1: the largest error any answer can have
+        (the truth is >= t_obs >= 1, and <= T), and the lowest 'never' score."""
+        return {"log_step_error": math.log10(int(record.public["budget"])), "auroc_never": 0.0}
+
+    def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
+                         record: InstanceRecord) -> dict[str, float | None]:
+        budget = int(record.public["budget"])
+        predicted = None if answer is None else clipped(float(np.asarray(answer["t_grok"]).reshape(-1)[0]), budget)
+        return {"true_step": _truth_step(truth), "predicted_step": predicted,
+                "censored": int(np.asarray(truth["censored"]).reshape(-1)[0]), "T": budget}
+
+
+def _truth_step(truth: dict[str, np.ndarray]) -> float:
+    return float(np.asarray(truth["t_grok"]).reshape(-1)[0])
+
+
+def _instance_id(split: str, index: int, op: str) -> str:
+    return f"{split}-{index:03d}-{op}"
+
+
+def _group(split: str, p: int, op: str) -> str:
+    return "held-out-p" if p in DESIGNS[split].held_out_moduli else op
+
+
+@register_task
+class GrokkingOnset(_GrokkingOnsetBase):
+    with_test = False
+    metadata = metadata_for(False, "sha256:c85c0ce43af6124fe0bb2821e50355d5b28186eec2a974f93018f2a762cd44da")
+
+
+@register_task
+class GrokkingOnsetWithTest(_GrokkingOnsetBase):
+    with_test = True
+    metadata = metadata_for(True, "sha256:1313ce9e3af862b4131af2f55b9126ec1537d2ca6d909460e62a40a9b92eedbb")

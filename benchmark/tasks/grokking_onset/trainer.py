@@ -1,0 +1,234 @@
+"""Many small modular-arithmetic networks trained at once, as one batched model.
+
+Each run r is a two-layer MLP on learned embeddings: ``logits = act(U_r[a] + V_r[b]) @ W_r`` for the
+pair (a, b) of the full p x p table, with its own labels (operation), train/test split, activation,
+initialisation, learning rate and weight decay. Runs share only the shapes (p, width, dtype), so the
+whole batch is a few batched matrix products per step; gradients of the summed per-run losses are
+per-run gradients, and the optimiser is AdamW written out with per-run hyperparameters (the same
+update as ``torch.optim.AdamW``, which the unbatched reference :func:`train_reference` uses).
+
+The same code runs on CPU and CUDA (``device``); every random draw is made on the CPU from the
+run's own seed, so a run's initialisation and split do not depend on the device or on its batch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["RunConfig", "Curves", "OPERATIONS", "ACTIVATIONS", "CURVE_KEYS", "log_grid", "labels_for",
+           "train_mask_for", "init_params", "train_batch", "train_reference", "BETAS", "EPS", "WARMUP_STEPS"]
+
+OPERATIONS = ("add", "sub", "mul", "sq")          # (a+b), (a-b), (a*b), a^2+b^2  mod p
+ACTIVATIONS = ("relu", "quad")
+BETAS = (0.9, 0.98)
+EPS = 1e-8
+WARMUP_STEPS = 10
+#: the metrics logged at every step of the grid, one (n_log,) curve per run each
+CURVE_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc", "norm_U", "norm_V", "norm_W", "grad_norm")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    op: str
+    p: int
+    width: int
+    act: str
+    lr: float
+    wd: float
+    train_frac: float
+    init_scale: float
+    dtype: str          # "float32" or "float64"
+    seed: int
+
+    @property
+    def shape_key(self) -> tuple[int, int, str]:
+        """Runs with equal keys train in one batch."""
+        return (self.p, self.width, self.dtype)
+
+
+@dataclass
+class Curves:
+    steps: np.ndarray                 # (n_log,) int64, the logged steps
+    metrics: dict[str, np.ndarray]    # CURVE_KEYS -> (n_log,)
+    ckpt_steps: np.ndarray            # (k,) int64
+    ckpt_U: np.ndarray                # (k, p, width) embeddings of a at the checkpoint steps
+    ckpt_V: np.ndarray                # (k, p, width)
+
+
+def log_grid(budget: int, n_points: int) -> np.ndarray:
+    """0 and about ``n_points`` log-spaced steps from 1 to ``budget`` (integers, unique, sorted)."""
+    grid = np.unique(np.round(np.logspace(0, math.log10(budget), n_points)).astype(np.int64))
+    return np.concatenate([[0], grid])
+
+
+def labels_for(op: str, p: int) -> np.ndarray:
+    a, b = np.divmod(np.arange(p * p), p)
+    if op == "add":
+        y = a + b
+    elif op == "sub":
+        y = a - b
+    elif op == "mul":
+        y = a * b
+    elif op == "sq":
+        y = a * a + b * b
+    else:
+        raise ValueError(f"unknown operation {op!r}; expected one of {OPERATIONS}")
+    return np.mod(y, p).astype(np.int64)
+
+
+def train_mask_for(cfg: RunConfig) -> np.ndarray:
+    """The run's training pairs: round(train_frac * p^2) of the table, drawn from its seed."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    n = cfg.p * cfg.p
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.permutation(n)[: int(round(cfg.train_frac * n))]] = True
+    return mask
+
+
+def init_params(cfg: RunConfig) -> dict[str, torch.Tensor]:
+    """U, V ~ N(0, 1/2) and W ~ N(0, 1/width), all times the run's init scale (float64, CPU)."""
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, 2]).generate_state(1)[0]))
+    shape = (cfg.p, cfg.width)
+    u = torch.randn(shape, generator=gen, dtype=torch.float64) * (cfg.init_scale / math.sqrt(2))
+    v = torch.randn(shape, generator=gen, dtype=torch.float64) * (cfg.init_scale / math.sqrt(2))
+    w = torch.randn((cfg.width, cfg.p), generator=gen, dtype=torch.float64) * (cfg.init_scale / math.sqrt(cfg.width))
+    return {"U": u, "V": v, "W": w}
+
+
+def _forward(U: torch.Tensor, V: torch.Tensor, W: torch.Tensor, quad: torch.Tensor, a: torch.Tensor,
+             b: torch.Tensor) -> torch.Tensor:
+    """(R, p^2, p) logits of every pair for every run; ``quad`` (R, 1, 1) selects x^2 over ReLU."""
+    h = U[:, a] + V[:, b]
+    act = torch.where(quad, h * h, torch.relu(h))
+    return torch.bmm(act, W)
+
+
+def _run_losses(logits: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-run mean loss and accuracy over the pairs of each (R, p^2) mask, for the train and test masks."""
+    logp = torch.log_softmax(logits, dim=-1)
+    nll = -logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1)                # (R, p^2)
+    correct = (logits.argmax(-1) == labels).to(logits.dtype)
+    out = []
+    for m in masks:
+        n = m.sum(-1).clamp(min=1)
+        out += [(nll * m).sum(-1) / n, (correct * m).sum(-1) / n]
+    return tuple(out)
+
+
+def train_batch(configs: Sequence[RunConfig], budget: int, n_log: int, ckpt_steps: Iterable[int],
+                device: str = "cpu", progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[Curves]:
+    """Train runs of one shape together for ``budget`` full-batch steps; log metrics on ``log_grid``.
+
+    Metrics at step t are those of the parameters after t updates (t = 0: the initialisation); the
+    gradient norm is that of the full-batch training loss at those parameters.
+    """
+    if not configs:
+        return []
+    keys = {c.shape_key for c in configs}
+    if len(keys) != 1:
+        raise ValueError(f"train_batch needs runs of one (p, width, dtype); got {sorted(keys)}")
+    p, width, dtype_name = configs[0].shape_key
+    dtype = {"float32": torch.float32, "float64": torch.float64}[dtype_name]
+    dev = torch.device(device)
+    R = len(configs)
+
+    params = [init_params(c) for c in configs]
+    U = torch.stack([q["U"] for q in params]).to(dev, dtype).requires_grad_(True)
+    V = torch.stack([q["V"] for q in params]).to(dev, dtype).requires_grad_(True)
+    W = torch.stack([q["W"] for q in params]).to(dev, dtype).requires_grad_(True)
+    tensors = [U, V, W]
+    labels = torch.from_numpy(np.stack([labels_for(c.op, p) for c in configs])).to(dev)
+    train = torch.from_numpy(np.stack([train_mask_for(c) for c in configs])).to(dev, dtype)
+    test = 1.0 - train
+    quad = torch.tensor([c.act == "quad" for c in configs], device=dev).view(R, 1, 1)
+    lr = torch.tensor([c.lr for c in configs], device=dev, dtype=dtype).view(R, 1, 1)
+    wd = torch.tensor([c.wd for c in configs], device=dev, dtype=dtype).view(R, 1, 1)
+    idx = torch.arange(p * p, device=dev)
+    a, b = idx // p, idx % p
+    exp_avg = [torch.zeros_like(t) for t in tensors]
+    exp_avg_sq = [torch.zeros_like(t) for t in tensors]
+
+    grid = log_grid(budget, n_log)
+    log_at = {int(s): i for i, s in enumerate(grid)}
+    ckpts = sorted({int(s) for s in ckpt_steps if 0 <= s <= budget})
+    ckpt_at = {s: i for i, s in enumerate(ckpts)}
+    logs = torch.zeros((len(CURVE_KEYS), R, grid.size), dtype=dtype, device=dev)
+    ck_u = torch.zeros((R, len(ckpts), p, width), dtype=dtype, device=dev)
+    ck_v = torch.zeros_like(ck_u)
+
+    steps: Iterable[int] = range(budget + 1)
+    for t in (progress(steps) if progress else steps):
+        logits = _forward(U, V, W, quad, a, b)
+        tr_loss, tr_acc, te_loss, te_acc = _run_losses(logits, labels, (train, test))
+        for t_ in tensors:
+            t_.grad = None
+        tr_loss.sum().backward()
+        with torch.no_grad():
+            if t in log_at:
+                i = log_at[t]
+                gnorm = torch.sqrt(sum((g.grad ** 2).sum((1, 2)) for g in tensors))
+                row = [tr_loss, tr_acc, te_loss, te_acc, *(x.square().sum((1, 2)).sqrt() for x in tensors), gnorm]
+                logs[:, :, i] = torch.stack(row)
+            if t in ckpt_at:
+                ck_u[:, ckpt_at[t]] = U
+                ck_v[:, ckpt_at[t]] = V
+            if t == budget:
+                break
+            # AdamW (Loshchilov & Hutter), as torch.optim.AdamW computes it, with per-run lr and wd
+            step = t + 1
+            lr_t = lr * min(1.0, step / WARMUP_STEPS)
+            bc1 = 1 - BETAS[0] ** step
+            bc2 = 1 - BETAS[1] ** step
+            for x, m, v in zip(tensors, exp_avg, exp_avg_sq):
+                x.mul_(1 - lr_t * wd)
+                m.lerp_(x.grad, 1 - BETAS[0])
+                v.mul_(BETAS[1]).addcmul_(x.grad, x.grad, value=1 - BETAS[1])
+                denom = (v.sqrt() / math.sqrt(bc2)).add_(EPS)
+                x.sub_(m / denom * (lr_t / bc1))
+
+    logs_np = logs.cpu().numpy()
+    ck_u_np, ck_v_np = ck_u.detach().cpu().numpy(), ck_v.detach().cpu().numpy()
+    return [Curves(steps=grid, metrics={k: logs_np[j, r].copy() for j, k in enumerate(CURVE_KEYS)},
+                   ckpt_steps=np.asarray(ckpts, dtype=np.int64), ckpt_U=ck_u_np[r], ckpt_V=ck_v_np[r])
+            for r in range(R)]
+
+
+def train_reference(cfg: RunConfig, budget: int, n_log: int) -> dict[str, np.ndarray]:
+    """One run, unbatched, with ``torch.optim.AdamW`` and a warmup schedule: the reference the
+    batched trainer is tested against (logged train/test loss and accuracy, and weight norms)."""
+    dtype = {"float32": torch.float32, "float64": torch.float64}[cfg.dtype]
+    init = init_params(cfg)
+    U, V, W = (init[k].to(dtype).requires_grad_(True) for k in ("U", "V", "W"))
+    labels = torch.from_numpy(labels_for(cfg.op, cfg.p))
+    train = torch.from_numpy(train_mask_for(cfg))
+    idx = torch.arange(cfg.p * cfg.p)
+    a, b = idx // cfg.p, idx % cfg.p
+    opt = torch.optim.AdamW([U, V, W], lr=cfg.lr, betas=BETAS, eps=EPS, weight_decay=cfg.wd)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min(1.0, (k + 1) / WARMUP_STEPS))
+    grid = log_grid(budget, n_log)
+    logged = set(grid.tolist())
+    out: dict[str, Any] = {k: [] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "norm_U")}
+    for t in range(budget + 1):
+        h = U[a] + V[b]
+        logits = (h * h if cfg.act == "quad" else torch.relu(h)) @ W
+        nll = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+        correct = (logits.argmax(-1) == labels).to(dtype)
+        loss = nll[train].mean()
+        if t in logged:
+            with torch.no_grad():
+                out["train_loss"].append(float(loss))
+                out["train_acc"].append(float(correct[train].mean()))
+                out["test_loss"].append(float(nll[~train].mean()))
+                out["test_acc"].append(float(correct[~train].mean()))
+                out["norm_U"].append(float(U.norm()))
+        if t == budget:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return {k: np.asarray(v) for k, v in out.items()}

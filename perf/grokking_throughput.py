@@ -1,0 +1,99 @@
+"""Throughput of the grokking-onset batched trainer: model-steps per second for 1 run and for many
+runs trained as one batch, on the same device, with the ratio to 1 run and the memory-bandwidth
+bound of the model (how far the trainer is from it).
+
+    python perf/grokking_throughput.py                      # CPU: p=23, width 64, 1/16/64 runs
+    python perf/grokking_throughput.py --device cuda        # GPU: p=97, width 256, 1/256/1024 runs
+
+The bound counts the bytes one full-batch step must move at the least (float32): the parameters,
+their gradients and the two AdamW moments (read and written), and the activations of the p^2 x
+width hidden layer and the p^2 x p logits (written forward, read back and their gradients written
+and read backward). Steps/s <= bandwidth / bytes per model-step.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from benchmark.tasks.grokking_onset.trainer import RunConfig, train_batch
+
+# Peak memory bandwidth (GB/s) of the data-centre GPUs the full set is built on.
+GPU_BANDWIDTH_GBS = {"H100": 3350.0, "H200": 4800.0, "A100": 2039.0}
+
+
+def bytes_per_model_step(p: int, width: int, itemsize: int = 4) -> float:
+    params = 3 * p * width
+    optimiser = 7 * params          # read param, grad, m, v; write param, m, v
+    hidden = 6 * p * p * width      # pre-activation and activation: write, read, gradient write/read
+    logits = 6 * p * p * p          # logits, log-softmax and their gradients
+    return float(itemsize * (optimiser + hidden + logits))
+
+
+def device_bandwidth_gbs(device: str) -> tuple[float, str]:
+    if device.startswith("cuda"):
+        name = torch.cuda.get_device_name(device)
+        for key, bw in GPU_BANDWIDTH_GBS.items():
+            if key in name:
+                return bw, f"{name} (peak {bw:.0f} GB/s)"
+        return float("nan"), f"{name} (bandwidth unknown)"
+    # CPU: a copy of a 256 MB array, read + write, best of 3 (a STREAM-copy estimate)
+    src = np.ones(32 * 1024 * 1024)
+    dst = np.empty_like(src)
+    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(3))
+    return 2 * src.nbytes / best / 1e9, "CPU (measured copy bandwidth)"
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def model_steps_per_s(n_runs: int, p: int, width: int, steps: int, device: str) -> float:
+    rng = np.random.default_rng(0)
+    configs = [RunConfig(op="add", p=p, width=width, act="relu", lr=float(rng.uniform(1e-3, 1e-2)), wd=1.0,
+                         train_frac=0.5, init_scale=1.0, dtype="float32", seed=i) for i in range(n_runs)]
+    train_batch(configs, 3, 2, [], device=device)              # warm-up: allocations, kernels
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    train_batch(configs, steps, 2, [], device=device)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return n_runs * (steps + 1) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--p", type=int, default=None, help="modulus (default 97 on GPU, 23 on CPU)")
+    ap.add_argument("--width", type=int, default=None, help="hidden width (default 256 on GPU, 64 on CPU)")
+    ap.add_argument("--runs", type=int, nargs="+", default=None, help="batch sizes (default 1 256 1024 on GPU, 1 16 64 on CPU)")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per batch (default 200 on GPU, 50 on CPU)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    args = ap.parse_args()
+    gpu = args.device.startswith("cuda")
+    p = args.p or (97 if gpu else 23)
+    width = args.width or (256 if gpu else 64)
+    runs = args.runs or ([1, 256, 1024] if gpu else [1, 16, 64])
+    steps = args.steps or (200 if gpu else 50)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bandwidth, what = device_bandwidth_gbs(args.device)
+    per_step = bytes_per_model_step(p, width)
+    bound = bandwidth * 1e9 / per_step
+    print(f"device {args.device}: {what}; threads {torch.get_num_threads()}; p={p} width={width} float32, full batch")
+    print(f"memory-bandwidth bound: {per_step / 1e6:.2f} MB per model-step -> at most {bound:,.0f} model-steps/s")
+    base = None
+    for n in runs:
+        rate = model_steps_per_s(n, p, width, steps, args.device)
+        base = base or rate
+        print(f"{n:>5} runs: {rate:>10,.0f} model-steps/s   x{rate / base:5.1f} vs 1 run   {rate / bound:6.1%} of the bound",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Fit the grokking level c* of the Fourier concentration on the dev split (grid search on the mean
+absolute log error): python submissions/grok-progress-extrapolation/fit.py"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from grok_common import dev_problems, mean_log_error, write_params  # noqa: E402
+from method import predict_with  # noqa: E402
+
+
+def fit() -> dict:
+    problems, truth = dev_problems()
+    budgets = np.array([p["budget"] for p in problems], dtype=float)
+    best = None
+    for level in np.linspace(0.1, 1.0, 91):
+        err = mean_log_error([predict_with(p, level) for p in problems], truth, budgets)
+        if best is None or err < best[0]:
+            best = (err, float(level))
+    return {"level": float(f"{best[1]:.6g}"), "dev_error": round(best[0], 6)}
+
+
+if __name__ == "__main__":
+    write_params(HERE, fit())
+    print((HERE / "params.json").read_text())

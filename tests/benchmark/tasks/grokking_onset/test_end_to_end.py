@@ -1,0 +1,74 @@
+"""The grokking-onset baselines through `phasebench evaluate` on the embedded dev split."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from benchmark.dataset import open_split
+from evaluator.cli import main
+from evaluator.store import ResultsStore, make_engine
+from tests.builders import REPO, requires_bwrap
+
+SUBS = REPO / "submissions"
+BASELINES = sorted(p.name for p in SUBS.glob("grok-*") if (p / "submission.yaml").exists())
+
+
+def _evaluate(db, *args):
+    out = CliRunner().invoke(main, ["evaluate", *map(str, args), "--db", db], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    return {r.submission.name: r.evaluation for r in ResultsStore(make_engine(db)).latest_finished(args[-1], "dev")}
+
+
+def test_five_baselines_are_submitted():
+    assert BASELINES == ["grok-config-gbr", "grok-constant-median", "grok-progress-extrapolation",
+                         "grok-spectral-signature", "grok-weight-norm-clock"]
+
+
+@pytest.mark.parametrize("name", ["grok-constant-median", "grok-weight-norm-clock", "grok-spectral-signature",
+                                  "grok-progress-extrapolation"])
+def test_committed_parameters_are_the_dev_fit(name):
+    """fit.py run again on the embedded dev split gives the committed params.json."""
+    code = (f"import sys, json; sys.path.insert(0, {str(SUBS / name)!r}); import fit; "
+            "print(json.dumps(fit.fit(), sort_keys=True))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == json.loads((SUBS / name / "params.json").read_text())
+
+
+def test_committed_gbr_table_is_the_dev_table():
+    code = f"import sys; sys.path.insert(0, {str(SUBS / 'grok-config-gbr')!r}); import fit; print(fit.table(), end='')"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout == (SUBS / "grok-config-gbr" / "dev_table.csv").read_text()
+
+
+@pytest.mark.slow
+def test_baselines_end_to_end_through_the_evaluator(tmp_path):
+    """The constant floor and the weight-norm clock on the train-only track (no sandbox: the
+    bwrap run is below), and the floor's headline equals the mean error of its constant."""
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    rows = _evaluate(db, SUBS / "grok-constant-median", SUBS / "grok-weight-norm-clock", "--sandbox", "none",
+                     "--task", "grokking-onset")
+    split = open_split("grokking-onset", "dev")
+    assert all(ev.status == "complete" and ev.n_instances == len(split.instances) for ev in rows.values())
+    const = json.loads((SUBS / "grok-constant-median" / "params.json").read_text())["t_grok"]
+    truth = np.array([float(split.load_answer(r.id)["t_grok"].reshape(-1)[0]) for r in split.instances])
+    budget = split.instances[0].public["budget"]
+    expected = np.mean(np.abs(math.log10(min(const, budget)) - np.log10(truth)))
+    assert rows["grok-constant-median"].headline == pytest.approx(expected)
+    summary = rows["grok-constant-median"].metrics
+    assert summary["metrics"]["auroc_never"]["value"] == 0.5      # a constant cannot rank: all ties
+    assert rows["grok-weight-norm-clock"].metrics["metrics"]["auroc_never"]["n"] == len(split.instances)
+    inst = ResultsStore(make_engine(db)).evaluation(rows["grok-weight-norm-clock"].id, with_instances=True).instances
+    assert {i.details["T"] for i in inst} == {budget} and all(i.details["predicted_step"] <= budget for i in inst)
+
+
+@pytest.mark.slow
+@requires_bwrap
+def test_a_baseline_in_the_bubblewrap_sandbox_on_the_test_curve_track(tmp_path):
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    rows = _evaluate(db, SUBS / "grok-config-gbr", "--sandbox", "bwrap", "--task", "grokking-onset-with-test")
+    ev = rows["grok-config-gbr"]
+    assert ev.status == "complete" and ev.n_failed == 0 and ev.headline < 0.5

@@ -1,0 +1,147 @@
+"""The two grokking-onset tracks on the embedded dev split: what the worker gets, and the scorer."""
+import math
+
+import numpy as np
+import pytest
+
+from benchmark.dataset import InstanceRecord, open_split, read_arrays
+from benchmark.task import AnswerError, get_task
+from benchmark.tasks.grokking_onset.generator import DESIGNS, TEST_KEYS, TRAIN_KEYS
+from benchmark.tasks.grokking_onset.scorer import log_step_error
+
+TRACKS = ["grokking-onset", "grokking-onset-with-test"]
+T = DESIGNS["dev"].budget
+
+
+@pytest.fixture(scope="module", params=TRACKS)
+def split(request):
+    return open_split(request.param, "dev")
+
+
+def _truth(split, rec):
+    return split.load_answer(rec.id)
+
+
+def test_worker_inputs_stop_at_t_obs(split):
+    """Every array a method receives ends at t_obs; the train-only track has no test curve."""
+    with_test = split.task.endswith("with-test")
+    for rec in split.instances:
+        inputs = read_arrays(split.inputs_path(rec.id))
+        t_obs, n = rec.public["t_obs"], rec.public["n_logged"]
+        expected = {"steps", *TRAIN_KEYS, "ckpt_steps", "ckpt_U", "ckpt_V"} | (set(TEST_KEYS) if with_test else set())
+        assert set(inputs) == expected, rec.id
+        assert not any(k.startswith("test") for k in rec.public)
+        assert inputs["steps"].max() == t_obs and inputs["steps"].size == n, rec.id
+        assert all(inputs[k].shape == (n,) for k in (*TRAIN_KEYS, *(TEST_KEYS if with_test else ()))), rec.id
+        assert inputs["ckpt_steps"].size == rec.public["n_ckpt"] and np.all(inputs["ckpt_steps"] <= t_obs), rec.id
+        assert inputs["ckpt_U"].shape == (rec.public["n_ckpt"], rec.public["p"], rec.public["width"])
+        # the prefix is the run's own curve, cut: equal to the full curve kept with the answer
+        info = _answer_info(split, rec)
+        full_steps = np.asarray(info["steps"])
+        assert np.array_equal(inputs["steps"], full_steps[full_steps <= t_obs])
+        np.testing.assert_allclose(inputs["train_acc"], np.asarray(info["train_acc"])[:n], atol=1e-5)
+        if with_test:
+            np.testing.assert_allclose(inputs["test_acc"], np.asarray(info["test_acc"])[:n], atol=1e-5)
+
+
+def _answer_info(split, rec):
+    import json
+
+    from safetensors import safe_open
+    with safe_open(str(split.answers_root / "answers" / f"{rec.id}.safetensors"), "np") as f:
+        return json.loads(f.metadata()["info"])
+
+
+def test_tracks_share_runs_and_differ_only_by_the_test_curves():
+    a, b = open_split(TRACKS[0], "dev"), open_split(TRACKS[1], "dev")
+    assert [r.id for r in a.instances] == [r.id for r in b.instances]
+    rec = a.instances[0]
+    xa, xb = a.load_inputs(rec.id), b.load_inputs(rec.id)
+    assert set(xb) - set(xa) == set(TEST_KEYS)
+    assert all(np.array_equal(xa[k], xb[k]) for k in xa)
+
+
+def test_split_has_grokking_and_censored_runs_and_no_grok_in_the_prefix(split):
+    truth = [_truth(split, r) for r in split.instances]
+    censored = np.array([int(t["censored"].reshape(-1)[0]) for t in truth])
+    steps = np.array([float(t["t_grok"].reshape(-1)[0]) for t in truth])
+    t_obs = np.array([r.public["t_obs"] for r in split.instances])
+    assert 0.15 < censored.mean() < 0.85, censored.mean()
+    assert np.all(steps[censored == 1] == T) and np.all(steps[censored == 0] < T)
+    assert np.all(steps > t_obs)
+    grokked = steps[censored == 0]
+    assert np.log10(grokked.max() / grokked.min()) > 0.7, "grok steps spread over most of a decade at least"
+
+
+def test_oracle_scores_zero_and_auroc_one(split):
+    task = get_task(split.task)
+    from benchmark.stats import aggregate
+
+    rows = []
+    for rec in split.instances:
+        truth = _truth(split, rec)
+        clean = task.validate_answer({"t_grok": truth["t_grok"]}, rec)
+        metrics = task.score(clean, truth, rec)
+        assert metrics["log_step_error"] == 0.0
+        rows.append({"group": rec.group, "metrics": metrics, "details": task.instance_details(clean, truth, rec)})
+    summary = aggregate(task.metadata, rows)
+    assert summary["metrics"]["log_step_error"]["value"] == 0.0
+    assert summary["metrics"]["auroc_never"]["value"] == 1.0
+
+
+def test_constant_median_is_the_best_constant(split):
+    """The floor: the median of the true steps beats every other constant on the mean log error."""
+    task = get_task(split.task)
+    truth = np.array([float(_truth(split, r)["t_grok"].reshape(-1)[0]) for r in split.instances])
+
+    def headline(c):
+        return np.mean([task.score({"t_grok": np.array(c)}, _truth(split, r), r)["log_step_error"]
+                        for r in split.instances])
+    median = float(10 ** np.median(np.log10(truth)))
+    floor = headline(median)
+    assert floor > 0.1
+    for c in np.logspace(1, math.log10(T) + 0.5, 15):
+        assert headline(c) >= floor - 1e-12
+
+
+def _record(budget=T):
+    return InstanceRecord(id="x", group="add", public={"budget": budget, "t_obs": 50})
+
+
+def test_score_clips_at_the_budget_and_censored_runs_cost_only_early_predictions():
+    task = get_task("grokking-onset")
+    censored = {"t_grok": np.array(float(T)), "censored": np.array(1), "t_mem": np.array(10)}
+    grokked = {"t_grok": np.array(400.0), "censored": np.array(0), "t_mem": np.array(10)}
+    rec = _record()
+    for never in (T, 10 * T, math.inf):
+        assert task.score(task.validate_answer({"t_grok": np.array(never)}, rec), censored, rec)["log_step_error"] == 0
+    s = task.score({"t_grok": np.array(200.0)}, censored, rec)
+    assert s["log_step_error"] == pytest.approx(math.log10(T / 200))
+    assert task.score({"t_grok": np.array(math.inf)}, grokked, rec)["log_step_error"] == pytest.approx(math.log10(T / 400))
+    assert log_step_error(0.5, 400, T) == pytest.approx(math.log10(400))   # clipped below at step 1
+    assert task.failure_metrics(rec) == {"log_step_error": math.log10(T), "auroc_never": 0.0}
+    details = task.instance_details(None, grokked, rec)
+    assert details == {"true_step": 400.0, "predicted_step": None, "censored": 0, "T": T}
+    assert task.instance_details({"t_grok": np.array(math.inf)}, censored, rec)["predicted_step"] == T
+
+
+@pytest.mark.parametrize("answer, message", [
+    ({}, "exactly the field 't_grok'"),
+    ({"t_grok": np.array(1.0), "extra": np.array(1.0)}, "exactly the field 't_grok'"),
+    ({"t_grok": np.array([1.0, 2.0])}, "t_grok: expected a scalar"),
+    ({"t_grok": np.array(np.nan)}, "t_grok: is NaN"),
+    ({"t_grok": np.array(0.0)}, "t_grok: must be > 0"),
+    ({"t_grok": np.array(-5)}, "t_grok: must be > 0"),
+    ({"t_grok": np.array("never")}, "t_grok: expected a real number"),
+])
+def test_answer_validation_names_the_field(answer, message):
+    with pytest.raises(AnswerError, match=message):
+        get_task("grokking-onset").validate_answer(answer, _record())
+
+
+def test_metadata_declares_the_plot_on_detail_keys():
+    for name in TRACKS:
+        meta = get_task(name).metadata
+        [plot] = meta.plots
+        assert (plot.x, plot.y, plot.x_log, plot.y_log, plot.diagonal) == ("true_step", "predicted_step", True, True, True)
+        assert meta.metric("auroc_never").aggregation == "auroc" and meta.metric("auroc_never").label == "censored"
