@@ -1,16 +1,35 @@
 """Shared fixtures; the builders they use live in tests/builders.py."""
 from __future__ import annotations
 
-import uuid
+import importlib.util
+import sys
+from pathlib import Path
 
-import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from benchmark.dataset import open_split
-from benchmark.task import get_task
-from evaluator.store import ResultsStore, make_engine, upgrade
-from tests.builders import PG_ADMIN_URL, build_tiny_split
+def _apply_reference_build_env() -> None:
+    """Before numpy and torch load, so that the dev splits built here match their pins on any
+    x86-64 (benchmark/build_env.py says why). Loaded by path: importing the benchmark package
+    would load numpy first."""
+    spec = importlib.util.spec_from_file_location(
+        "_phasebench_build_env", Path(__file__).resolve().parent.parent / "benchmark" / "build_env.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if "numpy" not in sys.modules:
+        module.apply_reference_env()
+
+
+_apply_reference_build_env()
+
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from benchmark.dataset import open_split  # noqa: E402
+from benchmark.task import get_task  # noqa: E402
+from evaluator.store import ResultsStore, make_engine, upgrade  # noqa: E402
+from tests.builders import PG_ADMIN_URL, build_tiny_split  # noqa: E402
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
+from benchmark.build_env import missing_reference_env
 from benchmark.dataset import REVISION_FILE, default_data_dir, default_private_dir, open_split, verify_split
 from benchmark.task import all_tasks, get_task
 
@@ -56,6 +58,15 @@ def data() -> None:
 @private_dir_opt
 def build(task_names, split, force, data_dir, private_dir) -> None:
     """Generate a split deterministically (the dev split is verified against its pinned hash)."""
+    missing = missing_reference_env()
+    if missing:
+        # The kernels are chosen when numpy and torch load, which has happened: build in a fresh
+        # interpreter with the reference environment (benchmark/build_env.py says why).
+        argv = [sys.executable, "-m", "evaluator", "data", "build", "--split", split,
+                *[a for name in task_names for a in ("--task", name)], *(["--force"] if force else []),
+                *(["--data-dir", str(data_dir)] if data_dir else []),
+                *(["--private-dir", str(private_dir)] if private_dir else [])]
+        sys.exit(subprocess.run(argv, env={**os.environ, **missing}).returncode)
     data_dir = data_dir or default_data_dir()
     private_dir = private_dir or default_private_dir()
     ok = True

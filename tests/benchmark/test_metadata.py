@@ -1,10 +1,12 @@
 """Every registered task is checked by the same parametrised tests (as mteb does for TaskMetadata)."""
 import filecmp
 import math
+import platform
 
 import pytest
 from pydantic import ValidationError
 
+from benchmark.build_env import reference_env_in_effect
 from benchmark.metadata import DatasetRef, Metric, PlotSpec, TaskMetadata
 from benchmark.task import all_tasks
 
@@ -101,6 +103,10 @@ def test_registered_task_metadata(task):
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
 def test_dev_build_is_byte_identical_and_matches_the_pin(task, tmp_path, dev_split_of):
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip(f"the pins are x86-64 builds; this is {platform.machine()}")
+    in_effect, why = reference_env_in_effect()
+    assert in_effect, f"the reference build environment is off ({why}); tests/conftest.py sets it"
     dev_split = dev_split_of(task.name)
     again = tmp_path / "again"
     rev = task.build("dev", task.dev_seed, again, again)

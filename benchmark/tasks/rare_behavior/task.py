@@ -262,7 +262,7 @@ class _RareBehaviorBase(Task):
 @register_task
 class RareBehavior(_RareBehaviorBase):
     metadata = _metadata("rare-behavior", whitebox=False,
-                         revision="sha256:b11b758cf13594ade1eb3121cf9ff231cf870b03b5be64bd5823a92676c39e51")
+                         revision="sha256:8696a54f1421f611ea6d8b0ed265613f042430e092e22be47979cc2e3403e7ce")
     dev_seed = 20240905
     track_salt = 1
 

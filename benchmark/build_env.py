@@ -1,0 +1,52 @@
+"""The reference build environment: the processor features the pinned dev splits are built with.
+
+Numerical libraries pick kernels by processor: OpenBLAS (SkylakeX vs Haswell), PyTorch's ATen
+(AVX-512 vs AVX2) and NumPy's SIMD loops give results that differ in the last bits, and some
+generators (optimiser-based reference fits, thresholds tuned by bisection) turn those bits into
+different bytes. Pinning every kernel choice to the AVX2 level that any x86-64 processor from the
+last decade has makes ``phasebench data build`` byte-identical across such machines. The choice
+is read when each library loads, so it must be in the environment before numpy or torch is
+imported: the CLI re-executes itself with it, and the test suite's conftest sets it first thing.
+Other architectures build with their own kernels and cannot match the x86-64 pins.
+"""
+from __future__ import annotations
+
+import os
+import platform
+
+__all__ = ["REFERENCE_BUILD_ENV", "apply_reference_env", "missing_reference_env", "reference_env_in_effect"]
+
+_AVX512 = "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
+
+REFERENCE_BUILD_ENV: dict[str, str] = {
+    "OPENBLAS_CORETYPE": "Haswell",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "NPY_DISABLE_CPU_FEATURES": _AVX512,
+}
+
+
+def _applies() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def missing_reference_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables to set (or correct) for a reference build; empty when already in it."""
+    if not _applies():
+        return {}
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in REFERENCE_BUILD_ENV.items() if environ.get(k) != v}
+
+
+def apply_reference_env() -> None:
+    """Set the reference environment in this process: only effective before numpy/torch load."""
+    os.environ.update(missing_reference_env())
+
+
+def reference_env_in_effect() -> tuple[bool, str]:
+    """Whether the libraries loaded in this process run with the reference kernels."""
+    if not _applies():
+        return False, f"the pins are x86-64 builds; this is {platform.machine()}"
+    missing = missing_reference_env()
+    if missing:
+        return False, f"not set before numpy/torch loaded: {', '.join(sorted(missing))}"
+    return True, ""
