@@ -69,6 +69,6 @@ def test_baselines_end_to_end_through_the_evaluator(tmp_path):
 @requires_bwrap
 def test_a_baseline_in_the_bubblewrap_sandbox_on_the_test_curve_track(tmp_path):
     db = f"sqlite:///{tmp_path}/r.sqlite"
-    rows = _evaluate(db, SUBS / "grok-config-gbr", "--sandbox", "bwrap", "--task", "grokking-onset-with-test")
-    ev = rows["grok-config-gbr"]
+    rows = _evaluate(db, SUBS / "grok-progress-extrapolation", "--sandbox", "bwrap", "--task", "grokking-onset-with-test")
+    ev = rows["grok-progress-extrapolation"]
     assert ev.status == "complete" and ev.n_failed == 0 and ev.headline < 0.5
