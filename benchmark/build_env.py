@@ -19,9 +19,12 @@ __all__ = ["REFERENCE_BUILD_ENV", "apply_reference_env", "missing_reference_env"
 _AVX512 = "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
 
 REFERENCE_BUILD_ENV: dict[str, str] = {
-    "OPENBLAS_CORETYPE": "Haswell",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "NPY_DISABLE_CPU_FEATURES": _AVX512,
+    "OPENBLAS_CORETYPE": "Haswell",          # numpy's and scipy's BLAS
+    "NPY_DISABLE_CPU_FEATURES": _AVX512,     # numpy's own SIMD loops
+    "ATEN_CPU_CAPABILITY": "avx2",           # torch's element-wise and reduction kernels
+    "MKL_CBWR": "AVX2",                      # torch's matmuls (MKL): conditional numerical reproducibility
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",            # torch's oneDNN paths
 }
 
 

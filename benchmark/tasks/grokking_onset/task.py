@@ -208,10 +208,10 @@ def _group(split: str, p: int, op: str) -> str:
 @register_task
 class GrokkingOnset(_GrokkingOnsetBase):
     with_test = False
-    metadata = metadata_for(False, "sha256:c85c0ce43af6124fe0bb2821e50355d5b28186eec2a974f93018f2a762cd44da")
+    metadata = metadata_for(False, "sha256:e3e318cb4ed89c6a1a87af9f48cc8a3125382336a9d83abdc6e071674124ba43")
 
 
 @register_task
 class GrokkingOnsetWithTest(_GrokkingOnsetBase):
     with_test = True
-    metadata = metadata_for(True, "sha256:1313ce9e3af862b4131af2f55b9126ec1537d2ca6d909460e62a40a9b92eedbb")
+    metadata = metadata_for(True, "sha256:1aba9026564814aff31736baa37cb15c4d377528ceccee628620d5900917550d")
