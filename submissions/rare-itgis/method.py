@@ -1,0 +1,222 @@
+"""Gradient-informed importance sampling (ITGIS, after Wu & Hilton 2024), white-box.
+
+Sequences (F3): the margin s(x) = target logit - largest other logit is linearised in the one-hot
+tokens, s(x) ~ s0 + sum_j G[j, x_j], with G the gradient of s with respect to the one-hot inputs,
+averaged over the current proposal's samples (torch autograd through the float64 forward). The
+proposal is the product distribution q_j(v) ∝ f_j(v) exp(lam * G[j, v]) (a per-position token tilt);
+lam is solved so that the linearised margin's mean under q is 0 (the rare event made typical), and
+G, lam are refitted for a few rounds on the new proposal's samples. Gaussian inputs (F1, F2
+Gaussian): the same with a mean shift mu = lam * mean gradient. Uniform boxes: plain Monte Carlo.
+
+Final sample: n i.i.d. draws from the defensive mixture m = f/2 + q/2. Estimate: the unbiased
+importance-sampling mean of w(x) 1{s(x) > 0}, w = f / m <= 2. Bound, valid without assumption on
+the model: the smaller of (a) the Clopper-Pearson bound on the draws that came from f (plain Monte
+Carlo) and (b) the Maurer-Pontil empirical-Bernstein bound on w * hit in [0, 2], each at level
+0.025 (a union bound makes the minimum a 95% bound).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.optimize import brentq
+
+from rare_common import (MAX_ROWS, WHITEBOX_BUDGET, Inputs, Model, answer, clopper_pearson_upper,
+                         empirical_bernstein_upper, plain_monte_carlo)
+
+__all__ = ["estimate", "itgis", "DELTA_SPLIT"]
+
+DELTA_SPLIT = 0.025  # each of the two bounds' miss probability; their minimum misses with at most 0.05
+ROUNDS = 8
+ROUND_SAMPLES = 2048
+SMOOTHING = 0.1
+
+
+# --- float64 torch forward passes (for the gradients) ----------------------------------------------
+
+def _tensors(problem):
+    return {k[6:]: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in problem.items()
+            if isinstance(k, str) and k.startswith("model.") and np.asarray(v).dtype.kind == "f"}
+
+
+def _transformer_from_onehot(t, n_layers, n_heads, onehot):
+    """The card's transformer with h = onehot @ embed + pos, so the output is differentiable in the tokens."""
+    batch, length, _ = onehot.shape
+    h = onehot @ t["embed"] + t["pos"][:length]
+    width = h.shape[-1]
+    dh = width // n_heads
+    mask = torch.triu(torch.full((length, length), float("-inf"), dtype=h.dtype), diagonal=1)
+    for layer in range(n_layers):
+        p = f"l{layer}."
+        last = layer == n_layers - 1
+        q_in = h[:, -1:] if last else h
+        q = (q_in @ t[p + "wq"]).view(batch, q_in.shape[1], n_heads, dh).transpose(1, 2)
+        k = (h @ t[p + "wk"]).view(batch, length, n_heads, dh).transpose(1, 2)
+        v = (h @ t[p + "wv"]).view(batch, length, n_heads, dh).transpose(1, 2)
+        s = q @ k.transpose(-1, -2) / math.sqrt(dh) + (mask[-1:] if last else mask)
+        att = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(batch, q_in.shape[1], width)
+        h = q_in + att @ t[p + "wo"]
+        h = h + torch.relu(h @ t[p + "w_in"] + t[p + "b_in"]) @ t[p + "w_out"] + t[p + "b_out"]
+    return h[:, -1] @ t["unembed"]
+
+
+def _mlp(t, x):
+    n = sum(1 for k in t if k.startswith("w") and k[1:].isdigit())
+    h = x
+    for i in range(n):
+        h = h @ t[f"w{i}"].T + t[f"b{i}"]
+        if i < n - 1:
+            h = torch.relu(h)
+    return h
+
+
+class _Net:
+    """Margins and their input gradients; every call is counted against the Model's budget."""
+
+    def __init__(self, problem, model):
+        self.problem, self.model = problem, model
+        self.t = _tensors(problem)
+        if problem["architecture"] == "transformer":
+            self.n_layers = int(np.asarray(problem["model.n_layers"]).reshape(-1)[0])
+            self.n_heads = int(np.asarray(problem["model.n_heads"]).reshape(-1)[0])
+            self.vocab = int(problem["vocab"])
+
+    def _margin(self, out):
+        if self.problem["predicate"] == "threshold":
+            return out[:, 0] - float(self.problem["threshold"])
+        tgt = int(self.problem["target"])
+        others = torch.cat([out[:, :tgt], out[:, tgt + 1:]], dim=1)
+        return out[:, tgt] - others.max(dim=1).values
+
+    def _out(self, x):
+        if self.problem["architecture"] == "transformer":
+            onehot = x if x.dtype.is_floating_point else torch.nn.functional.one_hot(x, self.vocab).double()
+            return _transformer_from_onehot(self.t, self.n_layers, self.n_heads, onehot)
+        return _mlp(self.t, x)
+
+    def margins(self, x):
+        if len(x) > self.model.remaining:
+            raise RuntimeError(f"{len(x)} passes asked, {self.model.remaining} left")
+        self.model.used += len(x)
+        with torch.no_grad():
+            return np.concatenate([self._margin(self._out(torch.as_tensor(x[i:i + MAX_ROWS]))).numpy()
+                                   for i in range(0, len(x), MAX_ROWS)])
+
+    def margins_and_gradients(self, x):
+        """s(x) and ds/d(input): one-hot (batch, L, V) for sequences, (batch, dim) for vectors."""
+        if len(x) > self.model.remaining:
+            raise RuntimeError(f"{len(x)} passes asked, {self.model.remaining} left")
+        self.model.used += len(x)
+        xt = torch.as_tensor(x)
+        if self.problem["architecture"] == "transformer":
+            xt = torch.nn.functional.one_hot(xt, self.vocab).double()
+        xt.requires_grad_(True)
+        s = self._margin(self._out(xt))
+        (grad,) = torch.autograd.grad(s.sum(), xt)
+        return s.detach().numpy(), grad.numpy()
+
+
+# --- proposals --------------------------------------------------------------------------------------
+
+class _TokenTilt:
+    """q_j(v) ∝ f_j(v) exp(lam G[j, v]), independent positions."""
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self.log_q = inputs.log_probs.copy()
+        self.grad_sum, self.grad_count = np.zeros_like(inputs.log_probs), 0
+
+    def tilted(self, grad_mean, lam):
+        z = self.inputs.log_probs + lam * grad_mean
+        z = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+        # keep SMOOTHING of the base distribution at every position: without it the tilt collapses
+        # onto the linear surrogate's best sequence, whose gradients then never change
+        return np.logaddexp(math.log1p(-SMOOTHING) + z, math.log(SMOOTHING) + self.inputs.log_probs)
+
+    def fit(self, s, grads):
+        """Solve lam so that the linearised margin's mean under the new tilt is 0."""
+        # the running mean of the gradients over every round (as in ITGIS): one round's gradient
+        # alone flips between the competitors of the target logit and the tilt oscillates
+        self.grad_sum += grads.sum(axis=0)
+        self.grad_count += len(grads)
+        g = self.grad_sum / self.grad_count  # (L, V)
+        cur = float(np.sum(np.exp(self.log_q) * g))
+
+        def predicted(lam):
+            return float(np.mean(s)) + float(np.sum(np.exp(self.tilted(g, lam)) * g)) - cur
+
+        if predicted(0.0) >= 0:
+            lam = 0.0
+        else:
+            hi = 1.0
+            while predicted(hi) < 0 and hi < 1e6:
+                hi *= 2.0
+            lam = brentq(predicted, 0.0, hi) if predicted(hi) >= 0 else hi
+        self.log_q = self.tilted(g, lam)
+
+    def sample(self, n, rng):
+        q = np.exp(self.log_q)
+        return np.stack([rng.choice(self.inputs.vocab, size=n, p=q[j] / q[j].sum())
+                         for j in range(self.inputs.length)], axis=1)
+
+    def log_density(self, x):
+        return self.log_q[np.arange(self.inputs.length)[None, :], x].sum(axis=1)
+
+
+class _MeanShift:
+    """q = N(mu, I): the Gaussian tilt along the mean gradient."""
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self.mu = np.zeros(inputs.dim)
+
+    def fit(self, s, grads):
+        g = grads.mean(axis=0)
+        gg = float(g @ g)
+        if gg > 0:
+            # linearised mean margin under N(mu', I): mean(s) + g . (mu' - mu), with mu' = mu + lam g
+            self.mu = self.mu + max(0.0, -float(np.mean(s))) / gg * g
+
+    def sample(self, n, rng):
+        return rng.standard_normal((n, self.inputs.dim)) + self.mu
+
+    def log_density(self, x):
+        d = x - self.mu
+        return -0.5 * np.sum(d * d, axis=1) - 0.5 * self.inputs.dim * math.log(2 * math.pi)
+
+
+# --- the method ---------------------------------------------------------------------------------------
+
+def itgis(problem, rounds=ROUNDS, round_samples=ROUND_SAMPLES):
+    rng = np.random.default_rng(problem["seed"])
+    model, inputs = Model(problem), Inputs(problem)
+    net = _Net(problem, model)
+    prop = _TokenTilt(inputs) if inputs.kind == "tokens" else _MeanShift(inputs)
+    for _ in range(rounds):
+        x = prop.sample(round_samples, rng)
+        s, grads = net.margins_and_gradients(x)
+        prop.fit(s, grads)
+    ys, f_hits, f_n = [], 0, 0
+    while model.remaining > 0:  # in chunks: 2^19 inputs of dimension 784 would not fit in memory
+        n = min(model.remaining, MAX_ROWS)
+        from_f = rng.random(n) < 0.5
+        x = prop.sample(n, rng)
+        x[from_f] = inputs.sample(int(from_f.sum()), rng)
+        hits = net.margins(x) > 0
+        log_f, log_q = inputs.log_density(x), prop.log_density(x)
+        w = np.exp(log_f - np.logaddexp(math.log(0.5) + log_f, math.log(0.5) + log_q))  # f / m, at most 2
+        ys.append(w * hits)
+        f_hits, f_n = f_hits + int(hits[from_f].sum()), f_n + int(from_f.sum())
+    y = np.concatenate(ys)
+    bound_mc = clopper_pearson_upper(f_hits, f_n, 1 - DELTA_SPLIT)
+    bound_is = empirical_bernstein_upper(y, 2.0, 1 - DELTA_SPLIT)
+    return answer(float(np.mean(y)), min(bound_mc, bound_is))
+
+
+def estimate(problem):
+    if problem.get("oracle") is not None:
+        raise ValueError("rare-itgis is a white-box method: it needs the weights (model.*), not an oracle")
+    if problem["input_dist"] == "box":
+        return plain_monte_carlo(problem)  # no gradient tilt of the uniform box here: the floor, documented
+    return itgis(problem)
