@@ -6,6 +6,8 @@ initialisation, learning rate and weight decay. Runs share only the shapes (p, w
 whole batch is a few batched matrix products per step; gradients of the summed per-run losses are
 per-run gradients, and the optimiser is AdamW written out with per-run hyperparameters (the same
 update as ``torch.optim.AdamW``, which the unbatched reference :func:`train_reference` uses).
+The loop itself (:func:`train_batched_runs`: AdamW, logging, checkpoints) is shared with the
+one-layer transformer runs of :mod:`.transformer`.
 
 The same code runs on CPU and CUDA (``device``); every random draw is made on the CPU from the
 run's own seed, so a run's initialisation and split do not depend on the device or on its batch.
@@ -20,7 +22,8 @@ import numpy as np
 import torch
 
 __all__ = ["RunConfig", "Curves", "OPERATIONS", "ACTIVATIONS", "CURVE_KEYS", "log_grid", "labels_for",
-           "train_mask_for", "init_params", "train_batch", "train_reference", "BETAS", "EPS", "WARMUP_STEPS"]
+           "train_mask_for", "init_params", "train_batch", "train_reference", "BETAS", "EPS", "WARMUP_STEPS",
+           "batch_shape", "train_batched_runs"]
 
 OPERATIONS = ("add", "sub", "mul", "sq")          # (a+b), (a-b), (a*b), a^2+b^2  mod p
 ACTIVATIONS = ("relu", "quad")
@@ -128,27 +131,47 @@ def train_batch(configs: Sequence[RunConfig], budget: int, n_log: int, ckpt_step
     """
     if not configs:
         return []
+    p, dtype, dev = batch_shape(configs, device, "train_batch needs runs of one (p, width, dtype)")
+    R = len(configs)
+    params = [init_params(c) for c in configs]
+    U, V, W = (torch.stack([q[k] for q in params]).to(dev, dtype).requires_grad_(True) for k in ("U", "V", "W"))
+    quad = torch.tensor([c.act == "quad" for c in configs], device=dev).view(R, 1, 1)
+    idx = torch.arange(p * p, device=dev)
+    a, b = idx // p, idx % p
+    return train_batched_runs(configs, [U, V, W], lambda: _forward(U, V, W, quad, a, b), budget, n_log, ckpt_steps,
+                              norm_groups={"norm_U": [0], "norm_V": [1], "norm_W": [2]}, ckpt_fn=lambda: (U, V), device=dev, dtype=dtype,
+                              progress=progress)
+
+
+def batch_shape(configs: Sequence[Any], device: str, what: str) -> tuple[int, torch.dtype, torch.device]:
+    """(p, dtype, device) of a batch whose runs share one ``shape_key``; ValueError (``what``) otherwise."""
     keys = {c.shape_key for c in configs}
     if len(keys) != 1:
-        raise ValueError(f"train_batch needs runs of one (p, width, dtype); got {sorted(keys)}")
-    p, width, dtype_name = configs[0].shape_key
-    dtype = {"float32": torch.float32, "float64": torch.float64}[dtype_name]
-    dev = torch.device(device)
-    R = len(configs)
+        raise ValueError(f"{what}; got {sorted(keys)}")
+    dtype = {"float32": torch.float32, "float64": torch.float64}[configs[0].dtype]
+    return configs[0].p, dtype, torch.device(device)
 
-    params = [init_params(c) for c in configs]
-    U = torch.stack([q["U"] for q in params]).to(dev, dtype).requires_grad_(True)
-    V = torch.stack([q["V"] for q in params]).to(dev, dtype).requires_grad_(True)
-    W = torch.stack([q["W"] for q in params]).to(dev, dtype).requires_grad_(True)
-    tensors = [U, V, W]
+
+def train_batched_runs(configs: Sequence[Any], tensors: list[torch.Tensor], logits_fn: Callable[[], torch.Tensor],
+                       budget: int, n_log: int, ckpt_steps: Iterable[int], norm_groups: dict[str, list[int]],
+                       ckpt_fn: Callable[[], tuple[torch.Tensor, torch.Tensor]], device: torch.device | str,
+                       dtype: torch.dtype,
+                       progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[Curves]:
+    """The loop every model kind shares: full-batch steps of per-run AdamW over ``tensors`` (each with a
+    leading run dimension), logging on ``log_grid`` and checkpointing ``ckpt_fn()`` (two (R, p, k)
+    tensors: the inputs of a and of b).
+
+    ``logits_fn()`` gives the (R, p^2, p) logits at the current parameters. The logged rows are train
+    and test loss and accuracy, the norm of each group of ``norm_groups`` (name -> indices into ``tensors``),
+    and the gradient norm; runs' labels, masks, learning rate and weight decay come from ``configs``.
+    """
+    dev = torch.device(device)
+    R, p = len(configs), configs[0].p
     labels = torch.from_numpy(np.stack([labels_for(c.op, p) for c in configs])).to(dev)
     train = torch.from_numpy(np.stack([train_mask_for(c) for c in configs])).to(dev, dtype)
     test = 1.0 - train
-    quad = torch.tensor([c.act == "quad" for c in configs], device=dev).view(R, 1, 1)
-    lr = torch.tensor([c.lr for c in configs], device=dev, dtype=dtype).view(R, 1, 1)
-    wd = torch.tensor([c.wd for c in configs], device=dev, dtype=dtype).view(R, 1, 1)
-    idx = torch.arange(p * p, device=dev)
-    a, b = idx // p, idx % p
+    lr = torch.tensor([c.lr for c in configs], device=dev, dtype=dtype)
+    wd = torch.tensor([c.wd for c in configs], device=dev, dtype=dtype)
     exp_avg = [torch.zeros_like(t) for t in tensors]
     exp_avg_sq = [torch.zeros_like(t) for t in tensors]
 
@@ -156,13 +179,12 @@ def train_batch(configs: Sequence[RunConfig], budget: int, n_log: int, ckpt_step
     log_at = {int(s): i for i, s in enumerate(grid)}
     ckpts = sorted({int(s) for s in ckpt_steps if 0 <= s <= budget})
     ckpt_at = {s: i for i, s in enumerate(ckpts)}
-    logs = torch.zeros((len(CURVE_KEYS), R, grid.size), dtype=dtype, device=dev)
-    ck_u = torch.zeros((R, len(ckpts), p, width), dtype=dtype, device=dev)
-    ck_v = torch.zeros_like(ck_u)
+    logs = torch.zeros((4 + len(norm_groups) + 1, R, grid.size), dtype=dtype, device=dev)
+    ck_a, ck_b = (torch.zeros((R, len(ckpts), *x.shape[1:]), dtype=dtype, device=dev) for x in ckpt_fn())
 
     steps: Iterable[int] = range(budget + 1)
     for t in (progress(steps) if progress else steps):
-        logits = _forward(U, V, W, quad, a, b)
+        logits = logits_fn()
         tr_loss, tr_acc, te_loss, te_acc = _run_losses(logits, labels, (train, test))
         for t_ in tensors:
             t_.grad = None
@@ -170,31 +192,52 @@ def train_batch(configs: Sequence[RunConfig], budget: int, n_log: int, ckpt_step
         with torch.no_grad():
             if t in log_at:
                 i = log_at[t]
-                gnorm = torch.sqrt(sum((g.grad ** 2).sum((1, 2)) for g in tensors))
-                row = [tr_loss, tr_acc, te_loss, te_acc, *(x.square().sum((1, 2)).sqrt() for x in tensors), gnorm]
-                logs[:, :, i] = torch.stack(row)
+                gnorm = torch.sqrt(sum((g.grad ** 2).sum(tuple(range(1, g.dim()))) for g in tensors))
+                norms = [_group_norm([tensors[j] for j in group]) for group in norm_groups.values()]
+                logs[:, :, i] = torch.stack([tr_loss, tr_acc, te_loss, te_acc, *norms, gnorm])
             if t in ckpt_at:
-                ck_u[:, ckpt_at[t]] = U
-                ck_v[:, ckpt_at[t]] = V
+                x_a, x_b = ckpt_fn()
+                ck_a[:, ckpt_at[t]] = x_a
+                ck_b[:, ckpt_at[t]] = x_b
             if t == budget:
                 break
-            # AdamW (Loshchilov & Hutter), as torch.optim.AdamW computes it, with per-run lr and wd
-            step = t + 1
-            lr_t = lr * min(1.0, step / WARMUP_STEPS)
-            bc1 = 1 - BETAS[0] ** step
-            bc2 = 1 - BETAS[1] ** step
-            for x, m, v in zip(tensors, exp_avg, exp_avg_sq):
-                x.mul_(1 - lr_t * wd)
-                m.lerp_(x.grad, 1 - BETAS[0])
-                v.mul_(BETAS[1]).addcmul_(x.grad, x.grad, value=1 - BETAS[1])
-                denom = (v.sqrt() / math.sqrt(bc2)).add_(EPS)
-                x.sub_(m / denom * (lr_t / bc1))
+            _adamw_step(tensors, exp_avg, exp_avg_sq, lr, wd, t + 1)
 
     logs_np = logs.cpu().numpy()
-    ck_u_np, ck_v_np = ck_u.detach().cpu().numpy(), ck_v.detach().cpu().numpy()
-    return [Curves(steps=grid, metrics={k: logs_np[j, r].copy() for j, k in enumerate(CURVE_KEYS)},
-                   ckpt_steps=np.asarray(ckpts, dtype=np.int64), ckpt_U=ck_u_np[r], ckpt_V=ck_v_np[r])
+    ck_a_np, ck_b_np = ck_a.detach().cpu().numpy(), ck_b.detach().cpu().numpy()
+    keys = ("train_loss", "train_acc", "test_loss", "test_acc", *norm_groups, "grad_norm")
+    return [Curves(steps=grid, metrics={k: logs_np[j, r].copy() for j, k in enumerate(keys)},
+                   ckpt_steps=np.asarray(ckpts, dtype=np.int64), ckpt_U=ck_a_np[r], ckpt_V=ck_b_np[r])
             for r in range(R)]
+
+
+def _sq_norm(x: torch.Tensor) -> torch.Tensor:
+    """Per-run squared Frobenius norm of an (R, ...) tensor."""
+    return x.square().sum(tuple(range(1, x.dim())))
+
+
+def _group_norm(group: list[torch.Tensor]) -> torch.Tensor:
+    total = _sq_norm(group[0])
+    for x in group[1:]:
+        total = total + _sq_norm(x)
+    return total.sqrt()
+
+
+def _adamw_step(tensors: list[torch.Tensor], exp_avg: list[torch.Tensor], exp_avg_sq: list[torch.Tensor],
+                lr: torch.Tensor, wd: torch.Tensor, step: int) -> None:
+    """AdamW (Loshchilov & Hutter), as torch.optim.AdamW computes it, with per-run (R,) lr and wd and
+    a linear warmup over ``WARMUP_STEPS``; ``step`` counts from 1."""
+    lr_t = lr * min(1.0, step / WARMUP_STEPS)
+    bc1 = 1 - BETAS[0] ** step
+    bc2 = 1 - BETAS[1] ** step
+    for x, m, v in zip(tensors, exp_avg, exp_avg_sq):
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        lr_x, wd_x = lr_t.view(shape), wd.view(shape)
+        x.mul_(1 - lr_x * wd_x)
+        m.lerp_(x.grad, 1 - BETAS[0])
+        v.mul_(BETAS[1]).addcmul_(x.grad, x.grad, value=1 - BETAS[1])
+        denom = (v.sqrt() / math.sqrt(bc2)).add_(EPS)
+        x.sub_(m / denom * (lr_x / bc1))
 
 
 def train_reference(cfg: RunConfig, budget: int, n_log: int) -> dict[str, np.ndarray]:
