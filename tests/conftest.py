@@ -26,10 +26,12 @@ import pytest  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from benchmark.dataset import open_split  # noqa: E402
+from benchmark.dataset import PACKAGE_DATA, open_split, verify_split  # noqa: E402
 from benchmark.task import get_task  # noqa: E402
 from evaluator.store import ResultsStore, make_engine, upgrade  # noqa: E402
 from tests.builders import PG_ADMIN_URL, build_tiny_split  # noqa: E402
+
+EMBEDDED_DATA = PACKAGE_DATA / "phasebench"
 
 
 @pytest.fixture
@@ -39,15 +41,23 @@ def tiny_split(tmp_path):
 
 @pytest.fixture(scope="session")
 def dev_split_of(tmp_path_factory):
-    """The real dev split of a registered task, built once per session and task."""
+    """The real dev split of a registered task: the embedded copy when it verifies against its
+    committed manifest (`make test` runs `make data` first, and a second build of every task would
+    double the suite's time), otherwise built once per session into one shared folder, so that
+    PHASEBENCH_DATA can point at every task's split at once."""
     built = {}
+    shared: list[Path] = []
 
     def build(name: str):
         if name not in built:
-            task = get_task(name)
-            root = tmp_path_factory.mktemp(f"dev-{name}")
-            task.build("dev", task.dev_seed, root, root)
-            built[name] = open_split(name, "dev", root)
+            if not verify_split(name, "dev", EMBEDDED_DATA):
+                built[name] = open_split(name, "dev", EMBEDDED_DATA)
+            else:
+                if not shared:
+                    shared.append(tmp_path_factory.mktemp("dev-data"))
+                task = get_task(name)
+                task.build("dev", task.dev_seed, shared[0], shared[0])
+                built[name] = open_split(name, "dev", shared[0])
         return built[name]
     return build
 

@@ -17,6 +17,14 @@ SUBS = REPO / "submissions"
 BASELINES = sorted(p.name for p in SUBS.glob("grok-*") if (p / "submission.yaml").exists())
 
 
+@pytest.fixture(autouse=True)
+def grokking_dev_data(dev_split_of, monkeypatch):
+    """Both tracks' dev splits, under one folder that the CLI and the fit scripts read."""
+    roots = {dev_split_of(name).root.parent.parent for name in ("grokking-onset", "grokking-onset-with-test")}
+    assert len(roots) == 1, f"the two tracks' dev splits are in different folders: {roots}"
+    monkeypatch.setenv("PHASEBENCH_DATA", str(roots.pop()))
+
+
 def _evaluate(db, *args):
     out = CliRunner().invoke(main, ["evaluate", *map(str, args), "--db", db], catch_exceptions=False)
     assert out.exit_code == 0, out.output

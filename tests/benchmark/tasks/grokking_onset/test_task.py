@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.dataset import InstanceRecord, open_split, read_arrays
+from benchmark.dataset import InstanceRecord, read_arrays
 from benchmark.task import AnswerError, get_task
 from benchmark.tasks.grokking_onset.generator import DESIGNS, TEST_KEYS, TRAIN_KEYS
 from benchmark.tasks.grokking_onset.scorer import log_step_error
@@ -14,8 +14,8 @@ T = DESIGNS["dev"].budget
 
 
 @pytest.fixture(scope="module", params=TRACKS)
-def split(request):
-    return open_split(request.param, "dev")
+def split(request, dev_split_of):
+    return dev_split_of(request.param)
 
 
 def _truth(split, rec):
@@ -52,8 +52,8 @@ def _answer_info(split, rec):
         return json.loads(f.metadata()["info"])
 
 
-def test_tracks_share_runs_and_differ_only_by_the_test_curves():
-    a, b = open_split(TRACKS[0], "dev"), open_split(TRACKS[1], "dev")
+def test_tracks_share_runs_and_differ_only_by_the_test_curves(dev_split_of):
+    a, b = dev_split_of(TRACKS[0]), dev_split_of(TRACKS[1])
     assert [r.id for r in a.instances] == [r.id for r in b.instances]
     rec = a.instances[0]
     xa, xb = a.load_inputs(rec.id), b.load_inputs(rec.id)
