@@ -1,14 +1,20 @@
 """Throughput of the grokking-onset batched trainer: model-steps per second for 1 run and for many
 runs trained as one batch, on the same device, with the ratio to 1 run and the memory-bandwidth
-bound of the model (how far the trainer is from it).
+bound of the model (how far the trainer is from it). Both model kinds: the two-layer MLP and the
+one-layer transformer (Nanda et al. 2023: d_model 128, 4 heads, d_mlp 512).
 
     python perf/grokking_throughput.py                      # CPU: p=23, width 64, 1/16/64 runs
     python perf/grokking_throughput.py --device cuda        # GPU: p=97, width 256, 1/256/1024 runs
+    python perf/grokking_throughput.py --model transformer  # CPU: p=23, d_model 128, 1/4/16 runs
+    python perf/grokking_throughput.py --model transformer --device cuda   # GPU: p=97, 1/64/256 runs
 
 The bound counts the bytes one full-batch step must move at the least (float32): the parameters,
 their gradients and the two AdamW moments (read and written), and the activations of the p^2 x
 width hidden layer and the p^2 x p logits (written forward, read back and their gradients written
-and read backward). Steps/s <= bandwidth / bytes per model-step.
+and read backward). Steps/s <= bandwidth / bytes per model-step. For the transformer the same count
+over its parameters and the per-pair activations of its batched forward (inputs of a and b, keys and
+values at two positions, attention output, residuals, the d_mlp hidden layer, the logits); it does
+far more arithmetic per byte than the MLP, so on a GPU it may be compute-bound well below this bound.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import numpy as np
 import torch
 
 from benchmark.tasks.grokking_onset.trainer import RunConfig, train_batch
+from benchmark.tasks.grokking_onset.transformer import TransformerConfig, train_transformer_batch
 
 # Peak memory bandwidth (GB/s) of the data-centre GPUs the full set is built on.
 GPU_BANDWIDTH_GBS = {"H100": 3350.0, "H200": 4800.0, "A100": 2039.0}
@@ -30,6 +37,13 @@ def bytes_per_model_step(p: int, width: int, itemsize: int = 4) -> float:
     hidden = 6 * p * p * width      # pre-activation and activation: write, read, gradient write/read
     logits = 6 * p * p * p          # logits, log-softmax and their gradients
     return float(itemsize * (optimiser + hidden + logits))
+
+
+def transformer_bytes_per_model_step(p: int, d: int, d_mlp: int, itemsize: int = 4) -> float:
+    params = (p + 1) * d + 3 * d + 4 * d * d + 2 * d * d_mlp + d_mlp + d + d * p
+    optimiser = 7 * params
+    per_pair = 10 * d + 2 * d_mlp + 2 * p   # activations of one pair (written, read, gradient)
+    return float(itemsize * (optimiser + 3 * p * p * per_pair))
 
 
 def device_bandwidth_gbs(device: str) -> tuple[float, str]:
@@ -52,15 +66,23 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def model_steps_per_s(n_runs: int, p: int, width: int, steps: int, device: str) -> float:
+def model_steps_per_s(n_runs: int, p: int, width: int, steps: int, device: str, model: str = "mlp") -> float:
+    """``width``: the MLP's hidden width, or the transformer's d_model (4 heads, d_mlp 4 d_model)."""
     rng = np.random.default_rng(0)
-    configs = [RunConfig(op="add", p=p, width=width, act="relu", lr=float(rng.uniform(1e-3, 1e-2)), wd=1.0,
-                         train_frac=0.5, init_scale=1.0, dtype="float32", seed=i) for i in range(n_runs)]
-    train_batch(configs, 3, 2, [], device=device)              # warm-up: allocations, kernels
+    lrs = [float(rng.uniform(1e-3, 1e-2)) for _ in range(n_runs)]
+    if model == "mlp":
+        configs: list = [RunConfig(op="add", p=p, width=width, act="relu", lr=lr, wd=1.0, train_frac=0.5,
+                                   init_scale=1.0, dtype="float32", seed=i) for i, lr in enumerate(lrs)]
+        train = train_batch
+    else:
+        configs = [TransformerConfig(op="add", p=p, lr=lr, wd=1.0, train_frac=0.5, init_scale=1.0, dtype="float32",
+                                     seed=i, d_model=width, n_heads=4, d_mlp=4 * width) for i, lr in enumerate(lrs)]
+        train = train_transformer_batch
+    train(configs, 3, 2, [], device=device)                    # warm-up: allocations, kernels
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     start = time.perf_counter()
-    train_batch(configs, steps, 2, [], device=device)
+    train(configs, steps, 2, [], device=device)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return n_runs * (steps + 1) / (time.perf_counter() - start)
@@ -69,27 +91,32 @@ def model_steps_per_s(n_runs: int, p: int, width: int, steps: int, device: str) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--model", choices=("mlp", "transformer"), default="mlp")
     ap.add_argument("--p", type=int, default=None, help="modulus (default 97 on GPU, 23 on CPU)")
-    ap.add_argument("--width", type=int, default=None, help="hidden width (default 256 on GPU, 64 on CPU)")
-    ap.add_argument("--runs", type=int, nargs="+", default=None, help="batch sizes (default 1 256 1024 on GPU, 1 16 64 on CPU)")
+    ap.add_argument("--width", type=int, default=None,
+                    help="MLP hidden width (default 256 on GPU, 64 on CPU); transformer d_model (default 128)")
+    ap.add_argument("--runs", type=int, nargs="+", default=None,
+                    help="batch sizes (MLP: default 1 256 1024 on GPU, 1 16 64 on CPU; transformer: 1 64 256, 1 4 16)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per batch (default 200 on GPU, 50 on CPU)")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     args = ap.parse_args()
     gpu = args.device.startswith("cuda")
     p = args.p or (97 if gpu else 23)
-    width = args.width or (256 if gpu else 64)
-    runs = args.runs or ([1, 256, 1024] if gpu else [1, 16, 64])
-    steps = args.steps or (200 if gpu else 50)
+    tf = args.model == "transformer"
+    width = args.width or (128 if tf else 256 if gpu else 64)
+    runs = args.runs or ([1, 64, 256] if tf and gpu else [1, 4, 16] if tf else [1, 256, 1024] if gpu else [1, 16, 64])
+    steps = args.steps or (200 if gpu else 20 if tf else 50)
     if args.threads:
         torch.set_num_threads(args.threads)
     bandwidth, what = device_bandwidth_gbs(args.device)
-    per_step = bytes_per_model_step(p, width)
+    per_step = transformer_bytes_per_model_step(p, width, 4 * width) if tf else bytes_per_model_step(p, width)
     bound = bandwidth * 1e9 / per_step
-    print(f"device {args.device}: {what}; threads {torch.get_num_threads()}; p={p} width={width} float32, full batch")
+    shape = f"transformer d_model={width} heads=4 d_mlp={4 * width}" if tf else f"MLP width={width}"
+    print(f"device {args.device}: {what}; threads {torch.get_num_threads()}; p={p} {shape} float32, full batch")
     print(f"memory-bandwidth bound: {per_step / 1e6:.2f} MB per model-step -> at most {bound:,.0f} model-steps/s")
     base = None
     for n in runs:
-        rate = model_steps_per_s(n, p, width, steps, args.device)
+        rate = model_steps_per_s(n, p, width, steps, args.device, args.model)
         base = base or rate
         print(f"{n:>5} runs: {rate:>10,.0f} model-steps/s   x{rate / base:5.1f} vs 1 run   {rate / bound:6.1%} of the bound",
               flush=True)

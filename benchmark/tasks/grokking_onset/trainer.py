@@ -139,8 +139,8 @@ def train_batch(configs: Sequence[RunConfig], budget: int, n_log: int, ckpt_step
     idx = torch.arange(p * p, device=dev)
     a, b = idx // p, idx % p
     return train_batched_runs(configs, [U, V, W], lambda: _forward(U, V, W, quad, a, b), budget, n_log, ckpt_steps,
-                              norm_groups={"norm_U": [0], "norm_V": [1], "norm_W": [2]}, ckpt_fn=lambda: (U, V), device=dev, dtype=dtype,
-                              progress=progress)
+                              norm_groups={"norm_U": [0], "norm_V": [1], "norm_W": [2]}, ckpt_fn=lambda: (U, V),
+                              device=dev, dtype=dtype, progress=progress)
 
 
 def batch_shape(configs: Sequence[Any], device: str, what: str) -> tuple[int, torch.dtype, torch.device]:

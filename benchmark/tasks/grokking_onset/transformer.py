@@ -179,7 +179,8 @@ def train_transformer_reference(cfg: TransformerConfig, budget: int, n_log: int)
                 out["test_loss"].append(float(nll[~train].mean()))
                 out["test_acc"].append(float(correct[~train].mean()))
                 out["norm_embed"].append(float(P["W_E"].norm()))
-                out["norm_attn"].append(float(torch.sqrt(sum(P[n].square().sum() for n in ("W_Q", "W_K", "W_V", "W_O")))))
+                attn = sum(P[n].square().sum() for n in ("W_Q", "W_K", "W_V", "W_O"))
+                out["norm_attn"].append(float(torch.sqrt(attn)))
         if t == budget:
             break
         opt.zero_grad()
