@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tqdm import tqdm  # noqa: E402
 
 from benchmark.dataset import open_split  # noqa: E402
-from evaluator.queue import QueueConfig, enqueue_submission  # noqa: E402
+from evaluator.queue import enqueue_submission  # noqa: E402
 from evaluator.runner import evaluate_submission  # noqa: E402
 from evaluator.sandbox import get_sandbox  # noqa: E402
 from evaluator.store import ResultsStore, make_engine, upgrade  # noqa: E402

@@ -97,8 +97,8 @@ def make_app(config: QueueConfig | None = None) -> Celery:
             # A bug in the evaluator or a task: the message is acknowledged (running it again
             # would fail the same way), so the job must not stay 'running' for ever.
             log.exception("job %s: unexpected error", job_id)
-            _best_effort(lambda: JobStore(engine_for(config.database)).fail(
-                job_id, f"evaluator error: {type(exc).__name__}: {exc}"[:2000]))
+            why = f"evaluator error: {type(exc).__name__}: {exc}"[:2000]
+            _best_effort(lambda: JobStore(engine_for(config.database)).fail(job_id, why))
             raise
         log.info("job %s: %s %s", job_id, result.state, result.reason or "")
         return _as_dict(result)
