@@ -103,6 +103,13 @@ def execute_job(job_id: int, config: QueueConfig, worker: str, retry_reason: str
     available, why = sandbox.available()
     if not available:
         raise SandboxError(f"sandbox {job.sandbox!r} is unavailable on worker {worker}: {why}")
+    if hasattr(sandbox, "for_submission"):
+        # A submission with declared requirements runs on its own image (built once, then cached);
+        # a build failure is the submission's, not the worker's.
+        try:
+            sandbox = sandbox.for_submission(submission, log=log.info)
+        except SandboxError as exc:
+            return fail(f"{submission.name}: its image could not be built: {exc}")
     overrides = {k: v for k, v in (options.get("limits") or {}).items() if v is not None}
     limits = task.metadata.limits.model_validate({**task.metadata.limits.model_dump(), **overrides})
     try:
