@@ -146,3 +146,6 @@ def test_baselines_end_to_end_on_both_tracks(tmp_path, split_fixture, request):
         assert results["rare-ams"][iid].metrics["estimate_error"] < 0.5, iid
     if split.task == "rare-behavior":
         assert results["rare-mc"]["tiny-0-F1"].metrics["estimate_error"] == 12.0  # no hit in 1024 draws
+    else:  # the sound IBP bound covers the F2 instance and brackets it tightly
+        ibp = results["rare-ibp-bound"]["tiny-1-F2"].metrics
+        assert ibp["coverage"] == 1.0 and ibp["pinball"] < 0.01 and ibp["estimate_error"] < 0.05, ibp
