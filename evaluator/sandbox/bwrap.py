@@ -169,8 +169,16 @@ class BubblewrapSandbox(SubprocessSandbox):
         # In-memory folders are sized: their pages belong to no process, so the memory watch misses them.
         args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_MB * 2**20), "--tmpfs", "/tmp",
                  "--size", str(SHM_MB * 2**20), "--tmpfs", "/dev/shm"]
-        for root in _python_roots():
+        roots = _python_roots()
+        # A venv or checkout under /tmp needs its parent folders inside the writable /tmp, where the
+        # worker would own them: each gets a tmpfs of its own, made read-only once the roots are in.
+        under_tmp = sorted({"/tmp/" + r[len("/tmp/"):].split("/")[0] for r in roots if r.startswith("/tmp/")})
+        for top in under_tmp:
+            args += ["--size", str(1 * 2**20), "--tmpfs", top]
+        for root in roots:
             args += ["--ro-bind", root, root]
+        for top in under_tmp:
+            args += ["--remount-ro", top]
         if job.device == "cuda":
             # The CUDA runtime needs the device nodes and reads PCI topology from /sys (read-only).
             for dev in sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*")):
