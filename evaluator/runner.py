@@ -47,10 +47,9 @@ def _outcome(ev: Any, submission: str, reused: bool) -> Outcome:
                    (ev.headline_ci_low, ev.headline_ci_high), ev.n_instances, ev.n_failed, ev.runtime_s, reused)
 
 
-def _score_instance(task: Task, split: SplitData, record: InstanceRecord,
+def _score_instance(task: Task, truth: dict, record: InstanceRecord,
                     answer: dict | None) -> tuple[str | None, dict | None, str | None, dict]:
-    """(status, metrics, error, details); status None means the answer was valid and scored OK."""
-    truth = split.load_answer(record.id)
+    """(status, metrics, error, details); status None means there was no answer to score."""
     if answer is None:
         return None, task.failure_metrics(record), None, _details(task, None, truth, record)
     try:
@@ -117,7 +116,8 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
             on_start(eval_id)
         for record in iterator:
             # Built here, in the parent, from the answers: the worker only ever talks to it.
-            oracle = task.oracle(record, split.load_answer(record.id))
+            truth = split.load_answer(record.id)
+            oracle = task.oracle(record, truth)
             job = WorkerJob(
                 submission_dir=submission.folder, entry=entry,
                 problem={**record.public, "instance_id": record.id, "group": record.group,
@@ -126,7 +126,7 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
                 limits=limits, device=device, oracle=oracle)
             result = sandbox.run(job)
             ok = result.status == InstanceStatus.OK
-            status, metrics, error, details = _score_instance(task, split, record, result.answer if ok else None)
+            status, metrics, error, details = _score_instance(task, truth, record, result.answer if ok else None)
             if not ok:
                 status, error = result.status, result.error
             if "oracle" in result.extra:
