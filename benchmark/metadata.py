@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Metric", "ResourceLimits", "FieldSpec", "DatasetRef", "PlotSpec", "TaskMetadata", "METRIC_PREFIX"]
+__all__ = ["Metric", "ResourceLimits", "FieldSpec", "DatasetRef", "PlotSpec", "Breakdown", "TaskMetadata", "METRIC_PREFIX"]
 
 #: A plot axis that names a per-instance metric instead of a key of the instance details.
 METRIC_PREFIX = "metric:"
@@ -103,6 +103,17 @@ class PlotSpec(_Strict):
         return [a for a in self.axes if not a.startswith(METRIC_PREFIX)]
 
 
+class Breakdown(_Strict):
+    """A second way to slice an evaluation besides its groups: by the value of one key of the
+    instance details (rare-behavior's decade of the true p). Each metric is aggregated within each
+    slice by its own declared aggregation, exactly as for groups.
+    """
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="identifier, used in URLs and stored JSON")
+    key: str = Field(min_length=1, description="the instance-details key whose value names the slice")
+    title: str
+    caption: str = ""
+
+
 class TaskMetadata(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     version: int = Field(ge=1, description="bumped whenever data, scoring or limits change")
@@ -116,6 +127,7 @@ class TaskMetadata(_Strict):
     limits: ResourceLimits
     dataset: DatasetRef
     plots: list[PlotSpec] = Field(default_factory=list)
+    breakdowns: list[Breakdown] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> "TaskMetadata":
@@ -129,6 +141,9 @@ class TaskMetadata(_Strict):
         plot_names = [p.name for p in self.plots]
         if len(set(plot_names)) != len(plot_names):
             raise ValueError(f"duplicate plot names in {plot_names}")
+        breakdown_names = [b.name for b in self.breakdowns]
+        if len(set(breakdown_names)) != len(breakdown_names):
+            raise ValueError(f"duplicate breakdown names in {breakdown_names}")
         for plot in self.plots:
             for metric in plot.metric_axes():
                 if metric not in names:

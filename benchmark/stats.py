@@ -1,7 +1,7 @@
 """Aggregation with honest uncertainty: bootstrap confidence intervals over instances."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.stats import binomtest, rankdata
@@ -52,15 +52,51 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
                 out["metrics"][m.name].update(below_nominal(vals, m.nominal_rate))
         else:
             out["metrics"][m.name] = {"value": None, "ci_low": None, "ci_high": None, "n": 0}
-    for group in sorted({r["group"] for r in rows}):
-        grows = [r for r in rows if r["group"] == group]
-        out["groups"][group] = {"n": len(grows)}
+    out["groups"] = _slices(meta, rows, lambda r: r["group"])
+    if meta.breakdowns:
+        # An optional key of the stored summary (absent in summaries written before breakdowns
+        # existed, and for tasks without any): readers must treat a missing key as "none".
+        out["breakdowns"] = {b.name: _slices(meta, rows, _detail_value(b.key)) for b in meta.breakdowns}
+    return out
+
+
+def _detail_value(key: str) -> Callable[[dict[str, Any]], str | None]:
+    def value(row: dict[str, Any]) -> str | None:
+        v = (row.get("details") or {}).get(key)
+        if v is None:
+            return None
+        # JSON object keys are text; an integral float (a decade stored as -7.0) reads as "-7"
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+    return value
+
+
+def _slice_order(name: str) -> tuple:
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def _slices(meta: TaskMetadata, rows: Sequence[dict[str, Any]],
+            slice_of: Callable[[dict[str, Any]], str | None]) -> dict[str, dict[str, Any]]:
+    """``{slice: {"n": int, metric: aggregate}}``; numeric slice names in numeric order. Rows whose
+    slice is None (a detail the instance lacks) are left out of every slice, never guessed."""
+    by_slice: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        name = slice_of(r)
+        if name is not None:
+            by_slice.setdefault(name, []).append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(by_slice, key=_slice_order):
+        srows = by_slice[name]
+        entry: dict[str, Any] = {"n": len(srows)}
         for m in meta.metrics:
-            vals = _applicable(grows, m.name)
             if m.aggregation == "auroc":
-                out["groups"][group][m.name] = auroc(*_labelled(grows, m.name, m.label))
+                entry[m.name] = auroc(*_labelled(srows, m.name, m.label))
             else:
-                out["groups"][group][m.name] = float(_AGG[m.aggregation](vals)) if vals else None
+                vals = _applicable(srows, m.name)
+                entry[m.name] = float(_AGG[m.aggregation](vals)) if vals else None
+        out[name] = entry
     return out
 
 

@@ -96,7 +96,10 @@ PATHS: dict[str, Any] = {
         [{"name": "evaluation_id", "in": "path", "required": True, "schema": {"type": "integer"}}, _format,
          *_paging],
         _ok("evaluation (CSV: the instance table)", {"type": "object", "properties": {
-            "page": _page, "instances": {"type": "array", "items": {"type": "object", "properties": {
+            "page": _page, "groups": {"type": "object"},
+            "breakdowns": {"type": "object", "description": "per breakdown the task declares "
+                           "(TaskMetadata.breakdowns): slice value -> n and each metric's aggregate"},
+            "instances": {"type": "array", "items": {"type": "object", "properties": {
                 "instance_id": {"type": "string"}, "group": {"type": "string"}, "status": {"type": "string"},
                 "metrics": {"type": "object"}, "details": {"type": "object", "description":
                     "the task's per-instance plot values (Task.instance_details)"},

@@ -14,7 +14,7 @@ from typing import Any
 from benchmark.metadata import TaskMetadata
 from evaluator.store import RECORD_FORMAT, Evaluation, LeaderboardRow, Submission
 
-__all__ = ["RankedRow", "rank_rows", "clean_number", "metric_block", "group_block", "headline_of"]
+__all__ = ["RankedRow", "rank_rows", "clean_number", "metric_block", "group_block", "breakdown_blocks", "headline_of"]
 
 
 def clean_number(value: Any) -> float | None:
@@ -47,6 +47,18 @@ def group_block(ev: Evaluation) -> dict[str, dict[str, Any]]:
     for group, entry in (raw or {}).items():
         if isinstance(entry, dict):
             out[str(group)] = {k: (v if k == "n" else clean_number(v)) for k, v in entry.items()}
+    return out
+
+
+def breakdown_blocks(ev: Evaluation) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{breakdown: {slice: {"n": int, metric: value, ...}}}`` from the aggregate JSON; empty for
+    summaries stored before breakdowns existed (the key is optional in record format 2)."""
+    raw = (ev.metrics or {}).get("breakdowns") if isinstance(ev.metrics, dict) else None
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, slices in (raw or {}).items():
+        if isinstance(slices, dict):
+            out[str(name)] = {str(s): {k: (v if k == "n" else clean_number(v)) for k, v in entry.items()}
+                              for s, entry in slices.items() if isinstance(entry, dict)}
     return out
 
 

@@ -19,7 +19,7 @@ from ..board import (OVERALL_RULE, Board, CompareError, board_intervals, board_p
                      interval_json, overall_ranking)
 from ..csvout import csv_response, wants_csv
 from ..plots import PlotData, plot_rows, plot_summary
-from ..ranking import RankedRow, group_block, headline_of, metric_block
+from ..ranking import RankedRow, breakdown_blocks, group_block, headline_of, metric_block
 from ..stats import LEVEL, N_BOOT, SEED
 from . import Page, group_columns, metric_columns, page_args, registered_tasks, reproduce_command, split_arg, \
     task_metadata_or_none, task_or_404
@@ -291,7 +291,7 @@ def evaluation(evaluation_id: int):
         "status": ev.status, "note": ev.note,
         "headline_metric": meta.headline if meta else ev.headline_metric,
         "headline": value, "ci_low": lo, "ci_high": hi,
-        "metrics": metric_block(ev), "groups": group_block(ev),
+        "metrics": metric_block(ev), "groups": group_block(ev), "breakdowns": breakdown_blocks(ev),
         "n_instances": ev.n_instances, "n_failed": ev.n_failed, "runtime_s": ev.runtime_s,
         "provenance": {
             "code_sha256": sub.code_sha256, "git_commit": sub.git_commit,

@@ -15,7 +15,7 @@ from .. import db
 from ..board import (OVERALL_RULE, board_intervals, board_plots, default_order, get_board, overall_ranking,
                      sort_keys, sorted_filtered)
 from ..plots import TOP_PLOTTED, chart_title, group_chart_svg, plot_summary, scatter_svg
-from ..ranking import group_block, metric_block
+from ..ranking import breakdown_blocks, group_block, metric_block
 from . import (SPLITS, group_columns, metric_columns, registered_tasks, reproduce_command, split_arg,
                task_metadata_or_none, task_or_404)
 from .api import RANK_INTERVAL_METHOD, leaderboard_csv, load_comparison
@@ -125,12 +125,14 @@ def evaluation_page(evaluation_id: int):
     meta = task_metadata_or_none(ev.task)
     metrics = metric_block(ev)
     groups = group_block(ev)
+    breakdowns = breakdown_blocks(ev)
     metric_names = metric_columns([metrics], meta)
     instance_metric_names = metric_columns([i.metrics or {} for i in ev.instances], meta)
     return render_template(
         "evaluation.html", ev=ev, sub=ev.submission, meta=meta, metrics=metrics, groups=groups,
         metric_names=metric_names, metric_defs={m.name: m for m in meta.metrics} if meta else {},
-        group_names=group_columns([groups], meta),
+        group_names=group_columns([groups], meta), breakdowns=breakdowns,
+        breakdown_defs={b.name: b for b in meta.breakdowns} if meta else {},
         instance_metric_names=instance_metric_names, finished=ev.status in FINISHED,
         command=reproduce_command(ev, ev.submission), record_format=RECORD_FORMAT)
 

@@ -72,6 +72,16 @@ def test_plot_must_refer_to_a_declared_metric():
         TaskMetadata(**_meta_kwargs(plots=[_plot(y="metric:accuracy")]))
 
 
+def test_breakdown_names_must_be_unique():
+    from benchmark.metadata import Breakdown
+
+    b = Breakdown(name="decade", key="decade", title="By decade")
+    with pytest.raises(ValidationError, match="duplicate breakdown names"):
+        TaskMetadata(**_meta_kwargs(breakdowns=[b, b]))
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        Breakdown(name="decade", key="decade", title="t", order="numeric")
+
+
 def test_metadata_looks_up_plots_by_name():
     headline = TASKS[0].metadata.headline
     meta = TaskMetadata(**_meta_kwargs(plots=[_plot(y=f"metric:{headline}")]))
@@ -161,3 +171,7 @@ def test_every_plot_reads_keys_the_task_produces(task, dev_split_of):
             if key in (plot.x if plot.x_log else None, plot.y if plot.y_log else None):
                 assert value > 0, f"{task.name}: plot {plot.name} has log axes but {key}={value}"
         assert set(plot.metric_axes()) <= metrics
+    for breakdown in task.metadata.breakdowns:
+        # a failed instance must still fall in its slice, or failures would vanish from the table
+        for d in (details, failed):
+            assert d.get(breakdown.key) is not None, f"{task.name}: breakdown {breakdown.name} reads {breakdown.key!r}"

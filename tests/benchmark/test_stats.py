@@ -66,3 +66,36 @@ def test_auroc_aggregation_reads_the_class_from_the_details():
     assert aggregate(meta, one_class)["metrics"]["auc"] == {"value": None, "ci_low": None, "ci_high": None, "n": 3}
     with pytest.raises(ValueError, match="needs a label"):
         Metric(name="auc", description="a", higher_is_better=True, best=1, worst=0, aggregation="auroc")
+
+
+def test_breakdown_slices_by_a_detail_key_with_each_metrics_own_aggregation():
+    """rare-behavior's decade breakdown: every instance lands in the slice its details name (failed
+    ones too, at their worst values), slices come in numeric order, and each metric is aggregated
+    as declared (is_loss: median)."""
+    meta = get_task("rare-behavior").metadata
+    assert [b.name for b in meta.breakdowns] == ["decade"]
+    worst = {m.name: m.worst for m in meta.metrics}
+
+    def row(decade, pinball, is_loss, covered, failed=False):
+        metrics = worst if failed else {"pinball": pinball, "estimate_error": 0.0, "is_loss": is_loss,
+                                        "coverage": covered}
+        return {"group": "F1", "metrics": metrics, "details": {"decade": decade, "p_true": 10.0 ** decade}}
+    rows = [row(-10, 0.1, 1.0, 1.0), row(-10, 0.3, 2.0, 0.0), row(-10, 0.2, 9.0, 1.0),
+            row(-3, 0.0, 0.0, 1.0), row(-3, 0, 0, 0, failed=True),
+            {"group": "F1", "metrics": worst, "details": None}]   # no decade: in no slice
+    out = aggregate(meta, rows)
+    decades = out["breakdowns"]["decade"]
+    assert list(decades) == ["-10", "-3"]
+    assert decades["-10"]["n"] == 3 and decades["-3"]["n"] == 2
+    assert decades["-10"]["pinball"] == pytest.approx(0.2)
+    assert decades["-10"]["is_loss"] == 2.0                  # the median, not the mean (4.0)
+    assert decades["-10"]["coverage"] == pytest.approx(2 / 3)
+    assert decades["-3"]["pinball"] == pytest.approx(meta.metric("pinball").worst / 2)
+    assert out["n_instances"] == 6
+
+
+def test_tasks_without_breakdowns_store_no_breakdown_key():
+    meta = get_task("planted-features").metadata
+    assert not meta.breakdowns
+    rows = [{"group": "T1", "metrics": {m.name: 0.5 for m in meta.metrics}}]
+    assert "breakdowns" not in aggregate(meta, rows)

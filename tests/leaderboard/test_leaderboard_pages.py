@@ -169,3 +169,27 @@ def test_container_image_digest_in_the_provenance(client, add):
     assert digest in html and "podman &lt;5&gt;" in html
     prov = client.get(f"/api/v1/evaluations/{ev}").get_json()["provenance"]
     assert prov["sandbox_info"] == {"image": digest, "engine": "podman <5>"}
+
+
+def test_evaluation_page_and_api_show_the_declared_breakdowns(client, add, site_store):
+    """rare-behavior declares a breakdown by decade of p: the evaluation's stored summary (from the
+    real aggregation) is shown as a table under the breakdown's title and returned by the API."""
+    from benchmark.stats import aggregate
+    from benchmark.task import get_task
+    from evaluator.store import Evaluation, session_scope
+
+    meta = get_task("rare-behavior").metadata
+    rows = [{"group": "F1", "metrics": {"pinball": 0.125, "estimate_error": 0.5, "is_loss": 0.25, "coverage": 1.0},
+             "details": {"decade": d}} for d in (-11, -11, -4)]
+    summary = aggregate(meta, rows)
+    ev = add(name="rare-x", task="rare-behavior", headline=0.125)
+    with session_scope(site_store.engine) as s:
+        s.get(Evaluation, ev).metrics = summary
+    html = client.get(f"/evaluations/{ev}").get_data(as_text=True)
+    assert meta.breakdowns[0].title in html and 'id="breakdown-decade"' in html
+    table = html[html.index('id="breakdown-decade"'):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r"<td>(-?\d+)</td>", table) == ["-11", "-4"]
+    api = client.get(f"/api/v1/evaluations/{ev}").get_json()
+    assert api["breakdowns"]["decade"]["-11"]["n"] == 2
+    assert api["breakdowns"]["decade"]["-4"]["pinball"] == 0.125

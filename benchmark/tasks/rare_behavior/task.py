@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...dataset import InstanceRecord
-from ...metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...oracle import Oracle
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .generator import make_instance
@@ -148,6 +148,12 @@ _PLOTS = [
                      "instances (the coverage metric, flagged when significantly lower)."),
 ]
 
+_BREAKDOWNS = [
+    Breakdown(name="decade", key="decade", title="By decade of the true p",
+              caption="Slice k holds the instances with 10^k <= p < 10^(k+1); each metric is aggregated as "
+                      "declared (coverage: the share of bounds at or above p in that decade)."),
+]
+
 _REFERENCES = [
     "Wu & Hilton 2024, Estimating the Probabilities of Rare Outputs in Language Models (ITGIS, MHIS)",
     "Webb, Rainforth, Teh & Kumar 2019, A Statistical Approach to Assessing Neural Network Robustness (AMS)",
@@ -182,7 +188,7 @@ def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
         groups=["F1", "F2", "F3"],
         limits=ResourceLimits(wall_time_s=120, memory_mb=4096, output_mb=1),
         dataset=DatasetRef(repo_id="phasebench/phasebench-tasks", config=name, revision=revision),
-        plots=_PLOTS,
+        plots=_PLOTS, breakdowns=_BREAKDOWNS,
     )
 
 
