@@ -108,7 +108,6 @@ class PrefixTableTransformer:
             free_tokens = _lexicographic(vocab, j + 1 - self.prefix_len).T
             tokens = np.concatenate([np.zeros((self.prefix_len, free_tokens.shape[1]), np.int64), free_tokens])
             self._free_indices[j] = self._first_block_indices(j, torch.as_tensor(tokens, device=device))
-        self._onehot: dict[int, object] = {}
 
     def _dev(self, x: np.ndarray):
         return self.torch.as_tensor(np.ascontiguousarray(x), device=self.device).to(self.torch.float32)
@@ -165,14 +164,10 @@ class PrefixTableTransformer:
         rows = score_index.shape[1]
         scores = self.first_scores[j].index_select(1, score_index.reshape(-1))
         weights = torch.softmax(scores.view(self.n_heads, j + 1, rows), dim=1)
-        onehot = self._onehot.get(j)
-        if onehot is None or onehot.shape[1] != rows:
-            onehot = self._onehot[j] = torch.zeros(self.first_mix[j].shape[0], rows, device=self.device)
+        onehot = torch.zeros(self.first_mix[j].shape[0], rows, device=self.device)
         onehot.scatter_(0, mix_index, weights.view(-1, rows))
         onehot.scatter_(0, token_index, 1.0)
-        x = onehot.t() @ self.first_mix[j]
-        onehot.zero_()
-        return x
+        return onehot.t() @ self.first_mix[j]
 
     # --- later blocks -------------------------------------------------------------------------------
     def _mlp(self, layer: int, x):
@@ -244,7 +239,11 @@ class PrefixTableTransformer:
 def default_chunk_size(device: str) -> int:
     """Sequences per chunk: small enough on CPU that a chunk's activations stay in cache, large on a GPU
     so that kernel launches do not dominate."""
-    return 1 << 13 if str(device).startswith("cpu") else 1 << 20
+    return 1 << 12 if _on_cpu(device) else 1 << 20
+
+
+def _on_cpu(device) -> bool:
+    return str(device).startswith("cpu")
 
 
 def enumerate_argmax_by_prefix(model: dict[str, np.ndarray], vocab: int, length: int, tie_gap: float,
@@ -254,7 +253,12 @@ def enumerate_argmax_by_prefix(model: dict[str, np.ndarray], vocab: int, length:
     many near-ties (float32 top-two gap < tie_gap) were recomputed with the float64 reference forward.
 
     ``batch`` bounds the sequences per chunk (a power of vocab; default ``default_chunk_size``);
-    ``progress`` wraps the iterable of chunk start indices, as in ``generator.enumerate_argmax_reference``."""
+    ``progress`` wraps the iterable of chunk start indices, as in ``generator.enumerate_argmax_reference``,
+    and advances as chunks finish.
+
+    On CPU, chunks run in parallel on torch's thread count of Python threads, each op single-threaded
+    (torch's intra-op thread count is 1 meanwhile, restored after): on a shared machine, per-op
+    threads spin at a barrier after every small op and lose several times over to chunk-level threads."""
     import torch
 
     free = chunk_free_positions(vocab, length, batch or default_chunk_size(device))
@@ -264,33 +268,58 @@ def enumerate_argmax_by_prefix(model: dict[str, np.ndarray], vocab: int, length:
     prefixes = _lexicographic(vocab, length - free)
     prefixes_on_device = torch.as_tensor(prefixes, device=device)
     free_tokens = _lexicographic(vocab, free)
+
+    def run_chunk(number: int) -> tuple[np.ndarray, int]:
+        def sequences(rows: np.ndarray) -> np.ndarray:
+            return np.concatenate([np.broadcast_to(prefixes[number], (len(rows), length - free)),
+                                   free_tokens[rows]], axis=1)
+        with torch.inference_mode():  # thread-local: entered in the thread that runs the chunk
+            logits = net.chunk_logits(prefixes_on_device[number])
+            top = torch.topk(logits, 2, dim=1).values
+            close = ((top[:, 0] - top[:, 1]) < tie_gap).cpu().numpy()
+            arg = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
+            if number == 0:
+                _check_precision(model, sequences, logits.cpu().numpy(), tie_gap)
+        if close.any():
+            arg[close] = transformer_forward(model, sequences(np.flatnonzero(close))).argmax(axis=1)
+        return arg, int(close.sum())
+
     out = np.empty(total, dtype=np.uint8)
     n_ties = 0
     starts = range(0, total, chunk)
+    torch_threads = torch.get_num_threads()
+    workers = torch_threads if _on_cpu(device) else 1
     precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")  # no TF32: the float32 error must stay far below tie_gap
     try:
-        with torch.inference_mode():
-            for start in (progress(starts) if progress else starts):
-                number = start // chunk
-                logits = net.chunk_logits(prefixes_on_device[number])
-                top = torch.topk(logits, 2, dim=1).values
-                close_on_device = (top[:, 0] - top[:, 1]) < tie_gap
-                arg = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()
-                close = close_on_device.cpu().numpy()
-
-                def sequences(rows):
-                    return np.concatenate([np.broadcast_to(prefixes[number], (len(rows), length - free)),
-                                           free_tokens[rows]], axis=1)
-                if start == 0:
-                    _check_precision(model, sequences, logits.cpu().numpy(), tie_gap)
-                if close.any():
-                    arg[close] = transformer_forward(model, sequences(np.flatnonzero(close))).argmax(axis=1)
-                    n_ties += int(close.sum())
-                out[start:start + chunk] = arg
+        if workers > 1:
+            torch.set_num_threads(1)
+        for start, (arg, ties) in zip(progress(starts) if progress else starts,
+                                      _in_order(run_chunk, len(starts), workers)):
+            out[start:start + chunk] = arg
+            n_ties += ties
     finally:
         torch.set_float32_matmul_precision(precision)
+        torch.set_num_threads(torch_threads)
     return out, n_ties
+
+
+def _in_order(task, n: int, workers: int):
+    """task(0), ..., task(n - 1), computed on `workers` threads with a bounded number in flight."""
+    if workers <= 1:
+        yield from (task(i) for i in range(n))
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        pending = deque()
+        for i in range(n):
+            pending.append(pool.submit(task, i))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _check_precision(model: dict[str, np.ndarray], sequences, logits: np.ndarray, tie_gap: float) -> None:
