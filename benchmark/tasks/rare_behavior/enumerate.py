@@ -31,6 +31,7 @@ The same code runs on CPU and CUDA; memory is bounded by the chunk size (``batch
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -85,6 +86,7 @@ class PrefixTableTransformer:
         self.width = a["embed"].shape[1]
         self.head_dim = self.width // self.n_heads
         self._first_block_tables(a)
+        self._workspace = threading.local()
         scale = 1.0 / math.sqrt(self.head_dim)
         self.blocks = []
         for layer in range(self.n_layers):
@@ -162,24 +164,39 @@ class PrefixTableTransformer:
         torch = self.torch
         score_index, mix_index, token_index = indices
         rows = score_index.shape[1]
-        scores = self.first_scores[j].index_select(1, score_index.reshape(-1))
+        scores = torch.index_select(self.first_scores[j], 1, score_index.reshape(-1),
+                                    out=self._buffer(("scores", j), self.n_heads, score_index.numel()))
         weights = torch.softmax(scores.view(self.n_heads, j + 1, rows), dim=1)
-        onehot = torch.zeros(self.first_mix[j].shape[0], rows, device=self.device)
+        onehot = self._buffer(("onehot", j), self.first_mix[j].shape[0], rows).zero_()
         onehot.scatter_(0, mix_index, weights.view(-1, rows))
         onehot.scatter_(0, token_index, 1.0)
-        return onehot.t() @ self.first_mix[j]
+        return torch.mm(onehot.t(), self.first_mix[j], out=self._buffer(("x", j), rows, self.width))
 
     # --- later blocks -------------------------------------------------------------------------------
-    def _mlp(self, layer: int, x):
+    def _buffer(self, name, *shape):
+        """A reusable output tensor of this thread: a fresh chunk-sized tensor costs a page fault per
+        4 KiB on every chunk (glibc returns large freed blocks to the system), a quarter of the CPU
+        time. The name says where it is used (with the position and block), so live ones never alias."""
+        buffers = self._workspace.__dict__.setdefault("buffers", {})
+        buf = buffers.get(name)
+        if buf is None or tuple(buf.shape) != shape:
+            buf = buffers[name] = self.torch.empty(shape, device=self.device)
+        return buf
+
+    def _mlp(self, layer: int, j: int, x):
         blk = self.blocks[layer]
-        hidden = self.torch.addmm(blk["b_in"], x, blk["w_in"]).relu_()
-        return self.torch.addmm(x, hidden, blk["w_out"]).add_(blk["b_out"])
+        rows = x.shape[0]
+        hidden = self.torch.addmm(blk["b_in"], x, blk["w_in"],
+                                  out=self._buffer(("mlp", layer, j), rows, blk["b_in"].shape[0])).relu_()
+        out = self._buffer(("residual", layer, j), rows, self.width)
+        return self.torch.addmm(x, hidden, blk["w_out"], out=out).add_(blk["b_out"])
 
     def _logits(self, x):
         """The last block's MLP and the unembedding, folded (see the module docstring)."""
         blk = self.blocks[-1]
         hidden_width = blk["b_in"].shape[0]
-        pre = x @ blk["w_in_unembed"]
+        pre = self.torch.mm(x, blk["w_in_unembed"], out=self._buffer("logits_in", x.shape[0],
+                                                                     blk["w_in_unembed"].shape[1]))
         hidden = pre[:, :hidden_width].add_(blk["b_in"]).relu_()
         return self.torch.addmm(pre[:, hidden_width:], hidden, blk["w_out_unembed"]).add_(blk["b_out_unembed"])
 
@@ -195,19 +212,24 @@ class PrefixTableTransformer:
             return values[0].reshape(rows, heads * dh)
         groups = keys[j - 1].shape[0]
         per_group = rows // groups
-        past_k = torch.empty(groups, heads, j, dh, device=self.device)
-        past_v = torch.empty(groups, heads, j, dh, device=self.device)
+        past_k = self._buffer(("past_k", j), groups, heads, j, dh)
+        past_v = self._buffer(("past_v", j), groups, heads, j, dh)
         for i in range(j):
             ancestors = keys[i].shape[0]  # each has groups // ancestors groups below it
             past_k.view(ancestors, groups // ancestors, heads, j, dh)[:, :, :, i].copy_(keys[i][:, None])
             past_v.view(ancestors, groups // ancestors, heads, j, dh)[:, :, :, i].copy_(values[i][:, None])
-        grouped_q = query.view(groups, per_group, heads, dh).permute(0, 2, 3, 1)        # (G, H, dh, m)
-        own = (query * keys[j]).sum(-1).view(groups, per_group, heads).transpose(1, 2)  # (G, H, m)
-        scores = torch.cat([past_k @ grouped_q, own[:, :, None]], dim=2)                # (G, H, j + 1, m)
+        grouped_q = self._buffer(("query", j), groups, heads, dh, per_group)
+        grouped_q.copy_(query.view(groups, per_group, heads, dh).permute(0, 2, 3, 1))
+        own = torch.mul(query, keys[j], out=self._buffer(("own", j), rows, heads, dh)).sum(-1)
+        scores = torch.cat([past_k @ grouped_q,                                          # (G, H, j + 1, m)
+                            own.view(groups, per_group, heads).transpose(1, 2)[:, :, None]], dim=2)
         weights = torch.softmax(scores, dim=2)
-        out = weights[:, :, :j].transpose(-1, -2) @ past_v                              # (G, H, m, dh)
-        out += weights[:, :, j, :, None] * values[j].view(groups, per_group, heads, dh).transpose(1, 2)
-        return out.transpose(1, 2).reshape(rows, heads * dh)
+        out = torch.matmul(weights[:, :, :j].transpose(-1, -2), past_v,                  # (G, H, m, dh)
+                           out=self._buffer(("attention", j), groups, heads, per_group, dh))
+        out.addcmul_(weights[:, :, j, :, None], values[j].view(groups, per_group, heads, dh).transpose(1, 2))
+        merged = self._buffer(("merged", j), rows, heads * dh)
+        merged.view(groups, per_group, heads, dh).copy_(out.transpose(1, 2))
+        return merged
 
     def _split_heads(self, x):
         return x.view(x.shape[0], self.n_heads, self.head_dim)
@@ -219,20 +241,24 @@ class PrefixTableTransformer:
         torch, length, last, w = self.torch, self.length, self.length - 1, self.width
         if self.n_layers == 1:
             return self._logits(self._first_attention(last, self._chunk_indices(last, prefix)))
-        hidden = [self._mlp(0, self._first_attention(j, self._chunk_indices(j, prefix))) for j in range(length)]
+        hidden = [self._mlp(0, j, self._first_attention(j, self._chunk_indices(j, prefix))) for j in range(length)]
         for layer in range(1, self.n_layers):
             blk = self.blocks[layer]
             final = layer == self.n_layers - 1
             # the last block needs queries at the last position only
-            qkv = [h @ blk["wqkv"] if not final or j == last else h @ blk["wkv"] for j, h in enumerate(hidden)]
+            weights = [blk["wqkv"] if not final or j == last else blk["wkv"] for j in range(length)]
+            qkv = [torch.mm(h, wj, out=self._buffer(("qkv", layer, j), h.shape[0], wj.shape[1]))
+                   for j, (h, wj) in enumerate(zip(hidden, weights))]
             keys = [self._split_heads(t[:, -2 * w:-w]) for t in qkv]
             values = [self._split_heads(t[:, -w:]) for t in qkv]
             attend_at = [last] if final else range(length)
             out = {j: torch.addmm(hidden[j], self._attend(self._split_heads(qkv[j][:, :w]), keys[:j + 1],
-                                                          values[:j + 1]), blk["wo"]) for j in attend_at}
+                                                          values[:j + 1]), blk["wo"],
+                                  out=self._buffer(("attended", layer, j), hidden[j].shape[0], w))
+                   for j in attend_at}
             if final:
                 return self._logits(out[last])
-            hidden = [self._mlp(layer, out[j]) for j in range(length)]
+            hidden = [self._mlp(layer, j, out[j]) for j in range(length)]
         raise AssertionError("unreachable: the last block returns")
 
 
