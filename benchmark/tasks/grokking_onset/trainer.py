@@ -11,9 +11,15 @@ one-layer transformer runs of :mod:`.transformer`.
 
 The same code runs on CPU and CUDA (``device``); every random draw is made on the CPU from the
 run's own seed, so a run's initialisation and split do not depend on the device or on its batch.
+
+``compile=True`` trains with one ``torch.compile``d step instead (:func:`_train_step`: forward,
+gradients by ``torch.func.grad``, the logged metrics and the AdamW update in one graph, CUDA graphs
+on a GPU). Its curves equal the eager ones to float tolerance, not bit for bit (the kernels sum in
+another order), so the data builds, whose bytes are pinned, train eager.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -110,6 +116,17 @@ def _forward(U: torch.Tensor, V: torch.Tensor, W: torch.Tensor, quad: torch.Tens
     return torch.bmm(act, W)
 
 
+def _table_forward(tensors: Sequence[torch.Tensor], quad: torch.Tensor) -> torch.Tensor:
+    """:func:`_forward` over the whole table with pair index a * p + b, written as a broadcast: the
+    gradient of U and V is then a sum over b or a, not the scatter-add of a gather (which compiles
+    to atomic adds); the compiled step's model."""
+    U, V, W = tensors
+    R, p, width = U.shape
+    h = (U.unsqueeze(2) + V.unsqueeze(1)).reshape(R, p * p, width)
+    act = torch.where(quad, h * h, torch.relu(h))
+    return torch.bmm(act, W)
+
+
 def _run_losses(logits: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Per-run mean loss and accuracy over the pairs of each (R, p^2) mask, for the train and test masks."""
     logp = torch.log_softmax(logits, dim=-1)
@@ -123,11 +140,14 @@ def _run_losses(logits: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor)
 
 
 def train_batch(configs: Sequence[RunConfig], budget: int, n_log: int, ckpt_steps: Iterable[int],
-                device: str = "cpu", progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[Curves]:
+                device: str = "cpu", progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+                compile: bool = False, compile_mode: str | None = None) -> list[Curves]:
     """Train runs of one shape together for ``budget`` full-batch steps; log metrics on ``log_grid``.
 
     Metrics at step t are those of the parameters after t updates (t = 0: the initialisation); the
-    gradient norm is that of the full-batch training loss at those parameters.
+    gradient norm is that of the full-batch training loss at those parameters. ``compile``: train
+    with the compiled step (``compile_mode``: torch.compile's mode; default "reduce-overhead", CUDA
+    graphs, on a GPU and "default" on CPU).
     """
     if not configs:
         return []
@@ -140,7 +160,8 @@ def train_batch(configs: Sequence[RunConfig], budget: int, n_log: int, ckpt_step
     a, b = idx // p, idx % p
     return train_batched_runs(configs, [U, V, W], lambda: _forward(U, V, W, quad, a, b), budget, n_log, ckpt_steps,
                               norm_groups={"norm_U": [0], "norm_V": [1], "norm_W": [2]}, ckpt_fn=lambda: (U, V),
-                              device=dev, dtype=dtype, progress=progress)
+                              device=dev, dtype=dtype, progress=progress,
+                              compiled=(_table_forward, (quad,)) if compile else None, compile_mode=compile_mode)
 
 
 def batch_shape(configs: Sequence[Any], device: str, what: str) -> tuple[int, torch.dtype, torch.device]:
@@ -156,7 +177,9 @@ def train_batched_runs(configs: Sequence[Any], tensors: list[torch.Tensor], logi
                        budget: int, n_log: int, ckpt_steps: Iterable[int], norm_groups: dict[str, list[int]],
                        ckpt_fn: Callable[[], tuple[torch.Tensor, torch.Tensor]], device: torch.device | str,
                        dtype: torch.dtype,
-                       progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[Curves]:
+                       progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+                       compiled: tuple[Callable[..., torch.Tensor], tuple] | None = None,
+                       compile_mode: str | None = None) -> list[Curves]:
     """The loop every model kind shares: full-batch steps of per-run AdamW over ``tensors`` (each with a
     leading run dimension), logging on ``log_grid`` and checkpointing ``ckpt_fn()`` (two (R, p, k)
     tensors: the inputs of a and of b).
@@ -164,6 +187,10 @@ def train_batched_runs(configs: Sequence[Any], tensors: list[torch.Tensor], logi
     ``logits_fn()`` gives the (R, p^2, p) logits at the current parameters. The logged rows are train
     and test loss and accuracy, the norm of each group of ``norm_groups`` (name -> indices into ``tensors``),
     and the gradient norm; runs' labels, masks, learning rate and weight decay come from ``configs``.
+
+    ``compiled`` = (fn, args): train with the compiled step instead, the logits being
+    ``fn(tensors, *args)``. ``fn`` must be a module-level function and ``args`` tensors or constants
+    (no closures): torch.compile keeps one graph per function and shape, reused by every batch.
     """
     dev = torch.device(device)
     R, p = len(configs), configs[0].p
@@ -182,8 +209,23 @@ def train_batched_runs(configs: Sequence[Any], tensors: list[torch.Tensor], logi
     logs = torch.zeros((4 + len(norm_groups) + 1, R, grid.size), dtype=dtype, device=dev)
     ck_a, ck_b = (torch.zeros((R, len(ckpts), *x.shape[1:]), dtype=dtype, device=dev) for x in ckpt_fn())
 
+    compiled_step = None
+    if compiled is not None:
+        compiled_step = _compiled_stepper(compiled, compile_mode, dev, tensors, exp_avg, exp_avg_sq, lr, wd,
+                                          labels, train, test, norm_groups)
+
     steps: Iterable[int] = range(budget + 1)
     for t in (progress(steps) if progress else steps):
+        if t in ckpt_at:
+            with torch.no_grad():
+                x_a, x_b = ckpt_fn()
+                ck_a[:, ckpt_at[t]] = x_a
+                ck_b[:, ckpt_at[t]] = x_b
+        if compiled_step is not None:
+            metrics = compiled_step()      # these parameters' metrics, then the update (unused at t = budget)
+            if t in log_at:
+                logs[:, :, log_at[t]] = metrics
+            continue
         logits = logits_fn()
         tr_loss, tr_acc, te_loss, te_acc = _run_losses(logits, labels, (train, test))
         for t_ in tensors:
@@ -195,10 +237,6 @@ def train_batched_runs(configs: Sequence[Any], tensors: list[torch.Tensor], logi
                 gnorm = torch.sqrt(sum((g.grad ** 2).sum(tuple(range(1, g.dim()))) for g in tensors))
                 norms = [_group_norm([tensors[j] for j in group]) for group in norm_groups.values()]
                 logs[:, :, i] = torch.stack([tr_loss, tr_acc, te_loss, te_acc, *norms, gnorm])
-            if t in ckpt_at:
-                x_a, x_b = ckpt_fn()
-                ck_a[:, ckpt_at[t]] = x_a
-                ck_b[:, ckpt_at[t]] = x_b
             if t == budget:
                 break
             _adamw_step(tensors, exp_avg, exp_avg_sq, lr, wd, t + 1)
@@ -231,13 +269,83 @@ def _adamw_step(tensors: list[torch.Tensor], exp_avg: list[torch.Tensor], exp_av
     bc1 = 1 - BETAS[0] ** step
     bc2 = 1 - BETAS[1] ** step
     for x, m, v in zip(tensors, exp_avg, exp_avg_sq):
-        shape = (-1,) + (1,) * (x.dim() - 1)
-        lr_x, wd_x = lr_t.view(shape), wd.view(shape)
-        x.mul_(1 - lr_x * wd_x)
-        m.lerp_(x.grad, 1 - BETAS[0])
-        v.mul_(BETAS[1]).addcmul_(x.grad, x.grad, value=1 - BETAS[1])
-        denom = (v.sqrt() / math.sqrt(bc2)).add_(EPS)
-        x.sub_(m / denom * (lr_x / bc1))
+        _adamw_update(x, x.grad, m, v, lr_t, wd, bc1, math.sqrt(bc2))
+
+
+def _adamw_update(x: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, lr_t: torch.Tensor,
+                  wd: torch.Tensor, bc1: float | torch.Tensor, sqrt_bc2: float | torch.Tensor) -> None:
+    """One tensor's AdamW update in place: per-run (R,) learning rate (warmup applied) and weight
+    decay; the bias corrections 1 - beta1^t and sqrt(1 - beta2^t) as numbers or (1,) tensors."""
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    lr_x, wd_x = lr_t.view(shape), wd.view(shape)
+    x.mul_(1 - lr_x * wd_x)
+    m.lerp_(grad, 1 - BETAS[0])
+    v.mul_(BETAS[1]).addcmul_(grad, grad, value=1 - BETAS[1])
+    denom = (v.sqrt() / sqrt_bc2).add_(EPS)
+    x.sub_(m / denom * (lr_x / bc1))
+
+
+def _train_step(logits_of: Callable[..., torch.Tensor], logits_args: tuple, params: list[torch.Tensor],
+                exp_avg: list[torch.Tensor], exp_avg_sq: list[torch.Tensor], lr: torch.Tensor, wd: torch.Tensor,
+                step: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, test: torch.Tensor,
+                norm_groups: tuple[tuple[int, ...], ...]) -> torch.Tensor:
+    """One full-batch step as one tensor program, for torch.compile: the logged metrics at the
+    current parameters ((K, R) rows: train/test loss and accuracy, group norms, gradient norm), then
+    the AdamW update of :func:`_adamw_step` in place, ``step`` ((1,) float64, updates so far) counting it.
+
+    Metrics are computed at every step, not only at logged ones: they cost a few reductions over
+    the parameters, and one graph for every step means no recompiles and no graph breaks.
+    """
+    def summed_train_loss(ps: list[torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        losses = _run_losses(logits_of(ps, *logits_args), labels, (train, test))
+        return losses[0].sum(), losses
+
+    grads, losses = torch.func.grad(summed_train_loss, has_aux=True)(list(params))
+    gnorm = torch.sqrt(sum(_sq_norm(g) for g in grads))
+    norms = [_group_norm([params[j] for j in group]) for group in norm_groups]
+    metrics = torch.stack([*losses, *norms, gnorm])
+    step.add_(1)
+    # the schedule in float64, rounded to the runs' dtype as the eager step's Python floats are
+    lr_t = lr * torch.clamp(step / WARMUP_STEPS, max=1.0).to(lr.dtype)
+    bc1 = (1 - BETAS[0] ** step).to(lr.dtype)
+    sqrt_bc2 = torch.sqrt(1 - BETAS[1] ** step).to(lr.dtype)
+    for x, g, m, v in zip(params, grads, exp_avg, exp_avg_sq):
+        _adamw_update(x, g, m, v, lr_t, wd, bc1, sqrt_bc2)
+    return metrics
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_train_step(mode: str) -> Callable[..., torch.Tensor]:
+    """:func:`_train_step` compiled in ``mode``; one wrapper per mode, so its graphs are reused."""
+    return torch.compile(_train_step, mode=mode)
+
+
+def _compiled_stepper(compiled: tuple[Callable[..., torch.Tensor], tuple], compile_mode: str | None,
+                      device: torch.device, tensors: list[torch.Tensor], exp_avg: list[torch.Tensor],
+                      exp_avg_sq: list[torch.Tensor], lr: torch.Tensor, wd: torch.Tensor, labels: torch.Tensor,
+                      train: torch.Tensor, test: torch.Tensor,
+                      norm_groups: dict[str, list[int]]) -> Callable[[], torch.Tensor]:
+    """A function that runs one compiled step of these runs and returns its (K, R) metrics."""
+    logits_of, logits_args = compiled
+    mode = compile_mode or ("reduce-overhead" if device.type == "cuda" else "default")
+    step_fn = _compiled_train_step(mode)
+    params = [t.detach() for t in tensors]     # the same storage, updated in place by the compiled step
+    # (1,), not 0-d: inductor (torch 2.13) drops the in-place update of a 0-d float64 CPU input
+    step = torch.zeros(1, dtype=torch.float64, device=device)
+    groups = tuple(tuple(g) for g in norm_groups.values())
+    # Fixed addresses let CUDA graphs update the state in place rather than copy it in and out each
+    # step; guard=False so that the next batch's tensors reuse the graph instead of recompiling it.
+    state = [*params, *exp_avg, *exp_avg_sq, lr, wd, step, labels, train, test,
+             *(x for x in logits_args if isinstance(x, torch.Tensor))]
+    for x in state:
+        torch._dynamo.mark_static_address(x, guard=False)
+
+    def run_step() -> torch.Tensor:
+        torch.compiler.cudagraph_mark_step_begin()    # the last step's metrics are consumed: its buffers may go
+        return step_fn(logits_of, logits_args, params, exp_avg, exp_avg_sq, lr, wd, step, labels, train, test,
+                       groups)
+
+    return run_step
 
 
 def train_reference(cfg: RunConfig, budget: int, n_log: int) -> dict[str, np.ndarray]:

@@ -17,6 +17,8 @@ attention output of positions 0 and 1 into it: the batched forward computes the 
 attention and the MLP at the last position only (the keys and values at every position). The
 loss and its gradients are those of the full model; :func:`train_reference`, which runs the full
 three-position model alone with ``torch.optim.AdamW``, checks that.
+
+``compile=True`` trains with the compiled step of :mod:`.trainer` (curves equal to float tolerance).
 """
 from __future__ import annotations
 
@@ -113,14 +115,22 @@ def _forward(params: dict[str, torch.Tensor], a: torch.Tensor, b: torch.Tensor, 
     return torch.bmm(resid, params["W_U"])
 
 
+def _forward_of_tensors(tensors: Sequence[torch.Tensor], a: torch.Tensor, b: torch.Tensor,
+                        d_head: int) -> torch.Tensor:
+    """:func:`_forward` of the parameters in ``PARAM_NAMES`` order: the compiled step's model."""
+    return _forward(dict(zip(PARAM_NAMES, tensors)), a, b, d_head)
+
+
 def train_transformer_batch(configs: Sequence[TransformerConfig], budget: int, n_log: int, ckpt_steps: Iterable[int],
                             device: str = "cpu",
-                            progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[Curves]:
+                            progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+                            compile: bool = False, compile_mode: str | None = None) -> list[Curves]:
     """Train transformer runs of one shape together, as :func:`~.trainer.train_batch` trains MLP runs.
 
     The metrics are ``TRANSFORMER_CURVE_KEYS`` (train/test loss and accuracy, per-layer weight norms,
     gradient norm). The checkpoints ``ckpt_U`` and ``ckpt_V`` (k, p, d_model) are the residual-stream
     inputs of a (W_E[a] + W_pos[0]) and of b (W_E[b] + W_pos[1]): the counterparts of the MLP's U[a], V[b].
+    ``compile`` and ``compile_mode``: as for :func:`~.trainer.train_batch`.
     """
     if not configs:
         return []
@@ -139,7 +149,8 @@ def train_transformer_batch(configs: Sequence[TransformerConfig], budget: int, n
 
     return train_batched_runs(configs, tensors, lambda: _forward(params, a, b, d_head), budget, n_log, ckpt_steps,
                               norm_groups=groups, ckpt_fn=inputs_of_a_and_b, device=dev, dtype=dtype,
-                              progress=progress)
+                              progress=progress, compiled=(_forward_of_tensors, (a, b, d_head)) if compile else None,
+                              compile_mode=compile_mode)
 
 
 def train_transformer_reference(cfg: TransformerConfig, budget: int, n_log: int) -> dict[str, np.ndarray]:

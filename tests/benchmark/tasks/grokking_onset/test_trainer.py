@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.tasks.grokking_onset import trainer
 from benchmark.tasks.grokking_onset.trainer import (RunConfig, labels_for, log_grid, train_batch, train_mask_for,
                                                     train_reference)
 
@@ -64,3 +65,54 @@ def test_cuda_gives_the_cpu_curves():
     gpu = train_batch([cfg], 100, 20, [], device="cuda")[0]
     for key in ("train_loss", "test_loss", "norm_U"):
         np.testing.assert_allclose(gpu.metrics[key], cpu.metrics[key], rtol=1e-6, err_msg=key)
+
+
+def assert_same_curves(got, want, rtol, atol):
+    for g, w in zip(got, want, strict=True):
+        assert np.array_equal(g.steps, w.steps) and np.array_equal(g.ckpt_steps, w.ckpt_steps)
+        for key, curve in w.metrics.items():
+            np.testing.assert_allclose(g.metrics[key], curve, rtol=rtol, atol=atol, err_msg=key)
+        np.testing.assert_allclose(g.ckpt_U, w.ckpt_U, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(g.ckpt_V, w.ckpt_V, rtol=rtol, atol=atol)
+
+
+def mixed_runs(dtype: str = "float64") -> list[RunConfig]:
+    return [run(dtype=dtype, seed=s, lr=lr, wd=wd, op=op, act=act)
+            for s, lr, wd, op, act in [(1, 0.01, 1.0, "add", "quad"), (2, 0.003, 0.0, "mul", "relu"),
+                                       (3, 0.02, 2.0, "sq", "relu")]]
+
+
+def test_the_compiled_step_uncompiled_gives_the_eager_curves(monkeypatch):
+    """The step torch.compile compiles (broadcast forward, torch.func.grad, metrics and AdamW in one
+    function, checkpoints taken before it), run as plain PyTorch: the eager curves. Fast; the test
+    below compiles it."""
+    monkeypatch.setattr(trainer, "_compiled_train_step", lambda mode: trainer._train_step)
+    eager = train_batch(mixed_runs(), 40, 12, ckpt_steps=[0, 25, 40])
+    assert_same_curves(train_batch(mixed_runs(), 40, 12, ckpt_steps=[0, 25, 40], compile=True), eager,
+                       rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_the_compiled_step_gives_the_eager_curves_with_one_graph():
+    """torch.compile (inductor) of the whole step gives the eager curves to float tolerance, and
+    compiles once: logging and checkpoint steps reuse the graph (no recompiles, no graph breaks).
+    Slow: inductor builds its C++ kernels in 10-30 s on 2 cores (later runs hit its cache)."""
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    eager = train_batch(mixed_runs(), 40, 12, ckpt_steps=[0, 25, 40])
+    compiled = train_batch(mixed_runs(), 40, 12, ckpt_steps=[0, 25, 40], compile=True)
+    assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"], dict(counters)
+    assert_same_curves(compiled, eager, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_compiled_on_cuda_gives_the_cpu_curves():
+    """The GPU path (CUDA graphs), float32: the eager CPU curves to float tolerance."""
+    configs = mixed_runs("float32")
+    cpu = train_batch(configs, 60, 15, ckpt_steps=[0, 60])
+    gpu = train_batch(configs, 60, 15, ckpt_steps=[0, 60], device="cuda", compile=True)
+    for g, c in zip(gpu, cpu):
+        for key in ("train_loss", "test_loss", "norm_U", "norm_W", "grad_norm"):
+            np.testing.assert_allclose(g.metrics[key], c.metrics[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(g.ckpt_U, c.ckpt_U, rtol=1e-4, atol=1e-5)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.tasks.grokking_onset import trainer
 from benchmark.tasks.grokking_onset.trainer import log_grid
 from benchmark.tasks.grokking_onset.transformer import (TRANSFORMER_CURVE_KEYS, TransformerConfig,
                                                         init_transformer_params, train_transformer_batch,
@@ -84,3 +85,47 @@ def test_cuda_gives_the_cpu_curves():
     gpu = train_transformer_batch([cfg], 30, 10, [], device="cuda")[0]
     for key in ("train_loss", "test_loss", "norm_embed"):
         np.testing.assert_allclose(gpu.metrics[key], cpu.metrics[key], rtol=1e-6, err_msg=key)
+
+
+def assert_same_curves(got, want, rtol, atol):
+    for g, w in zip(got, want, strict=True):
+        for key, curve in w.metrics.items():
+            np.testing.assert_allclose(g.metrics[key], curve, rtol=rtol, atol=atol, err_msg=key)
+        np.testing.assert_allclose(g.ckpt_U, w.ckpt_U, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(g.ckpt_V, w.ckpt_V, rtol=rtol, atol=atol)
+
+
+def mixed_runs(dtype: str = "float64") -> list[TransformerConfig]:
+    return [tiny(dtype=dtype, seed=s, lr=lr, wd=wd, op=op)
+            for s, lr, wd, op in [(1, 0.03, 1.0, "add"), (2, 0.003, 0.0, "mul"), (3, 0.02, 2.0, "sq")]]
+
+
+def test_the_compiled_step_uncompiled_gives_the_eager_curves(monkeypatch):
+    """The transformer through the compiled step's code, run as plain PyTorch: the eager curves."""
+    monkeypatch.setattr(trainer, "_compiled_train_step", lambda mode: trainer._train_step)
+    eager = train_transformer_batch(mixed_runs(), 30, 10, ckpt_steps=[0, 20])
+    assert_same_curves(train_transformer_batch(mixed_runs(), 30, 10, ckpt_steps=[0, 20], compile=True), eager,
+                       rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_the_compiled_step_gives_the_eager_curves_with_one_graph():
+    """torch.compile (inductor) of the transformer's step: the eager curves to float tolerance, one
+    graph for every step. Slow: inductor builds its C++ kernels in 30-80 s on 2 cores."""
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    eager = train_transformer_batch(mixed_runs(), 30, 10, ckpt_steps=[0, 20])
+    compiled = train_transformer_batch(mixed_runs(), 30, 10, ckpt_steps=[0, 20], compile=True)
+    assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"], dict(counters)
+    assert_same_curves(compiled, eager, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_compiled_on_cuda_gives_the_cpu_curves():
+    configs = mixed_runs("float32")
+    cpu = train_transformer_batch(configs, 30, 10, [0, 30])
+    gpu = train_transformer_batch(configs, 30, 10, [0, 30], device="cuda", compile=True)
+    for g, c in zip(gpu, cpu):
+        for key in ("train_loss", "test_loss", "norm_embed", "norm_attn", "grad_norm"):
+            np.testing.assert_allclose(g.metrics[key], c.metrics[key], rtol=1e-4, atol=1e-5, err_msg=key)
