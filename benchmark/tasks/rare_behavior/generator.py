@@ -7,8 +7,10 @@ Families:
   float32; the truth uses z's exact covariance Q^T Q through its Cholesky factor). Linear scores
   (no hidden layer) or ReLU MLPs with 1-3 hidden layers. Truth: region enumeration in the r-D
   bottleneck (``regions.py``).
-* F2: 2-D inputs, uniform on the box [-1, 1]^2 or standard normal; ReLU MLPs, 1-2 hidden layers.
-  Truth: region enumeration (polygon areas, or the polar Gaussian integral of each polygon).
+* F2: low-dimensional inputs: 2-D, uniform on the box [-1, 1]^2 or standard normal, and 3-D to
+  6-D, uniform on the box [-1, 1]^d (no exact Gaussian polytope mass there); ReLU MLPs, 1-2
+  hidden layers. Truth: region enumeration (polygon areas, the polar Gaussian integral of each
+  polygon, or polytope volumes).
 * F3: token sequences with independent per-position distributions q_j = softmax(beta g_j);
   tiny causal transformers; predicate: argmax of the last position's logits = target. Truth:
   every sequence enumerated (float32 torch; logit gaps under 1e-3 recomputed in float64) and

@@ -129,6 +129,8 @@ def test_torch_enumeration_model_agrees_with_the_float64_reference():
     ("F1", {"input_dist": "gaussian", "dim": 64, "rank": 1, "hidden_layers": 0, "width": 8, "classes": 1,
             "log10_p": -11.0}),
     ("F2", {"input_dist": "box", "dim": 2, "hidden_layers": 2, "width": 8, "classes": 1, "log10_p": -9.0}),
+    ("F2", {"input_dist": "box", "dim": 4, "hidden_layers": 2, "width": 6, "classes": 3, "log10_p": -6.0}),
+    ("F2", {"input_dist": "box", "dim": 6, "hidden_layers": 1, "width": 8, "classes": 1, "log10_p": -10.0}),
 ])
 def test_generation_is_deterministic_and_lands_near_the_requested_decade(family, params):
     a, b = make_instance(family, params, 11), make_instance(family, params, 11)
