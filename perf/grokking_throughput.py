@@ -46,9 +46,9 @@ def matmul_flops_per_model_step(p: int, width: int, model: str) -> float:
     """The batched matmuls of one full-batch step: forward, and twice that backward."""
     if model == "mlp":
         macs_per_pair = width * p
-    else:                           # keys and values of a and b, W_O, the MLP, the unembedding
+    else:                           # W_O, the MLP, the unembedding (keys and values: once per token)
         d, d_mlp = width, 4 * width
-        macs_per_pair = 5 * d * d + 2 * d * d_mlp + d * p
+        macs_per_pair = d * d + 2 * d * d_mlp + d * p
     return 3 * 2.0 * p * p * macs_per_pair
 
 
