@@ -36,8 +36,10 @@ def _f1(dim, rank, hidden, log10_p, classes=1, width=16):
                    "width": width, "classes": classes, "log10_p": log10_p})
 
 
-def _f2(dist, hidden, log10_p, classes=1, width=12):
-    return ("F2", {"input_dist": dist, "dim": 2, "hidden_layers": hidden, "width": width,
+def _f2(dist, hidden, log10_p, classes=1, width=12, dim=2):
+    """2-D: box or Gaussian; 3-D to 6-D: box only (regions.py has no exact Gaussian polytope mass).
+    Above 2-D the width is 6-8 so that the region count, and the build, stays small (seconds)."""
+    return ("F2", {"input_dist": dist, "dim": dim, "hidden_layers": hidden, "width": width,
                    "classes": classes, "log10_p": log10_p})
 
 
@@ -54,6 +56,9 @@ def dev_configs() -> list[tuple[str, dict[str, Any]]]:
         _f2("box", 1, -5.0), _f2("box", 2, -10.0, classes=3), _f2("gaussian", 2, -3.0),
         _f2("gaussian", 1, -7.5, classes=4), _f2("box", 2, -12.0),
         _f3(8, 6, 1, -4.0), _f3(8, 6, 1, -9.5), _f3(6, 6, 2, -6.5, width=64), _f3(7, 6, 1, -11.0, width=128),
+        # appended, so that the instances above keep their ids and seeds
+        _f2("box", 2, -8.5, width=8, dim=3), _f2("box", 2, -5.5, classes=3, width=6, dim=4),
+        _f2("box", 1, -11.0, width=8, dim=6),
     ]
 
 
@@ -70,6 +75,11 @@ def test_configs() -> list[tuple[str, dict[str, Any]]]:
     sizes = [(8, 8, 1), (8, 10, 1), (12, 8, 1), (16, 8, 2), (8, 9, 2), (10, 8, 1), (16, 7, 1), (12, 8, 2)]
     for (v, length, layers), lp in zip(sizes, np.linspace(-12.0, -3.0, len(sizes))):
         cfgs.append(_f3(v, length, layers, float(lp), width=64 if layers == 1 else 128))
+    # F2 above 2-D, appended (the instances above keep their seeds): box inputs, two models per
+    # dimension 3-6 over the decades, argmax on every other; 6-D has one hidden layer (region count)
+    for i, (dim, lp) in enumerate(zip((3, 4, 5, 6, 3, 4, 5, 6), np.linspace(-12.0, -3.0, 8))):
+        cfgs.append(_f2("box", 1 if dim == 6 else 2, float(lp), classes=3 if i % 2 else 1,
+                        width=6 if dim == 5 else 8, dim=dim))
     return cfgs
 
 
@@ -101,8 +111,8 @@ def model_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 # --- metadata -----------------------------------------------------------------------------------
 
 _COMMON_FIELDS = {
-    "family": FieldSpec(kind="str", description="F1 (Gaussian, high-dim, hidden bottleneck), F2 (2-D ReLU net) "
-                        "or F3 (tiny transformer)"),
+    "family": FieldSpec(kind="str", description="F1 (Gaussian, high-dim, hidden bottleneck), F2 (2-D to 6-D ReLU "
+                        "net) or F3 (tiny transformer)"),
     "architecture": FieldSpec(kind="str", description="mlp or transformer (forward pass in the dataset card)"),
     "input_dist": FieldSpec(kind="str", description="gaussian: N(0, I_dim); box: uniform on [-1, 1]^dim; tokens: "
                             "independent positions, position j drawn from token_probs[j]"),
@@ -180,7 +190,7 @@ def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
         what = ("only problem['oracle'], which returns the model's float64 outputs for a batch of inputs and counts "
                 "every forward pass against the instance's budget; the weights never reach the method")
     return TaskMetadata(
-        name=name, version=1,
+        name=name, version=2,  # 2: F2 in 3-D to 6-D (boxes) added to the splits
         description=("Estimate the probability p of a rare model behaviour (output above a threshold, or a target "
                      "argmax) under a known input distribution, and give a 95% upper bound on it. log10 p lies in "
                      f"[-12, -3] and is known exactly to the benchmark. The method gets {what}."),
@@ -268,7 +278,7 @@ class _RareBehaviorBase(Task):
 @register_task
 class RareBehavior(_RareBehaviorBase):
     metadata = _metadata("rare-behavior", whitebox=False,
-                         revision="sha256:8696a54f1421f611ea6d8b0ed265613f042430e092e22be47979cc2e3403e7ce")
+                         revision="sha256:a72f29725a8a69d1fbadfe8f48d3c4212059d9dfcb46e198a7ec597b34eeeb4a")
     dev_seed = 20240905
     track_salt = 1
 
@@ -283,7 +293,7 @@ class RareBehavior(_RareBehaviorBase):
 @register_task
 class RareBehaviorWhitebox(_RareBehaviorBase):
     metadata = _metadata("rare-behavior-whitebox", whitebox=True,
-                         revision="sha256:a0477fa3b3394edaa9490316201575fcb87402242ca1ca9017c5e2d14ff02531")
+                         revision="sha256:c4686ebfcb939dd177ef26ab6714b9a43b73c28d40f6d846dd7c2424fcd8eb22")
     dev_seed = 20240906
     whitebox = True
     track_salt = 2

@@ -1,4 +1,4 @@
-"""Tiny rare-behavior splits: a few real instances of each family, built in seconds."""
+"""Tiny rare-behavior splits: a few real instances of each family (F2 in 2-D and 4-D), built in seconds."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +11,7 @@ TINY_CONFIGS = [
             "log10_p": -5.0}),
     ("F2", {"input_dist": "box", "dim": 2, "hidden_layers": 1, "width": 8, "classes": 3, "log10_p": -3.0}),
     ("F3", {"vocab": 4, "length": 5, "n_layers": 1, "width": 16, "n_heads": 2, "log10_p": -4.0}),
+    ("F2", {"input_dist": "box", "dim": 4, "hidden_layers": 1, "width": 6, "classes": 1, "log10_p": -3.0}),
 ]
 
 
