@@ -1,5 +1,5 @@
 """A sound upper bound by interval bound propagation (IBP) over an adaptive partition of the input
-space (white-box, F2: low-dimensional ReLU MLPs, uniform box or Gaussian inputs).
+space (white-box, F2: low-dimensional ReLU MLPs, 2-D box or Gaussian inputs and 3-D to 6-D boxes).
 
 The domain ([-1, 1]^d, or [-R, R]^d for N(0, I) with the exact outside mass 1 - (1 - 2 Phi(-R))^d
 added to the bound) is split into axis-aligned cells. Each cell's box is propagated through the
@@ -8,7 +8,10 @@ out_target - out_j (argmax) so that the comparison is bounded directly. A cell w
 cannot satisfy the predicate holds no behaviour; one whose interval satisfies it everywhere is
 "proven"; the rest are undecided and the most massive undecided cells are bisected along their
 widest side, until the undecided mass is below 1% of the proven mass, or the cell or time budget
-runs out. Cell masses are exact: areas (box) and products of normal CDF differences (Gaussian).
+runs out. Cell masses are exact: volumes (box) and products of normal CDF differences (Gaussian).
+The cell budget holds in 6-D too (at most MAX_CELLS cells of 2 d + 1 floats: about 0.5 GB at the
+peak); the bound stays sound there but loosens, as the undecided layer along the decision boundary
+needs many more cells per decade of slack than in the plane.
 
 upper = proven mass + undecided mass (+ the Gaussian outside mass), inflated by 1e-9 relative for
 floating-point rounding: sound, with no probability of failure (it is a 100% bound, used as the 95%
