@@ -6,7 +6,10 @@ enumerator for vocab**length = 8^8 and 16^8 = 2^32 sequences (at the measured mo
 vocabulary widens the first block's one-hot matrix, so vocab 16 runs somewhat slower per sequence).
 
     python perf/rare_truth_speed.py [--vocab 8] [--length 6] [--big-length 8] [--layers 1 2]
-                                    [--width W] [--devices cpu cuda]
+                                    [--width W] [--devices cpu cuda] [--build-env]
+
+--build-env runs in the reference build environment of ``phasebench data build`` (AVX2 kernels,
+benchmark/build_env.py), the one the embedded splits are built in: CPU matmuls are slower there.
 
 Both run at --length (their argmax arrays and tie counts are checked identical); the enumerator runs
 again at --big-length, whose rate is the one projected. --width defaults to the test split's widths
@@ -19,14 +22,34 @@ width-64 model; both enumerations here run float32, the precision the truth uses
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+REPO = Path(__file__).resolve().parent.parent
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+def _reexec_in_build_env() -> None:
+    """With --build-env, run again with the reference build environment set: the kernels are chosen
+    when numpy and torch load, so it must be in the environment first (build_env.py is loaded by path:
+    the benchmark package imports numpy)."""
+    if "--build-env" not in sys.argv:
+        return
+    spec = importlib.util.spec_from_file_location("_build_env", REPO / "benchmark" / "build_env.py")
+    build_env = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_env)
+    missing = build_env.missing_reference_env()
+    if missing:
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **missing})
+
+
+_reexec_in_build_env()
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(REPO))
 
 from benchmark.tasks.rare_behavior.generator import enumerate_argmax, enumerate_argmax_reference  # noqa: E402
 from benchmark.tasks.rare_behavior.models import transformer_arrays  # noqa: E402
@@ -66,8 +89,10 @@ def main() -> None:
     ap.add_argument("--layers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--width", type=int, default=None)
     ap.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    ap.add_argument("--build-env", action="store_true", help="in the reference build environment (AVX2 kernels)")
     args = ap.parse_args()
     print(f"F3 truth enumeration: vocab {args.vocab}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{'build environment (AVX2 kernels)' if args.build_env else 'default kernels'}, "
           f"devices {' '.join(args.devices)}"
           + (f" ({torch.cuda.get_device_name()})" if "cuda" in args.devices else ""))
     for n_layers in args.layers:
