@@ -10,6 +10,15 @@ from benchmark.tasks.grokking_onset.trainer import (RunConfig, labels_for, log_g
                                                     train_reference)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: a second thread only adds pool overhead (and stalls on a loaded machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run(**over) -> RunConfig:
     base = dict(op="add", p=7, width=16, act="quad", lr=0.01, wd=1.0, train_frac=0.5, init_scale=1.0,
                 dtype="float64", seed=3)
