@@ -241,7 +241,7 @@ class PrefixTableTransformer:
     # --- one chunk --------------------------------------------------------------------------------
     def chunk_logits(self, prefix):
         """Float32 logits (vocab**free, vocab) of the chunk's sequences, lexicographic. prefix: int64
-        tensor on the device with the first length - free tokens (None when free == length)."""
+        tensor on the device with the first length - free tokens (empty when free == length)."""
         torch, length, last, w = self.torch, self.length, self.length - 1, self.width
         if self.n_layers == 1:
             return self._logits(self._first_attention(last, self._chunk_indices(last, prefix)))
