@@ -9,7 +9,8 @@ from safetensors import safe_open
 
 from benchmark.dataset import open_split
 from benchmark.tasks.rare_behavior.enumerate import chunk_free_positions, enumerate_argmax_by_prefix
-from benchmark.tasks.rare_behavior.generator import (TIE_GAP, enumerate_argmax, enumerate_argmax_reference,
+from benchmark.tasks.rare_behavior import generator
+from benchmark.tasks.rare_behavior.generator import (TIE_GAP, TokenMasses, enumerate_argmax, enumerate_argmax_reference,
                                                      round_sig, sequence_probabilities)
 from benchmark.tasks.rare_behavior.models import transformer_arrays, transformer_forward
 from benchmark.tasks.rare_behavior.task import model_arrays
@@ -86,6 +87,40 @@ def test_chunk_free_positions():
     assert chunk_free_positions(8, 8, 1 << 12) == 4
     assert chunk_free_positions(8, 3, 1 << 20) == 3
     assert chunk_free_positions(16, 8, 1) == 1
+
+
+@pytest.mark.parametrize("beta", [0.5, 8.0, 120.0])
+def test_token_masses_are_fsum_of_the_members_bit_for_bit(monkeypatch, beta):
+    """Every token's p as the beta tuning computes it, against math.fsum over its members: many chunks
+    (a small chunk size), a token with no member, and at the largest beta products that underflow to
+    subnormals and to zero."""
+    monkeypatch.setattr(generator, "_MASS_CHUNK", 125)
+    vocab, length = 5, 7
+    rng = np.random.default_rng(3)
+    argmax = rng.integers(0, vocab - 1, vocab ** length).astype(np.uint8)  # token vocab - 1: no member
+    token_probs = generator._token_probs(rng.standard_normal((length, vocab)) * 4, beta)
+    probs = sequence_probabilities(token_probs, np.arange(vocab ** length))
+    masses = TokenMasses(argmax, vocab, length)
+    assert masses.table_positions == 3
+    chunked = np.concatenate([p for _, p in masses._probabilities(token_probs)])
+    assert np.array_equal(chunked.view(np.uint64), probs.view(np.uint64))
+    expected = [math.fsum(sequence_probabilities(token_probs, np.flatnonzero(argmax == t))) for t in range(vocab)]
+    assert [m.hex() for m in masses(token_probs)] == [e.hex() for e in expected]
+    assert expected[-1] == 0.0
+    if beta > 100:
+        assert (probs == 0).any() and ((probs > 0) & (probs < np.finfo(np.float64).tiny)).any()
+
+
+def test_token_masses_round_half_to_even_like_fsum():
+    """Sums that fall exactly halfway between floats, and just above: 1 + 2^-53 rounds to 1, and
+    1 + 2^-53 + 2^-106 up to 1 + 2^-52."""
+    token_probs = np.array([[1.0, 2.0 ** -53], [1.0, 2.0 ** -53]])  # sequences 1, 2^-53, 2^-53, 2^-106
+    for argmax, sums in (([0, 0, 1, 1], [1.0, 2.0 ** -53 + 2.0 ** -106]),
+                         ([0, 0, 1, 0], [1.0 + 2.0 ** -52, 2.0 ** -53])):
+        masses = TokenMasses(np.array(argmax, dtype=np.uint8), 2, 2)(token_probs)
+        assert masses == sums
+        assert masses == [math.fsum(sequence_probabilities(token_probs, np.flatnonzero(np.array(argmax) == t)))
+                          for t in range(2)]
 
 
 def _stored_f3_instances():
