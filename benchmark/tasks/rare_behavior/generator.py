@@ -54,6 +54,9 @@ class RareInstance:
     public_arrays: dict[str, np.ndarray]    # the input distribution's arrays (token_probs)
     p: float
     info: dict[str, Any] = field(default_factory=dict)
+    #: Not stored with the answer: figures that may differ with the processor's float32 kernels (so a
+    #: split built elsewhere, on a GPU say, would differ in bytes for them alone).
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 # --- F1 and F2: ReLU networks, region enumeration -----------------------------------------------
@@ -316,9 +319,11 @@ def _transformer_instance(params: dict[str, Any], rng: np.random.Generator, devi
     public = {"input_dist": "tokens", "vocab": vocab, "seq_len": length, "predicate": "argmax",
               "threshold": 0.0, "target": target, "output_dim": vocab, "n_layers": params["n_layers"],
               "width": params["width"], "n_heads": params["n_heads"]}
-    info = {"beta": beta, "near_ties_recomputed": n_ties, "n_sequences": vocab ** length}
+    info = {"beta": beta, "n_sequences": vocab ** length}
+    # the count of near-ties depends on the float32 kernels (a gap within ~1e-6 of TIE_GAP); the argmax
+    # and p do not
     return RareInstance("F3", "transformer", model, public, {"token_probs": token_probs},
-                        round_sig(p, 12), info)
+                        round_sig(p, 12), info, diagnostics={"near_ties_recomputed": n_ties})
 
 
 def make_instance(family: str, params: dict[str, Any], seed: int, device: str = "cpu") -> RareInstance:

@@ -49,13 +49,14 @@ def _f3(vocab, length, n_layers, log10_p, width=64, n_heads=2):
 
 
 def dev_configs() -> list[tuple[str, dict[str, Any]]]:
-    """Small enough that the split builds in about a minute on 2 cores (F3: 6^6 to 8^6 sequences)."""
+    """Small enough that both dev splits build in a few minutes on 2 cores (F3: two 8^8 models, one and
+    two blocks, and two of 8^6 and 7^6 sequences)."""
     return [
         _f1(64, 1, 0, -3.5), _f1(784, 1, 2, -9.0), _f1(128, 2, 1, -6.0, classes=4),
         _f1(256, 2, 2, -11.5), _f1(512, 2, 3, -4.5, classes=3), _f1(64, 2, 0, -8.0, classes=3),
         _f2("box", 1, -5.0), _f2("box", 2, -10.0, classes=3), _f2("gaussian", 2, -3.0),
         _f2("gaussian", 1, -7.5, classes=4), _f2("box", 2, -12.0),
-        _f3(8, 6, 1, -4.0), _f3(8, 6, 1, -9.5), _f3(6, 6, 2, -6.5, width=64), _f3(7, 6, 1, -11.0, width=128),
+        _f3(8, 8, 1, -4.0), _f3(8, 6, 1, -9.5), _f3(8, 8, 2, -6.5, width=64), _f3(7, 6, 1, -11.0, width=128),
         # appended, so that the instances above keep their ids and seeds
         _f2("box", 2, -8.5, width=8, dim=3), _f2("box", 2, -5.5, classes=3, width=6, dim=4),
         _f2("box", 1, -11.0, width=8, dim=6),
@@ -190,7 +191,7 @@ def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
         what = ("only problem['oracle'], which returns the model's float64 outputs for a batch of inputs and counts "
                 "every forward pass against the instance's budget; the weights never reach the method")
     return TaskMetadata(
-        name=name, version=2,  # 2: F2 in 3-D to 6-D (boxes) added to the splits
+        name=name, version=3,  # 2: F2 in 3-D to 6-D (boxes) added; 3: two dev F3 models of length 8
         description=("Estimate the probability p of a rare model behaviour (output above a threshold, or a target "
                      "argmax) under a known input distribution, and give a 95% upper bound on it. log10 p lies in "
                      f"[-12, -3] and is known exactly to the benchmark. The method gets {what}."),
@@ -278,7 +279,7 @@ class _RareBehaviorBase(Task):
 @register_task
 class RareBehavior(_RareBehaviorBase):
     metadata = _metadata("rare-behavior", whitebox=False,
-                         revision="sha256:a72f29725a8a69d1fbadfe8f48d3c4212059d9dfcb46e198a7ec597b34eeeb4a")
+                         revision="sha256:47038902e2ced24964c4ed69ee6d49033dc70f4e8cec5b5b6978e2e71ee78b0c")
     dev_seed = 20240905
     track_salt = 1
 
@@ -293,7 +294,7 @@ class RareBehavior(_RareBehaviorBase):
 @register_task
 class RareBehaviorWhitebox(_RareBehaviorBase):
     metadata = _metadata("rare-behavior-whitebox", whitebox=True,
-                         revision="sha256:c4686ebfcb939dd177ef26ab6714b9a43b73c28d40f6d846dd7c2424fcd8eb22")
+                         revision="sha256:626daa1a28e3046378a3a0adcc0ca9021e357695b048ee1e441e56df85b4f12f")
     dev_seed = 20240906
     whitebox = True
     track_salt = 2

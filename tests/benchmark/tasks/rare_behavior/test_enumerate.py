@@ -133,13 +133,14 @@ def _stored_f3_instances():
 
 @pytest.mark.parametrize("split, record", list(_stored_f3_instances()))
 def test_stored_dev_truth_is_reproduced(split, record):
-    """Every F3 instance of the embedded dev split: the enumerator gives the pinned p and tie count."""
+    """Every F3 instance of the embedded dev split: the enumerator gives the pinned p. (The near-tie
+    count is not pinned: it may differ with the float32 kernels, the argmax does not.)"""
     answer = split.load_answer(record.id)
     with safe_open(str(split.answers_root / "answers" / f"{record.id}.safetensors"), "np") as f:
         info = json.loads(f.metadata()["info"])
     vocab, length = record.public["vocab"], record.public["seq_len"]
-    argmax, ties = enumerate_argmax(model_arrays(answer), vocab, length)
+    argmax, _ = enumerate_argmax(model_arrays(answer), vocab, length)
     token_probs = split.load_inputs(record.id)["token_probs"]
     members = np.flatnonzero(argmax == record.public["target"])
     assert round_sig(math.fsum(sequence_probabilities(token_probs, members)), 12) == float(answer["p"].reshape(-1)[0])
-    assert ties == info["near_ties_recomputed"]
+    assert info["n_sequences"] == vocab ** length and "near_ties_recomputed" not in info
