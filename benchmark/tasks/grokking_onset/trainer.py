@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -328,6 +329,13 @@ def _compiled_stepper(compiled: tuple[Callable[..., torch.Tensor], tuple], compi
     """A function that runs one compiled step of these runs and returns its (K, R) metrics."""
     logits_of, logits_args = compiled
     mode = compile_mode or ("reduce-overhead" if device.type == "cuda" else "default")
+    if device.type == "cpu" and os.environ.get("ATEN_CPU_CAPABILITY"):
+        # Measured with torch 2.13 on an AVX-512 machine: with ATEN_CPU_CAPABILITY=avx2 (the
+        # reference build environment, benchmark/build_env.py) inductor's CPU kernels for this step
+        # return wrong numbers (NaN losses from step 1), while eager is exact. Refuse, never guess.
+        raise RuntimeError("compile=True on CPU with ATEN_CPU_CAPABILITY="
+                           f"{os.environ['ATEN_CPU_CAPABILITY']!r} set: torch 2.13's inductor gives wrong "
+                           "curves under a forced ATen capability; unset it (the data builds train eager)")
     step_fn = _compiled_train_step(mode)
     params = [t.detach() for t in tensors]     # the same storage, updated in place by the compiled step
     # (1,), not 0-d: inductor (torch 2.13) drops the in-place update of a 0-d float64 CPU input

@@ -95,6 +95,7 @@ def test_the_compiled_step_uncompiled_gives_the_eager_curves(monkeypatch):
     """The step torch.compile compiles (broadcast forward, torch.func.grad, metrics and AdamW in one
     function, checkpoints taken before it), run as plain PyTorch: the eager curves. Fast; the test
     below compiles it."""
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)  # the compile path refuses it (_compiled_stepper)
     monkeypatch.setattr(trainer, "_compiled_train_step", lambda mode: trainer._train_step)
     eager = train_batch(mixed_runs(), 40, 12, ckpt_steps=[0, 25, 40])
     assert_same_curves(train_batch(mixed_runs(), 40, 12, ckpt_steps=[0, 25, 40], compile=True), eager,
@@ -102,10 +103,11 @@ def test_the_compiled_step_uncompiled_gives_the_eager_curves(monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_compiled_step_gives_the_eager_curves_with_one_graph():
+def test_the_compiled_step_gives_the_eager_curves_with_one_graph(monkeypatch):
     """torch.compile (inductor) of the whole step gives the eager curves to float tolerance, and
     compiles once: logging and checkpoint steps reuse the graph (no recompiles, no graph breaks).
     Slow: inductor builds its C++ kernels in 10-30 s on 2 cores (later runs hit its cache)."""
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)  # see _compiled_stepper: inductor is wrong under it
     from torch._dynamo.utils import counters
     torch._dynamo.reset()
     counters.clear()
@@ -113,6 +115,14 @@ def test_the_compiled_step_gives_the_eager_curves_with_one_graph():
     compiled = train_batch(mixed_runs(), 40, 12, ckpt_steps=[0, 25, 40], compile=True)
     assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"], dict(counters)
     assert_same_curves(compiled, eager, rtol=1e-9, atol=1e-12)
+
+
+def test_compile_on_cpu_refuses_a_forced_aten_capability(monkeypatch):
+    """torch 2.13's inductor returned NaN curves for this step under ATEN_CPU_CAPABILITY=avx2 (the
+    reference build environment): the trainer refuses rather than return them."""
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    with pytest.raises(RuntimeError, match="ATEN_CPU_CAPABILITY"):
+        train_batch(mixed_runs(), 5, 4, ckpt_steps=[0], compile=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

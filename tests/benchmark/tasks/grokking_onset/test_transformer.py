@@ -102,6 +102,7 @@ def mixed_runs(dtype: str = "float64") -> list[TransformerConfig]:
 
 def test_the_compiled_step_uncompiled_gives_the_eager_curves(monkeypatch):
     """The transformer through the compiled step's code, run as plain PyTorch: the eager curves."""
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)  # the compile path refuses it (_compiled_stepper)
     monkeypatch.setattr(trainer, "_compiled_train_step", lambda mode: trainer._train_step)
     eager = train_transformer_batch(mixed_runs(), 30, 10, ckpt_steps=[0, 20])
     assert_same_curves(train_transformer_batch(mixed_runs(), 30, 10, ckpt_steps=[0, 20], compile=True), eager,
@@ -109,9 +110,10 @@ def test_the_compiled_step_uncompiled_gives_the_eager_curves(monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_compiled_step_gives_the_eager_curves_with_one_graph():
+def test_the_compiled_step_gives_the_eager_curves_with_one_graph(monkeypatch):
     """torch.compile (inductor) of the transformer's step: the eager curves to float tolerance, one
     graph for every step. Slow: inductor builds its C++ kernels in 30-80 s on 2 cores."""
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)  # see _compiled_stepper: inductor is wrong under it
     from torch._dynamo.utils import counters
     torch._dynamo.reset()
     counters.clear()
