@@ -1,5 +1,5 @@
-"""Configuration-only regressor: gradient boosting on the run's hyperparameters (log learning rate,
-log weight decay, train fraction, log init scale, width, p, activation, operation, precision),
+"""Configuration-only regressor: gradient boosting on the run's hyperparameters (architecture, log
+learning rate, log weight decay, train fraction, log init scale, width, p, activation, operation, precision),
 predicting log10 of the grok step (T for runs that never grok). Fitted at import on the dev
 split's table (dev_table.csv, written by fit.py): deterministic (random_state 0), no curves used."""
 from pathlib import Path

@@ -10,6 +10,17 @@ import numpy as np
 
 MEM_ACC = 0.99
 NEVER = math.inf
+ARCHITECTURES = ("mlp", "transformer")
+#: the per-layer weight norms every architecture logs: their squares sum to the squared norm of all parameters
+NORM_KEYS = ("norm_embed", "norm_hidden", "norm_unembed")
+
+
+def architecture(problem: dict) -> str:
+    """The run's architecture ("mlp" or "transformer"); ValueError naming it for any other."""
+    arch = str(problem["architecture"])
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
+    return arch
 
 
 def memorised_at(problem: dict) -> int | None:
@@ -19,7 +30,8 @@ def memorised_at(problem: dict) -> int | None:
 
 
 def squared_norm(problem: dict, index: int) -> float:
-    return float(sum(float(problem[k][index]) ** 2 for k in ("norm_U", "norm_V", "norm_W")))
+    """The squared norm of every parameter at the observed step ``index``."""
+    return float(sum(float(problem[k][index]) ** 2 for k in NORM_KEYS))
 
 
 def after_prefix(step: float, problem: dict) -> float:

@@ -4,6 +4,9 @@ the embeddings' power (U and V, over a = 0..p-1, summed over the hidden units) i
 non-constant frequencies; it is computed at each checkpoint given (the last up to 3 at or before
 t_obs), fitted linearly in log10(step), and extrapolated to the level c* at which runs grok. Never
 when it does not rise. c* is fitted on the dev split (params.json, fit.py). Train-side only.
+The same measure serves both architectures: for a transformer the checkpoints are the residual-
+stream inputs W_E[a] + W_pos[0] and W_E[b] + W_pos[1], whose positional part is constant over the
+residues and so sits in the excluded zero frequency (Nanda et al. measure the same embedding).
 (For mul and sq the relevant basis is not the additive Fourier one: the measure is weak there.)"""
 from pathlib import Path
 

@@ -6,7 +6,8 @@ frequency. A run whose signature exceeds s* is predicted to grok at k * t_obs, t
 s* and k are fitted on the dev split (params.json, fit.py). Train-side signals only.
 
 The logged steps are log-spaced, so late in the prefix the resampling interpolates between sparse
-points: the signature sees the oscillations of the first few hundred steps best."""
+points: the signature sees the oscillations of the first few hundred steps best. The training loss
+is the same quantity for either architecture, so one s* and k serve both."""
 from pathlib import Path
 
 import numpy as np

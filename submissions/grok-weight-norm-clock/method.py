@@ -4,14 +4,17 @@ generalising solution, V*. Predicted grok step:
 
     t_mem + c * ln(||theta(t_mem)||^2 / V*) / (lr * wd)
 
-with c and V* fitted on the dev split (params.json, written by fit.py). Never (inf) when the run has
-not memorised within the observed prefix or has no weight decay."""
+with c and V* fitted on the dev split for each architecture (params.json, written by fit.py): the
+norm of the generalising solution depends on the parameter count and layout (an MLP's embeddings and
+output layer against a transformer's five weight groups), and so may the clock's rate. The squared
+norm is that of every parameter (the sum of the squared per-layer norms). Never (inf) when the run
+has not memorised within the observed prefix or has no weight decay."""
 import math
 from pathlib import Path
 
 import numpy as np
 
-from grok_common import NEVER, after_prefix, load_params, memorised_at, squared_norm
+from grok_common import NEVER, after_prefix, architecture, load_params, memorised_at, squared_norm
 
 _PARAMS = load_params(Path(__file__).resolve().parent)
 
@@ -27,4 +30,5 @@ def clock(problem, c: float, log10_vstar: float) -> float:
 
 
 def predict(problem):
-    return {"t_grok": clock(problem, _PARAMS["c"], _PARAMS["log10_vstar"])}
+    fitted = _PARAMS[architecture(problem)]
+    return {"t_grok": clock(problem, fitted["c"], fitted["log10_vstar"])}

@@ -5,8 +5,10 @@
   every logged step up to s + max(200, 0.1 s) (that window must end within the budget T), and is
   >= 0.9 at the last logged step. Runs that never reach it (never memorise, memorise but never
   generalise, semi-grokking plateaus below 0.9, ungrokking at the end) are censored at T.
-- t_obs: what a method sees, the logged steps <= min(max(3 t_mem, 0.01 T), T / 4) (T / 4 when the
-  run has not memorised); runs with t_grok <= t_obs grok inside the prefix and are left out.
+- t_obs: what a method sees, the logged steps <= min(max(3 t_mem, 0.004 T), T / 4) (T / 4 when the
+  run has not memorised); runs with t_grok <= t_obs grok inside the prefix and are left out. The
+  floor of 0.004 T (100 steps at T = 25000) lets runs that grok from about 0.004 T to 0.9 T (the
+  hold window must fit), over two decades, be instances.
 """
 from __future__ import annotations
 
@@ -14,12 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MEM_ACC", "GROK_ACC", "Onset", "memorisation_step", "grok_step", "observation_step", "onset"]
+__all__ = ["MEM_ACC", "GROK_ACC", "MIN_OBS_FRACTION", "MAX_OBS_FRACTION", "Onset", "memorisation_step", "grok_step",
+           "observation_step", "onset"]
 
 MEM_ACC = 0.99
 GROK_ACC = 0.9
 MIN_HOLD_STEPS = 200
 HOLD_FRACTION = 0.1
+MIN_OBS_FRACTION = 0.004   # t_obs is at least this share of T ...
+MAX_OBS_FRACTION = 0.25    # ... and at most this one
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,10 @@ def grok_step(steps: np.ndarray, test_acc: np.ndarray, t_mem: int | None, budget
 
 
 def observation_step(steps: np.ndarray, t_mem: int | None, budget: int) -> int:
-    """The last logged step at or before min(max(3 t_mem, 0.01 T), T / 4)."""
-    limit = budget / 4 if t_mem is None else min(max(3 * t_mem, 0.01 * budget), budget / 4)
+    """The last logged step at or before min(max(3 t_mem, 0.004 T), T / 4)."""
+    limit = MAX_OBS_FRACTION * budget
+    if t_mem is not None:
+        limit = min(max(3 * t_mem, MIN_OBS_FRACTION * budget), limit)
     steps = np.asarray(steps)
     return int(steps[steps <= limit][-1])
 

@@ -1,9 +1,14 @@
 """The runs of grokking-onset: hyperparameters drawn per split, trained in batches, cut at t_obs.
 
-A split is a list of run configurations drawn from the split's seed (:func:`run_configs`); the
-runs are trained in batches of one shape (:func:`train_runs`) and each becomes an instance unless
-it groks inside its observed prefix. Both tracks (train-side signals only, and with the test
-curves) are cut from the same trained runs, memoised in-process so building both trains once.
+A split is a list of run configurations drawn from the split's seed (:func:`run_configs`): MLP runs
+(:class:`~.trainer.RunConfig`) and a smaller subset of one-layer transformers in the configuration
+of Nanda et al. 2023 (:class:`~.transformer.TransformerConfig`), each architecture with its own
+budget (:class:`Schedule`). The runs are trained in batches of one shape (:func:`train_runs`) and
+each becomes an instance unless it groks inside its observed prefix. Both tracks (train-side
+signals only, and with the test curves) are cut from the same trained runs, memoised in-process so
+building both trains once. What a method sees is uniform across architectures (:func:`observed`):
+an ``architecture`` field, per-layer weight norms under generic names (:func:`layer_norms`) and
+checkpoints of the inputs of a and b.
 
 Bit-identical rebuilds: each batch trains with one CPU thread (batches run in parallel processes)
 and the batches are fixed (runs in spec order, grouped by shape, at most ``CPU_BATCH`` per batch),
@@ -24,12 +29,19 @@ import torch
 from tqdm import tqdm
 
 from .answer import Onset, onset
-from .trainer import ACTIVATIONS, Curves, RunConfig, log_grid, train_batch
+from .trainer import Curves, RunConfig, log_grid, train_batch
+from .transformer import TransformerConfig, train_transformer_batch
 
-__all__ = ["SplitDesign", "DESIGNS", "TrainedRun", "run_configs", "train_runs", "trained_split", "observed",
-           "TRAIN_KEYS", "TEST_KEYS", "N_CKPT_SHIPPED", "CPU_BATCH", "batches"]
+__all__ = ["SplitDesign", "TransformerDesign", "Schedule", "DESIGNS", "ARCHITECTURES", "AnyConfig", "TrainedRun",
+           "architecture_of", "config_params", "config_from_params", "schedule_of", "run_configs", "train_runs",
+           "train_chunk", "trained_split", "observed", "layer_norms", "TRAIN_KEYS", "NORM_KEYS", "TEST_KEYS",
+           "N_CKPT_SHIPPED", "CPU_BATCH", "batches"]
 
-TRAIN_KEYS = ("train_loss", "train_acc", "norm_U", "norm_V", "norm_W", "grad_norm")
+ARCHITECTURES = ("mlp", "transformer")
+AnyConfig = RunConfig | TransformerConfig
+#: per-layer weight norms under names every architecture has (:func:`layer_norms` says what each sums)
+NORM_KEYS = ("norm_embed", "norm_hidden", "norm_unembed")
+TRAIN_KEYS = ("train_loss", "train_acc", *NORM_KEYS, "grad_norm")
 TEST_KEYS = ("test_loss", "test_acc")
 N_CKPT_SHIPPED = 3        # the last checkpoints at or before t_obs handed to the method
 CPU_BATCH = 16            # runs per batch on CPU: faster than 1 here, and fixed for bit-identical builds
@@ -37,15 +49,43 @@ GPU_BATCH = 1024          # runs per batch on a GPU: enough to fill it for p ~ 9
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """How long an architecture's runs train and what is kept: T steps, about ``n_log`` log-spaced
+    logged steps (:func:`~.trainer.log_grid`), ``n_ckpt`` log-spaced embedding checkpoints."""
+    budget: int
+    n_log: int
+    n_ckpt: int
+
+
+@dataclass(frozen=True)
+class TransformerDesign:
+    """How a split's one-layer transformer runs are drawn (Nanda et al. 2023 widths; log-uniform
+    ranges as (low, high)); the operations are the split's."""
+    n_runs: int
+    schedule: Schedule
+    moduli: tuple[int, ...]
+    lr: tuple[float, float]
+    wd: tuple[float, float]
+    wd_zero_share: float
+    train_frac: tuple[float, float]
+    init_scale: tuple[float, float]
+    float64_share: float
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int = 512
+
+
+@dataclass(frozen=True)
 class SplitDesign:
-    """How a split's runs are drawn (log-uniform ranges as (low, high))."""
+    """How a split's MLP runs are drawn (log-uniform ranges as (low, high)), and its transformer subset."""
     n_runs: int
     budget: int
     n_log: int
     n_ckpt: int
     moduli: tuple[int, ...]
-    held_out_moduli: tuple[int, ...]   # runs at these moduli form the group "held-out-p"
-    widths: tuple[int, ...]
+    held_out_moduli: tuple[int, ...]   # runs at these moduli (either architecture) form the group "held-out-p"
+    widths: tuple[int, ...]            # drawn uniformly from the tuple: a repeated entry weighs more
+    acts: tuple[str, ...]              # likewise
     ops: tuple[str, ...]
     lr: tuple[float, float]
     wd: tuple[float, float]
@@ -53,17 +93,43 @@ class SplitDesign:
     train_frac: tuple[float, float]
     init_scale: tuple[float, float]
     float64_share: float
+    transformers: TransformerDesign | None = None
+
+    @property
+    def schedule(self) -> Schedule:
+        """The MLP runs' schedule."""
+        return Schedule(self.budget, self.n_log, self.n_ckpt)
+
+    @property
+    def max_budget(self) -> int:
+        return max(self.budget, self.transformers.schedule.budget if self.transformers else 0)
 
 
-# The CPU-sized set: a 2000-step budget, so learning rate and weight decay sit higher and the
-# initialisation lower than the GPU set's ranges (3e-4..5e-3, 0.01..3, 0.5..8), which grok far
-# beyond 2000 steps; with these about a third of the runs grok within T.
-_CPU = dict(budget=2000, n_log=120, n_ckpt=12, widths=(64, 64, 64, 128), ops=("add", "sub", "mul", "sq"),
-            lr=(3e-3, 2e-2), wd=(0.3, 3.0), wd_zero_share=0.1, train_frac=(0.4, 0.8), init_scale=(0.5, 2.0),
-            float64_share=0.1)
+# The CPU-sized set: T = 25000 steps. The grok step follows a weight-decay clock, roughly
+# t_grok ~ (lr wd)^-0.8 to -0.9 (fitted on a first build at these sizes: log10 t_grok = 1.6 - 0.77 log10 lr
+# - 0.94 log10 wd + 0.5 log10 alpha - 0.87 train_frac, +0.5 for ReLU, 0.14 dex of scatter), so learning
+# rate and weight decay are spread over two and one decades (lr wd from 1e-4 to 9e-2) to spread the grok
+# steps from about 100 (at 3 t_mem, the fastest runs grok inside their prefix) to 20000. Below weight
+# decay 0.3 most x^2 runs plateau short of 0.9 test accuracy for good, so the range starts there.
+# x^2 groks far more reliably than ReLU at these widths (about half the ReLU runs plateau below 0.9),
+# so two thirds of the runs use it: with the runs without weight decay and those too slow for T,
+# about a third never grok. The GPU-sized set (not built yet) is for the full ranges
+# (lr 3e-4..5e-3, wd 0.01..3, init 0.5..8), p = 97 and budgets of 1e4..1e5 steps.
+_CPU = dict(budget=25000, n_log=200, n_ckpt=16, widths=(64, 64, 128), acts=("quad", "quad", "relu"),
+            ops=("add", "sub", "mul", "sq"), lr=(3e-4, 3e-2), wd=(0.3, 3.0), wd_zero_share=0.1,
+            train_frac=(0.5, 0.85), init_scale=(0.5, 2.0), float64_share=0.1)
+# The transformer subset: a sixth of the runs, each 10-15 times an MLP run's CPU time per step, so a
+# small modulus (17) and a budget of its own (5000 steps: at these learning rates and weight decays
+# Nanda et al.'s configuration groks in a few hundred to a few thousand steps, or not within T). Train
+# fractions below 0.5 of the 289 pairs leave it memorising for good. All float32: a float64
+# transformer would double the dominant cost of the build.
+_CPU_TRANSFORMER = dict(schedule=Schedule(budget=5000, n_log=160, n_ckpt=12), lr=(1.5e-3, 1e-2), wd=(0.3, 3.0),
+                        wd_zero_share=0.1, train_frac=(0.5, 0.85), init_scale=(0.5, 2.0), float64_share=0.0)
 DESIGNS = {
-    "dev": SplitDesign(n_runs=48, moduli=(23, 29), held_out_moduli=(), **_CPU),
-    "test": SplitDesign(n_runs=160, moduli=(23, 29, 31), held_out_moduli=(31,), **_CPU),
+    "dev": SplitDesign(n_runs=48, moduli=(23, 29), held_out_moduli=(), **_CPU,
+                       transformers=TransformerDesign(n_runs=8, moduli=(17,), **_CPU_TRANSFORMER)),
+    "test": SplitDesign(n_runs=160, moduli=(23, 29, 31), held_out_moduli=(31, 19), **_CPU,
+                        transformers=TransformerDesign(n_runs=27, moduli=(17, 19), **_CPU_TRANSFORMER)),
 }
 
 
@@ -76,23 +142,68 @@ def _sig(x: float) -> float:
     return float(f"{x:.4g}")
 
 
-def run_configs(split: str, base_seed: int, design: SplitDesign | None = None) -> list[RunConfig]:
+def architecture_of(cfg: AnyConfig) -> str:
+    return "transformer" if isinstance(cfg, TransformerConfig) else "mlp"
+
+
+def config_params(cfg: AnyConfig) -> dict[str, Any]:
+    """The run's configuration without its seed, with its ``architecture``: what the instance index
+    and the answers record, and what :func:`config_from_params` reads back."""
+    return {"architecture": architecture_of(cfg), **{k: v for k, v in asdict(cfg).items() if k != "seed"}}
+
+
+def config_from_params(params: dict[str, Any], seed: int) -> AnyConfig:
+    fields = dict(params)
+    arch = fields.pop("architecture", "mlp")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
+    return (TransformerConfig if arch == "transformer" else RunConfig)(**fields, seed=seed)
+
+
+def schedule_of(design: SplitDesign, cfg: AnyConfig) -> Schedule:
+    if architecture_of(cfg) == "transformer":
+        if design.transformers is None:
+            raise ValueError("a transformer run in a split design without a transformer subset")
+        return design.transformers.schedule
+    return design.schedule
+
+
+def _run_seed(base_seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
+
+
+def run_configs(split: str, base_seed: int, design: SplitDesign | None = None) -> list[AnyConfig]:
+    """The split's runs: ``design.n_runs`` MLP runs (indices 0..n-1), then its transformer runs, each
+    drawn from its own seed (the split's seed and its index)."""
     design = design or DESIGNS[split]
-    out = []
+    out: list[AnyConfig] = []
     for i in range(design.n_runs):
-        seed = int(np.random.SeedSequence([base_seed, i]).generate_state(1)[0])
+        seed = _run_seed(base_seed, i)
         rng = np.random.default_rng(seed)
         wd = 0.0 if rng.random() < design.wd_zero_share else _log_uniform(rng, design.wd)
         out.append(RunConfig(
             op=str(design.ops[rng.integers(len(design.ops))]),
             p=int(design.moduli[rng.integers(len(design.moduli))]),
             width=int(design.widths[rng.integers(len(design.widths))]),
-            act=str(ACTIVATIONS[rng.integers(len(ACTIVATIONS))]),
+            act=str(design.acts[rng.integers(len(design.acts))]),
             lr=_sig(_log_uniform(rng, design.lr)), wd=_sig(wd),
             train_frac=_sig(float(rng.uniform(*design.train_frac))),
             init_scale=_sig(_log_uniform(rng, design.init_scale)),
             dtype="float64" if rng.random() < design.float64_share else "float32",
             seed=seed))
+    tf = design.transformers
+    for i in range(design.n_runs, design.n_runs + (tf.n_runs if tf else 0)):
+        seed = _run_seed(base_seed, i)
+        rng = np.random.default_rng(seed)
+        wd = 0.0 if rng.random() < tf.wd_zero_share else _log_uniform(rng, tf.wd)
+        out.append(TransformerConfig(
+            op=str(design.ops[rng.integers(len(design.ops))]),
+            p=int(tf.moduli[rng.integers(len(tf.moduli))]),
+            lr=_sig(_log_uniform(rng, tf.lr)), wd=_sig(wd),
+            train_frac=_sig(float(rng.uniform(*tf.train_frac))),
+            init_scale=_sig(_log_uniform(rng, tf.init_scale)),
+            dtype="float64" if rng.random() < tf.float64_share else "float32",
+            seed=seed, d_model=tf.d_model, n_heads=tf.n_heads, d_mlp=tf.d_mlp))
     return out
 
 
@@ -105,44 +216,62 @@ def batches(configs: Sequence[RunConfig], batch_size: int = CPU_BATCH) -> list[l
     return [idx[k:k + batch_size] for idx in by_shape.values() for k in range(0, len(idx), batch_size)]
 
 
-def train_runs(configs: Sequence[RunConfig], budget: int, n_log: int, n_ckpt: int, device: str = "cpu",
+# Relative CPU time of one model-step, to start the longest batches first (the transformer's is
+# 10-15 times the MLP's: the dataset card's throughput figures). Only the order of the work
+# depends on it, never a result.
+_STEP_COST = {"mlp": 1.0, "transformer": 15.0}
+
+
+def train_runs(configs: Sequence[AnyConfig], schedules: Sequence[Schedule], device: str = "cpu",
                batch_size: int = CPU_BATCH, workers: int | None = None, desc: str = "training") -> list[Curves]:
-    """Train every run, batched by shape (:func:`batches`), with a progress bar over model-steps.
+    """Train every run on its own schedule (``schedules[i]`` for ``configs[i]``), batched by shape
+    (:func:`batches`), with a progress bar over model-steps.
 
     On CPU the batches are spread over ``workers`` processes (default: one per core, at most 4),
-    each with one thread; one worker (or CUDA) trains in this process and the bar moves every step.
+    each with one thread, the longest first; one worker (or CUDA) trains in this process and the bar
+    moves every step.
     """
+    if len(schedules) != len(configs):
+        raise ValueError(f"train_runs: {len(configs)} configs but {len(schedules)} schedules")
     chunks = batches(configs, batch_size)
-    ckpts = log_grid(budget, n_ckpt)
+    for chunk in chunks:
+        if len({schedules[i] for i in chunk}) != 1:
+            raise ValueError(f"train_runs: runs {chunk} share a shape but not a schedule")
+    chunks.sort(key=lambda c: -len(c) * schedules[c[0]].budget * _STEP_COST[architecture_of(configs[c[0]])])
     if workers is None:
         workers = 1 if device != "cpu" else max(1, min(4, os.cpu_count() or 1, len(chunks)))
     out: list[Curves | None] = [None] * len(configs)
-    with tqdm(total=len(configs) * (budget + 1), desc=desc, unit="model-step", unit_scale=True,
+    with tqdm(total=sum(s.budget + 1 for s in schedules), desc=desc, unit="model-step", unit_scale=True,
               mininterval=2.0) as bar:
         if workers == 1:
             for chunk in chunks:
                 bar.set_postfix(runs=len(chunk), shape="x".join(map(str, configs[chunk[0]].shape_key)))
-                curves = _train_chunk([configs[i] for i in chunk], budget, n_log, ckpts, device, _stepper(bar, len(chunk)))
+                curves = train_chunk([configs[i] for i in chunk], schedules[chunk[0]], device,
+                                     _stepper(bar, len(chunk)))
                 for i, c in zip(chunk, curves):
                     out[i] = c
         else:
             ctx = multiprocessing.get_context("spawn")   # no forked torch thread pools
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = {pool.submit(_train_chunk, [configs[i] for i in chunk], budget, n_log, ckpts, device):
+                futures = {pool.submit(train_chunk, [configs[i] for i in chunk], schedules[chunk[0]], device):
                            chunk for chunk in chunks}
                 for fut in as_completed(futures):
                     chunk = futures[fut]
                     for i, c in zip(chunk, fut.result()):
                         out[i] = c
-                    bar.update(len(chunk) * (budget + 1))
+                    bar.update(len(chunk) * (schedules[chunk[0]].budget + 1))
     return out  # type: ignore[return-value]
 
 
-def _train_chunk(configs, budget, n_log, ckpts, device, progress=None) -> list[Curves]:
+def train_chunk(configs: Sequence[AnyConfig], schedule: Schedule, device: str = "cpu",
+                progress=None) -> list[Curves]:
+    """Train one batch (runs of one shape and architecture) on ``schedule``, with one CPU thread."""
+    ckpts = log_grid(schedule.budget, schedule.n_ckpt)
+    trainer = train_transformer_batch if architecture_of(configs[0]) == "transformer" else train_batch
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # a fixed reduction order: the stored bytes must not depend on the core count
     try:
-        return train_batch(configs, budget, n_log, ckpts, device=device, progress=progress)
+        return trainer(configs, schedule.budget, schedule.n_log, ckpts, device=device, progress=progress)
     finally:
         torch.set_num_threads(threads)
 
@@ -158,10 +287,14 @@ def _stepper(bar: tqdm, runs: int):
 @dataclass
 class TrainedRun:
     index: int
-    config: RunConfig
+    config: AnyConfig
     curves: Curves
     onset: Onset
     held_out: bool
+
+    @property
+    def architecture(self) -> str:
+        return architecture_of(self.config)
 
     @property
     def group(self) -> str:
@@ -173,27 +306,56 @@ def trained_split(split: str, base_seed: int, device: str = "cpu") -> tuple[Trai
     """Every run of a split, trained (memoised: both tracks are cut from one training)."""
     design = DESIGNS[split]
     configs = run_configs(split, base_seed, design)
-    curves = train_runs(configs, design.budget, design.n_log, design.n_ckpt, device,
-                        batch_size=CPU_BATCH if device == "cpu" else GPU_BATCH, desc=f"grokking runs ({split})")
-    return tuple(TrainedRun(i, c, cu, onset(cu.steps, cu.metrics["train_acc"], cu.metrics["test_acc"], design.budget),
+    schedules = [schedule_of(design, c) for c in configs]
+    curves = train_runs(configs, schedules, device, batch_size=CPU_BATCH if device == "cpu" else GPU_BATCH,
+                        desc=f"grokking runs ({split})")
+    return tuple(TrainedRun(i, c, cu, onset(cu.steps, cu.metrics["train_acc"], cu.metrics["test_acc"], s.budget),
                             c.p in design.held_out_moduli)
-                 for i, (c, cu) in enumerate(zip(configs, curves)))
+                 for i, (c, s, cu) in enumerate(zip(configs, schedules, curves)))
+
+
+def layer_norms(cfg: AnyConfig, metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The weight norms under the names every architecture has (float64, one value per logged step):
+
+    - ``norm_embed``: the input embeddings (MLP: U and V; transformer: W_E and W_pos),
+    - ``norm_hidden``: the layers between them and the output (MLP: none, so 0; transformer: the
+      attention's W_Q, W_K, W_V, W_O and the MLP's W_in, b_in, W_out, b_out),
+    - ``norm_unembed``: the output layer (MLP: W; transformer: W_U),
+
+    so the squares of the three sum to the squared norm of every parameter.
+    """
+    m = {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
+    if architecture_of(cfg) == "transformer":
+        return {"norm_embed": np.hypot(m["norm_embed"], m["norm_pos"]),
+                "norm_hidden": np.hypot(m["norm_attn"], m["norm_mlp"]),
+                "norm_unembed": m["norm_unembed"]}
+    return {"norm_embed": np.hypot(m["norm_U"], m["norm_V"]), "norm_hidden": np.zeros_like(m["norm_U"]),
+            "norm_unembed": m["norm_W"]}
 
 
 def observed(run: TrainedRun, with_test: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The public fields and arrays a method gets: configuration and everything logged up to t_obs
-    (test curves only ``with_test``), and the last checkpoints of the embeddings up to t_obs."""
+    (test curves only ``with_test``), and the last checkpoints of the inputs of a and b up to t_obs.
+
+    The fields are the same for both architectures: ``width`` is the width of the embeddings (the
+    MLP's hidden width, the transformer's d_model), ``act`` the hidden activation (the transformer's
+    MLP is ReLU), ``n_heads`` and ``d_mlp`` are 0 for the MLP."""
     c, cu, o = run.config, run.curves, run.onset
     seen = cu.steps <= o.t_obs
+    curves = {**{k: cu.metrics[k] for k in ("train_loss", "train_acc", "grad_norm", *TEST_KEYS)},
+              **layer_norms(c, cu.metrics)}
     keys = TRAIN_KEYS + (TEST_KEYS if with_test else ())
     arrays: dict[str, np.ndarray] = {"steps": cu.steps[seen].astype(np.int64)}
-    arrays.update({k: cu.metrics[k][seen].astype(np.float32) for k in keys})
+    arrays.update({k: curves[k][seen].astype(np.float32) for k in keys})
     ck = np.flatnonzero(cu.ckpt_steps <= o.t_obs)[-N_CKPT_SHIPPED:]
     arrays["ckpt_steps"] = cu.ckpt_steps[ck].astype(np.int64)
     arrays["ckpt_U"] = cu.ckpt_U[ck].astype(np.float16)
     arrays["ckpt_V"] = cu.ckpt_V[ck].astype(np.float16)
-    cfg = asdict(c)
-    cfg.pop("seed")
-    public = {**cfg, "budget": o.budget, "t_obs": o.t_obs, "n_train": int(round(c.train_frac * c.p * c.p)),
+    transformer = isinstance(c, TransformerConfig)
+    public = {"architecture": run.architecture, "op": c.op, "p": c.p,
+              "width": c.d_model if transformer else c.width, "act": "relu" if transformer else c.act,
+              "n_heads": c.n_heads if transformer else 0, "d_mlp": c.d_mlp if transformer else 0,
+              "lr": c.lr, "wd": c.wd, "train_frac": c.train_frac, "init_scale": c.init_scale, "dtype": c.dtype,
+              "budget": o.budget, "t_obs": o.t_obs, "n_train": int(round(c.train_frac * c.p * c.p)),
               "n_logged": int(seen.sum()), "n_ckpt": int(ck.size)}
     return public, arrays

@@ -18,6 +18,7 @@ def log_step_error(predicted: float, truth: float, budget: int) -> float:
 
 
 def never_score(predicted: float, budget: int) -> float:
-    """The method's score for "never groks within T", used for the AUROC: log10 of the clipped
-    prediction (later predicted grokking ranks as more likely never)."""
-    return math.log10(clipped(predicted, budget))
+    """The method's score for "never groks within T", used for the AUROC: the clipped prediction on
+    the budget's log scale, log10 y_hat / log10 T in [0, 1] (later predicted grokking ranks as more
+    likely never; "never" is 1 whatever the budget, so runs with different budgets rank together)."""
+    return math.log10(clipped(predicted, budget)) / math.log10(budget)

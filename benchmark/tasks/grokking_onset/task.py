@@ -8,17 +8,17 @@ from typing import Any
 import numpy as np
 
 from ...dataset import InstanceRecord, SplitWriter
-from ...metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
-from .generator import DESIGNS, TrainedRun, observed, run_configs, trained_split
+from .generator import (DESIGNS, TrainedRun, config_from_params, config_params, observed, run_configs, schedule_of,
+                        train_chunk, trained_split)
 from .scorer import clipped, log_step_error, never_score
-from .trainer import RunConfig, log_grid, train_batch
 from .answer import onset
 
 __all__ = ["GrokkingOnset", "GrokkingOnsetWithTest", "metadata_for", "GROUPS"]
 
 GROUPS = ["add", "sub", "mul", "sq", "held-out-p"]
-_LOG10_T = math.log10(max(d.budget for d in DESIGNS.values()))
+_LOG10_T = math.log10(max(d.max_budget for d in DESIGNS.values()))
 
 
 def _scalar(kind: str, desc: str) -> FieldSpec:
@@ -31,32 +31,43 @@ def _curve(desc: str, dtype: str = "float32") -> FieldSpec:
 
 def _input_schema(with_test: bool) -> dict[str, FieldSpec]:
     schema = {
+        "architecture": _scalar("str", "mlp (logits = W act(U[a] + V[b])) or transformer (one layer, Nanda et al. "
+                                       "2023: tokens a b =, d_model 128, 4 heads, d_mlp 512, no LayerNorm)"),
         "op": _scalar("str", "the operation mod p: add (a+b), sub (a-b), mul (a*b) or sq (a^2+b^2)"),
         "p": _scalar("int", "the modulus; the table has p^2 pairs"),
-        "width": _scalar("int", "hidden width of the MLP logits = W act(U[a] + V[b])"),
-        "act": _scalar("str", "activation: relu or quad (x^2)"),
+        "width": _scalar("int", "width of the embeddings (columns of ckpt_U): the MLP's hidden width, the "
+                                "transformer's d_model"),
+        "act": _scalar("str", "hidden activation: relu or quad (x^2) for the MLP; relu for the transformer's MLP"),
+        "n_heads": _scalar("int", "attention heads (transformer; 0 for the MLP)"),
+        "d_mlp": _scalar("int", "hidden width of the transformer's MLP block (0 for the MLP)"),
         "lr": _scalar("float", "AdamW learning rate (betas 0.9, 0.98; 10 warmup steps; full batch)"),
         "wd": _scalar("float", "AdamW weight decay (decoupled)"),
         "train_frac": _scalar("float", "share of the p^2 pairs in the training set"),
-        "init_scale": _scalar("float", "initialisation scale alpha: U, V ~ N(0, alpha^2/2), W ~ N(0, alpha^2/width)"),
+        "init_scale": _scalar("float", "initialisation scale alpha: MLP U, V ~ N(0, alpha^2/2), W ~ N(0, alpha^2/width); "
+                                       "transformer: alpha times Nanda et al.'s N(0, 1/d_model), W_U N(0, 1/p)"),
         "dtype": _scalar("str", "training precision: float32 or float64"),
-        "budget": _scalar("int", "T, the training budget in steps: a prediction >= T means never"),
-        "t_obs": _scalar("int", "the last step observed (min(max(3 t_mem, 0.01 T), T/4) on the logged grid)"),
+        "budget": _scalar("int", "T, the training budget in steps (each architecture has its own): a prediction "
+                                 ">= T means never"),
+        "t_obs": _scalar("int", "the last step observed (min(max(3 t_mem, 0.004 T), T/4) on the logged grid)"),
         "n_train": _scalar("int", "number of training pairs"),
         "n_logged": _scalar("int", "number of logged steps <= t_obs"),
         "n_ckpt": _scalar("int", "number of embedding checkpoints given (the last ones <= t_obs)"),
         "steps": _curve("the logged steps (log-spaced grid)", "int64"),
         "train_loss": _curve("full-batch training cross-entropy"),
         "train_acc": _curve("training accuracy"),
-        "norm_U": _curve("Frobenius norm of the embedding U of a"),
-        "norm_V": _curve("Frobenius norm of the embedding V of b"),
-        "norm_W": _curve("Frobenius norm of the output layer W"),
+        "norm_embed": _curve("Frobenius norm of the input embeddings (MLP: U and V; transformer: W_E and W_pos)"),
+        "norm_hidden": _curve("Frobenius norm of the layers between embeddings and output (MLP: 0, it has none; "
+                              "transformer: attention W_Q, W_K, W_V, W_O and MLP W_in, b_in, W_out, b_out)"),
+        "norm_unembed": _curve("Frobenius norm of the output layer (MLP: W; transformer: W_U); the squares of the "
+                               "three norms sum to the squared norm of all parameters"),
         "grad_norm": _curve("norm of the full-batch training-loss gradient"),
         "ckpt_steps": FieldSpec(kind="array", dtype="int64", shape=["n_ckpt"], description="checkpoint steps"),
         "ckpt_U": FieldSpec(kind="array", dtype="float16", shape=["n_ckpt", "p", "width"],
-                            description="embedding U (rows: a = 0..p-1) at each checkpoint"),
+                            description="the input of a (rows: a = 0..p-1) at each checkpoint: MLP embedding U; "
+                                        "transformer residual stream W_E[a] + W_pos[0]"),
         "ckpt_V": FieldSpec(kind="array", dtype="float16", shape=["n_ckpt", "p", "width"],
-                            description="embedding V (rows: b = 0..p-1) at each checkpoint"),
+                            description="the input of b (rows: b = 0..p-1) at each checkpoint: MLP embedding V; "
+                                        "transformer residual stream W_E[b] + W_pos[1]"),
     }
     if with_test:
         schema["test_loss"] = _curve("cross-entropy on the held-out pairs")
@@ -70,12 +81,13 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
              "from train-side signals only (the realistic track: no held-out data)")
     return TaskMetadata(
         name=name,
-        version=1,
+        version=2,
         description=(
             "Predict when a small network trained on modular arithmetic will grok (test accuracy >= 0.9 "
             "for good, after memorising) from its configuration and the start of its training, " + track +
-            ". Runs are two-layer MLPs on learned embeddings trained full batch with AdamW; a run that "
-            "does not grok within the budget T is censored at T, and 'never' is any prediction >= T."),
+            ". Runs are two-layer MLPs on learned embeddings and, for a subset, one-layer transformers "
+            "(Nanda et al. 2023), trained full batch with AdamW; a run that does not grok within its "
+            "budget T is censored at T, and 'never' is any prediction >= T."),
         reference=[
             "Power, Burda, Edwards, Babuschkin & Misra 2022, Grokking: Generalization Beyond Overfitting on Small "
             "Algorithmic Datasets",
@@ -95,9 +107,9 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
                                "groks, which costs max(0, log10 T - log10 y_hat)); a failed instance costs log10 T"),
             Metric(name="auroc_never", higher_is_better=True, best=1.0, worst=0.0, aggregation="auroc",
                    label="censored",
-                   description="AUROC of the clipped prediction log10 y_hat for separating runs that never grok "
-                               "within T from those that do (instances scored: per instance the value is "
-                               "log10 y_hat, 0 for a failed instance)"),
+                   description="AUROC of the prediction on the budget's log scale, log10 y_hat / log10 T (y_hat "
+                               "clipped to [1, T]: 1 is 'never' whatever the run's budget), for separating runs "
+                               "that never grok within T from those that do (0 for a failed instance)"),
         ],
         headline="log_step_error",
         groups=GROUPS,
@@ -107,8 +119,12 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
             PlotSpec(name="predicted-vs-true-step", title="Predicted against true grok step",
                      x="true_step", y="predicted_step", x_log=True, y_log=True, diagonal=True,
                      x_label="true grok step (T when the run never groks)", y_label="predicted step (clipped to T)",
-                     caption="One point per run; runs that never grok sit at x = T, and predicting 'never' puts "
-                             "them on the diagonal's top-right end."),
+                     caption="One point per run; runs that never grok sit at x = T (their architecture's budget), "
+                             "and predicting 'never' puts them on the diagonal's top-right end."),
+        ],
+        breakdowns=[
+            Breakdown(name="architecture", key="architecture", title="By architecture",
+                      caption="MLP runs and one-layer transformer runs (each on its own budget T)."),
         ],
     )
 
@@ -121,16 +137,17 @@ class _GrokkingOnsetBase(Task):
     def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
         """One spec per run drawn; the split keeps the runs that do not grok inside their prefix."""
         return [InstanceSpec(id=_instance_id(split, i, c.op), group=_group(split, c.p, c.op),
-                             params={k: v for k, v in vars(c).items() if k != "seed"}, seed=c.seed)
+                             params=config_params(c), seed=c.seed)
                 for i, c in enumerate(run_configs(split, base_seed))]
 
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         """One run trained alone (a batch of one): equal to the batched build to float tolerance,
         not bytes. Raises ValueError for a run that groks inside its prefix (not an instance)."""
         design = DESIGNS[spec.id.split("-")[0]]
-        cfg = RunConfig(**spec.params, seed=spec.seed)
-        curves = train_batch([cfg], design.budget, design.n_log, log_grid(design.budget, design.n_ckpt))[0]
-        o = onset(curves.steps, curves.metrics["train_acc"], curves.metrics["test_acc"], design.budget)
+        cfg = config_from_params(spec.params, spec.seed)
+        schedule = schedule_of(design, cfg)
+        curves = train_chunk([cfg], schedule)[0]
+        o = onset(curves.steps, curves.metrics["train_acc"], curves.metrics["test_acc"], schedule.budget)
         run = TrainedRun(int(spec.id.split("-")[1]), cfg, curves, o, spec.group == "held-out-p")
         if o.in_prefix:
             raise ValueError(f"{spec.id}: groks at step {o.t_grok}, inside its observed prefix (t_obs {o.t_obs})")
@@ -153,8 +170,7 @@ class _GrokkingOnsetBase(Task):
         for run in (progress(runs) if progress else runs):
             inst = self._instance(run)
             writer.add(_instance_id(split, run.index, run.config.op), run.group, inst.public_fields, inst.inputs,
-                       inst.answer, {"params": {k: v for k, v in vars(run.config).items() if k != "seed"},
-                                     **inst.answer_info})
+                       inst.answer, {"params": config_params(run.config), **inst.answer_info})
         return writer.close()
 
     # --- answers ------------------------------------------------------------------------
@@ -186,11 +202,13 @@ class _GrokkingOnsetBase(Task):
         return {"log_step_error": math.log10(int(record.public["budget"])), "auroc_never": 0.0}
 
     def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
-                         record: InstanceRecord) -> dict[str, float | None]:
+                         record: InstanceRecord) -> dict[str, Any]:
         budget = int(record.public["budget"])
         predicted = None if answer is None else clipped(float(np.asarray(answer["t_grok"]).reshape(-1)[0]), budget)
         return {"true_step": _truth_step(truth), "predicted_step": predicted,
-                "censored": int(np.asarray(truth["censored"]).reshape(-1)[0]), "T": budget}
+                "censored": int(np.asarray(truth["censored"]).reshape(-1)[0]), "T": budget,
+                # records of version 1 have no architecture field: every run of it was an MLP
+                "architecture": str(record.public.get("architecture", "mlp"))}
 
 
 def _truth_step(truth: dict[str, np.ndarray]) -> float:
@@ -208,10 +226,10 @@ def _group(split: str, p: int, op: str) -> str:
 @register_task
 class GrokkingOnset(_GrokkingOnsetBase):
     with_test = False
-    metadata = metadata_for(False, "sha256:e3e318cb4ed89c6a1a87af9f48cc8a3125382336a9d83abdc6e071674124ba43")
+    metadata = metadata_for(False, "sha256:23a0c8759e52132c070d56db4035077ba240c33b47c7e58f38640d2d3a2d8912")
 
 
 @register_task
 class GrokkingOnsetWithTest(_GrokkingOnsetBase):
     with_test = True
-    metadata = metadata_for(True, "sha256:1aba9026564814aff31736baa37cb15c4d377528ceccee628620d5900917550d")
+    metadata = metadata_for(True, "sha256:28b7a7c6d5d9e2644ebd6dd316191e4460a054a30233218f1f1b5591d50277c0")

@@ -92,7 +92,7 @@ def test_grok_inside_the_prefix_is_flagged_for_exclusion():
 
 
 def test_observation_step_bounds():
-    assert observation_step(STEPS, 2, T) == STEPS[STEPS <= 0.01 * T][-1]   # at least 1% of T
+    assert observation_step(STEPS, 2, T) == STEPS[STEPS <= 0.004 * T][-1]   # at least 0.4% of T
     assert observation_step(STEPS, 400, T) == STEPS[STEPS <= T / 4][-1]    # at most T/4
     with pytest.raises(ValueError, match="budget"):
         onset(STEPS[:-1], np.zeros(STEPS.size - 1), np.zeros(STEPS.size - 1), T)

@@ -1,11 +1,11 @@
 """The grokking-onset baselines through `phasebench evaluate` on the embedded dev split."""
 import json
-import math
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from benchmark.dataset import open_split
@@ -31,13 +31,17 @@ def _evaluate(db, *args):
     return {r.submission.name: r.evaluation for r in ResultsStore(make_engine(db)).latest_finished(args[-1], "dev")}
 
 
-def test_five_baselines_are_submitted():
+def test_six_baselines_are_submitted_and_only_the_test_curve_one_is_for_one_track():
     assert BASELINES == ["grok-config-gbr", "grok-constant-median", "grok-progress-extrapolation",
-                         "grok-spectral-signature", "grok-weight-norm-clock"]
+                         "grok-spectral-signature", "grok-test-curve-extrapolation", "grok-weight-norm-clock"]
+    for name in BASELINES:
+        tasks = set(yaml.safe_load((SUBS / name / "submission.yaml").read_text())["tasks"])
+        both = {"grokking-onset", "grokking-onset-with-test"}
+        assert tasks == ({"grokking-onset-with-test"} if name == "grok-test-curve-extrapolation" else both), name
 
 
 @pytest.mark.parametrize("name", ["grok-constant-median", "grok-weight-norm-clock", "grok-spectral-signature",
-                                  "grok-progress-extrapolation"])
+                                  "grok-progress-extrapolation", "grok-test-curve-extrapolation"])
 def test_committed_parameters_are_the_dev_fit(name):
     """fit.py run again on the embedded dev split gives the committed params.json."""
     code = (f"import sys, json; sys.path.insert(0, {str(SUBS / name)!r}); import fit; "
@@ -63,14 +67,17 @@ def test_baselines_end_to_end_through_the_evaluator(tmp_path):
     assert all(ev.status == "complete" and ev.n_instances == len(split.instances) for ev in rows.values())
     const = json.loads((SUBS / "grok-constant-median" / "params.json").read_text())["t_grok"]
     truth = np.array([float(split.load_answer(r.id)["t_grok"].reshape(-1)[0]) for r in split.instances])
-    budget = split.instances[0].public["budget"]
-    expected = np.mean(np.abs(math.log10(min(const, budget)) - np.log10(truth)))
+    predicted = np.array([min(const[r.public["architecture"]], r.public["budget"]) for r in split.instances])
+    expected = np.mean(np.abs(np.log10(predicted) - np.log10(truth)))
     assert rows["grok-constant-median"].headline == pytest.approx(expected)
     summary = rows["grok-constant-median"].metrics
     assert summary["metrics"]["auroc_never"]["value"] == 0.5      # a constant cannot rank: all ties
     assert rows["grok-weight-norm-clock"].metrics["metrics"]["auroc_never"]["n"] == len(split.instances)
     inst = ResultsStore(make_engine(db)).evaluation(rows["grok-weight-norm-clock"].id, with_instances=True).instances
-    assert {i.details["T"] for i in inst} == {budget} and all(i.details["predicted_step"] <= budget for i in inst)
+    budgets = {r.id: r.public["budget"] for r in split.instances}
+    assert {i.details["T"] for i in inst} == set(budgets.values())
+    assert all(i.details["predicted_step"] <= i.details["T"] for i in inst)
+    assert set(rows["grok-weight-norm-clock"].metrics["breakdowns"]["architecture"]) == {"mlp", "transformer"}
 
 
 @pytest.mark.slow
