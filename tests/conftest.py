@@ -44,14 +44,20 @@ def dev_split_of(tmp_path_factory):
     """The real dev split of a registered task: the embedded copy when it verifies against its
     committed manifest (`make test` runs `make data` first, and a second build of every task would
     double the suite's time), otherwise built once per session into one shared folder, so that
-    PHASEBENCH_DATA can point at every task's split at once."""
+    PHASEBENCH_DATA can point at every task's split at once. A task whose dev files are committed
+    (``dev_split_committed``) is never rebuilt here: files that do not verify fail the test."""
     built = {}
     shared: list[Path] = []
 
     def build(name: str):
         if name not in built:
-            if not verify_split(name, "dev", EMBEDDED_DATA):
+            problems = verify_split(name, "dev", EMBEDDED_DATA)
+            if not problems:
                 built[name] = open_split(name, "dev", EMBEDDED_DATA)
+            elif get_task(name).dev_split_committed:
+                pytest.fail(f"{name}: the committed dev files do not verify ({problems[0]}; {len(problems)} "
+                            f"problems): restore them (git checkout) or rebuild them with `phasebench data build "
+                            f"--task {name} --force` and commit them with the new pin")
             else:
                 if not shared:
                     shared.append(tmp_path_factory.mktemp("dev-data"))

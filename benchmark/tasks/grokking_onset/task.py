@@ -132,6 +132,9 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
 class _GrokkingOnsetBase(Task):
     with_test: bool = False
     dev_seed = 20240805
+    # 1.24 M model-steps to rebuild (about an hour on a shared 2-core machine): the dev files are
+    # committed, and tests/benchmark/tasks/grokking_onset/test_committed_data.py retrains a prefix
+    dev_split_committed = True
 
     # --- data ---------------------------------------------------------------------------
     def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
