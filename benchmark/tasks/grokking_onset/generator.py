@@ -12,7 +12,9 @@ checkpoints of the inputs of a and b.
 
 Bit-identical rebuilds: each batch trains with one CPU thread (batches run in parallel processes)
 and the batches are fixed (runs in spec order, grouped by shape, at most ``CPU_BATCH`` per batch),
-so the same machine type reproduces the stored bytes. Another processor (or a GPU) gives curves equal to float tolerance, not bytes.
+so the same machine type reproduces the stored bytes. Another processor (or a GPU) gives curves
+equal to float tolerance, not bytes. The dev split takes about an hour of training on two CPU cores,
+so its built files are committed (the dataset card says how to rebuild them).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from .answer import Onset, onset
-from .trainer import Curves, RunConfig, log_grid, train_batch
+from .trainer import ACTIVATIONS, OPERATIONS, Curves, RunConfig, log_grid, train_batch
 from .transformer import TransformerConfig, train_transformer_batch
 
 __all__ = ["SplitDesign", "TransformerDesign", "Schedule", "DESIGNS", "ARCHITECTURES", "AnyConfig", "TrainedRun",
@@ -46,6 +48,17 @@ TEST_KEYS = ("test_loss", "test_acc")
 N_CKPT_SHIPPED = 3        # the last checkpoints at or before t_obs handed to the method
 CPU_BATCH = 16            # runs per batch on CPU: faster than 1 here, and fixed for bit-identical builds
 GPU_BATCH = 1024          # runs per batch on a GPU: enough to fill it for p ~ 97, width 256
+
+
+def _check_ranges(design: Any, ranges: Sequence[str], shares: Sequence[str]) -> None:
+    """ValueError naming the field for a range that is not 0 < low <= high or a share outside [0, 1]."""
+    for name in ranges:
+        lo, hi = getattr(design, name)
+        if not 0 < lo <= hi:
+            raise ValueError(f"{type(design).__name__}.{name}: expected 0 < low <= high, got ({lo}, {hi})")
+    for name in shares:
+        if not 0 <= getattr(design, name) <= 1:
+            raise ValueError(f"{type(design).__name__}.{name}: expected a share in [0, 1], got {getattr(design, name)}")
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,9 @@ class TransformerDesign:
     n_heads: int = 4
     d_mlp: int = 512
 
+    def __post_init__(self) -> None:
+        _check_ranges(self, ("lr", "wd", "train_frac", "init_scale"), ("wd_zero_share", "float64_share"))
+
 
 @dataclass(frozen=True)
 class SplitDesign:
@@ -94,6 +110,12 @@ class SplitDesign:
     init_scale: tuple[float, float]
     float64_share: float
     transformers: TransformerDesign | None = None
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, ("lr", "wd", "train_frac", "init_scale"), ("wd_zero_share", "float64_share"))
+        if not set(self.acts) <= set(ACTIVATIONS) or not set(self.ops) <= set(OPERATIONS):
+            raise ValueError(f"SplitDesign: activations {self.acts} must be among {ACTIVATIONS} and operations "
+                             f"{self.ops} among {OPERATIONS}")
 
     @property
     def schedule(self) -> Schedule:
