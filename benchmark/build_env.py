@@ -8,6 +8,12 @@ last decade has makes ``phasebench data build`` byte-identical across such machi
 is read when each library loads, so it must be in the environment before numpy or torch is
 imported: the CLI re-executes itself with it, and the test suite's conftest sets it first thing.
 Other architectures build with their own kernels and cannot match the x86-64 pins.
+
+One vendor limit: MKL honours MKL_CBWR=AVX2 on Intel processors only and uses its AUTO branch on
+others (Intel's CNR documentation), so torch's float32 matmuls differ by rounding on AMD. The
+planted-features and rare-behavior pins still reproduce there (measured on an AMD EPYC); the
+grokking-onset training does not, because it amplifies that rounding chaotically, so its committed
+files are reproduced byte for byte on Intel only (its dataset card and committed-data test say more).
 """
 from __future__ import annotations
 
@@ -16,7 +22,12 @@ import platform
 
 __all__ = ["REFERENCE_BUILD_ENV", "apply_reference_env", "missing_reference_env", "reference_env_in_effect"]
 
-_AVX512 = "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
+# NumPy's AVX-512 dispatch targets under both namings: up to 2.2 one per feature (AVX512F ... AVX512_SKX),
+# from 2.3 the x86-64-v4 group "X86_V4" (then AVX512_ICL, AVX512_SPR). A name this NumPy does not
+# dispatch on is ignored with an ImportWarning, so listing both is safe. Without X86_V4, NumPy 2.4 kept
+# its AVX-512 loops on AVX-512 machines: the scaling-exponents pin, built on one, did not reproduce on
+# an AMD EPYC without AVX-512 (its optimiser-based reference fits turn last bits into bytes).
+_AVX512 = "X86_V4 AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
 
 REFERENCE_BUILD_ENV: dict[str, str] = {
     "OPENBLAS_CORETYPE": "Haswell",          # numpy's and scipy's BLAS

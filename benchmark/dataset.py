@@ -208,6 +208,7 @@ class SplitWriter:
         self.public = _split_dir(root, task, split)
         self.answers = _split_dir(answers_root, task, split)
         self.records: list[dict[str, Any]] = []
+        self.hidden_files: list[str] = []
 
     def add(self, instance_id: str, group: str, public_fields: dict[str, Any],
             inputs: dict[str, np.ndarray], answer: dict[str, np.ndarray], answer_info: dict[str, Any]) -> None:
@@ -215,16 +216,26 @@ class SplitWriter:
         write_arrays(self.public / "inputs" / f"{instance_id}.safetensors", inputs)
         write_arrays(self.answers / "answers" / f"{instance_id}.safetensors", answer, answer_info)
 
+    def add_hidden(self, rel_path: str, arrays: dict[str, np.ndarray], info: dict[str, Any] | None = None) -> None:
+        """A file beside the answers that the method never sees (e.g. a whole training run past what it
+        observes): public with the dev split's answers, private with the test split's; pinned by the
+        answers' manifest."""
+        if rel_path.startswith(("answers/", "inputs/")) or rel_path in self.hidden_files:
+            raise ValueError(f"{rel_path}: a hidden file must have a path of its own outside answers/ and inputs/")
+        self.hidden_files.append(rel_path)
+        write_arrays(self.answers / rel_path, arrays, info)
+
     def close(self) -> str:
         self.public.mkdir(parents=True, exist_ok=True)
         with open(self.public / "instances.jsonl", "w") as f:
             for r in self.records:
                 f.write(json.dumps(r, sort_keys=True) + "\n")
         public_files = ["instances.jsonl"] + [f"inputs/{r['id']}.safetensors" for r in self.records]
+        answer_files = [f"answers/{r['id']}.safetensors" for r in self.records] + self.hidden_files
         if self.answers == self.public:
-            public_files += [f"answers/{r['id']}.safetensors" for r in self.records]
+            public_files += answer_files
         else:
-            _write_manifest(self.answers, [f"answers/{r['id']}.safetensors" for r in self.records])
+            _write_manifest(self.answers, answer_files)
         _write_manifest(self.public, public_files)
         return split_revision(self.public)
 

@@ -47,6 +47,12 @@ class Task(ABC):
     #: this ties the committed bytes to its code with a cheaper test of its own, and the test suite
     #: does not rebuild its whole dev split.
     dev_split_committed: ClassVar[bool] = False
+    #: The sets a split can be built at (``phasebench data build --scale``). "embedded" is the one the
+    #: metadata pins, the tests and the demo use; a task may offer larger ones (e.g. "gpu") that are
+    #: built where the hardware is and published as new revisions.
+    build_scales: ClassVar[tuple[str, ...]] = ("embedded",)
+    #: Devices the generator can train or sample on (``phasebench data build --device``).
+    build_devices: ClassVar[tuple[str, ...]] = ("cpu",)
 
     @property
     def name(self) -> str:
@@ -62,7 +68,10 @@ class Task(ABC):
         """Generate one instance deterministically from its spec."""
 
     def build(self, split: str, base_seed: int, data_dir: Path, answers_dir: Path,
-              progress: Any = None) -> str:
+              progress: Any = None, *, device: str = "cpu", scale: str = "embedded") -> str:
+        """Generate and write a split; the split's revision. Only the embedded scale on CPU here: a task
+        offering more overrides this and widens ``build_scales`` / ``build_devices``."""
+        self.check_build_options(device, scale)
         writer = SplitWriter(data_dir, self.name, split, answers_dir)
         specs = self.instance_specs(split, base_seed)
         for spec in (progress(specs) if progress else specs):
@@ -70,6 +79,13 @@ class Task(ABC):
             writer.add(spec.id, spec.group, inst.public_fields, inst.inputs, inst.answer,
                        {"params": spec.params, **inst.answer_info})
         return writer.close()
+
+    def check_build_options(self, device: str, scale: str) -> None:
+        """ValueError naming the task and its choices for a scale or device it cannot build at."""
+        if scale not in self.build_scales:
+            raise ValueError(f"{self.name}: no scale {scale!r} to build; it has {list(self.build_scales)}")
+        if device.split(":")[0] not in self.build_devices:
+            raise ValueError(f"{self.name}: cannot build on {device!r}; it builds on {list(self.build_devices)}")
 
     # --- answers and scores -------------------------------------------------------------
     @abstractmethod

@@ -54,35 +54,56 @@ def data() -> None:
 @task_opt
 @click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
 @click.option("--force", is_flag=True, help="rebuild even if the files verify")
+@click.option("--scale", default="embedded", show_default=True,
+              help="which set to build: 'embedded' is the pinned one in the repository; a task may offer a "
+                   "larger one (grokking-onset: 'gpu'), which needs --data-dir and is not checked against a pin")
+@click.option("--device", default="cpu", show_default=True,
+              help="where the generator trains or samples (cpu, cuda, cuda:N), for tasks that can use it")
 @data_dir_opt
 @private_dir_opt
-def build(task_names, split, force, data_dir, private_dir) -> None:
+def build(task_names, split, force, scale, device, data_dir, private_dir) -> None:
     """Generate a split deterministically (the dev split is verified against its pinned hash)."""
+    tasks = _tasks(task_names)
+    for task in tasks:
+        try:
+            task.check_build_options(device, scale)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    if scale != "embedded" and (data_dir is None or (split == "test" and private_dir is None)):
+        # The default folder holds the pinned embedded set (committed for some tasks): never overwrite it.
+        raise click.UsageError(f"--scale {scale} needs --data-dir (and, for --split test, --private-dir): the "
+                               "default folder holds the embedded set")
     missing = missing_reference_env()
     if missing:
         # The kernels are chosen when numpy and torch load, which has happened: build in a fresh
         # interpreter with the reference environment (benchmark/build_env.py says why).
         argv = [sys.executable, "-m", "evaluator", "data", "build", "--split", split,
                 *[a for name in task_names for a in ("--task", name)], *(["--force"] if force else []),
+                "--scale", scale, "--device", device,
                 *(["--data-dir", str(data_dir)] if data_dir else []),
                 *(["--private-dir", str(private_dir)] if private_dir else [])]
         sys.exit(subprocess.run(argv, env={**os.environ, **missing}).returncode)
     data_dir = data_dir or default_data_dir()
     private_dir = private_dir or default_private_dir()
     ok = True
-    for task in _tasks(task_names):
+    pinned = scale == "embedded"
+    for task in tasks:
         if split == "dev" and not force and not verify_split(task.name, "dev", data_dir):
             rev = open_split(task.name, "dev", data_dir).revision
             click.echo(f"{task.name}/dev: verified ({rev})")
-            ok &= _check_pin(task, rev)
+            ok &= _check_pin(task, rev) if pinned else True
             continue
         seed = task.dev_seed if split == "dev" else _test_seed()
         answers = data_dir if split == "dev" else private_dir
         rev = task.build(split, seed, data_dir, answers,
-                         progress=lambda xs: tqdm(xs, desc=f"building {task.name}/{split}", unit="instance"))
+                         progress=lambda xs: tqdm(xs, desc=f"building {task.name}/{split}", unit="instance"),
+                         device=device, scale=scale)
         click.echo(f"{task.name}/{split}: built in {data_dir / task.name / split} ({rev})")
-        if split == "dev":
+        if split == "dev" and pinned:
             ok &= _check_pin(task, rev)
+        elif not pinned:
+            click.echo(f"{task.name}/{split}: scale {scale!r} has no pin; publish it with `phasebench data push` "
+                       "and pin the commit in a task's metadata to evaluate on it")
     sys.exit(0 if ok else 1)
 
 

@@ -37,7 +37,8 @@ from .transformer import TransformerConfig, train_transformer_batch
 __all__ = ["SplitDesign", "TransformerDesign", "Schedule", "DESIGNS", "ARCHITECTURES", "AnyConfig", "TrainedRun",
            "architecture_of", "config_params", "config_from_params", "schedule_of", "run_configs", "train_runs",
            "train_chunk", "trained_split", "observed", "layer_norms", "TRAIN_KEYS", "NORM_KEYS", "TEST_KEYS",
-           "N_CKPT_SHIPPED", "CPU_BATCH", "batches"]
+           "N_CKPT_SHIPPED", "CPU_BATCH", "GPU_BATCH", "GPU_MAX_ELEMENTS", "GPU_DESIGNS", "SCALES", "batches",
+           "design_for", "activation_elements", "run_arrays"]
 
 ARCHITECTURES = ("mlp", "transformer")
 AnyConfig = RunConfig | TransformerConfig
@@ -48,6 +49,9 @@ TEST_KEYS = ("test_loss", "test_acc")
 N_CKPT_SHIPPED = 3        # the last checkpoints at or before t_obs handed to the method
 CPU_BATCH = 16            # runs per batch on CPU: faster than 1 here, and fixed for bit-identical builds
 GPU_BATCH = 1024          # runs per batch on a GPU: enough to fill it for p ~ 97, width 256
+# Elements of the largest activation a GPU batch may hold (2^31 float32: 8.6 GB; backward keeps a few
+# such tensors). 1024 MLP runs at p = 113, width 512 would need 6.7e9, more than an H100 holds.
+GPU_MAX_ELEMENTS = 2 ** 31
 
 
 def _check_ranges(design: Any, ranges: Sequence[str], shares: Sequence[str]) -> None:
@@ -127,7 +131,7 @@ class SplitDesign:
         return max(self.budget, self.transformers.schedule.budget if self.transformers else 0)
 
 
-# The CPU-sized set: T = 25000 steps. The grok step follows a weight-decay clock, roughly
+# The embedded (CPU-sized) set: T = 25000 steps. The grok step follows a weight-decay clock, roughly
 # t_grok ~ (lr wd)^-0.8 to -0.9 (fitted on a first build at these sizes: log10 t_grok = 1.6 - 0.77 log10 lr
 # - 0.94 log10 wd + 0.5 log10 alpha - 0.87 train_frac, +0.5 for ReLU, 0.14 dex of scatter), so learning
 # rate and weight decay are spread over two and one decades (lr wd from 1e-4 to 9e-2) to spread the grok
@@ -135,8 +139,7 @@ class SplitDesign:
 # decay 0.3 most x^2 runs plateau short of 0.9 test accuracy for good, so the range starts there.
 # x^2 groks far more reliably than ReLU at these widths (about half the ReLU runs plateau below 0.9),
 # so two thirds of the runs use it: with the runs without weight decay and those too slow for T,
-# about a third never grok. The GPU-sized set (not built yet) is for the full ranges
-# (lr 3e-4..5e-3, wd 0.01..3, init 0.5..8), p = 97 and budgets of 1e4..1e5 steps.
+# about a third never grok. The GPU-sized set (GPU_DESIGNS) has the full ranges.
 _CPU = dict(budget=25000, n_log=200, n_ckpt=16, widths=(64, 64, 128), acts=("quad", "quad", "relu"),
             ops=("add", "sub", "mul", "sq"), lr=(3e-4, 3e-2), wd=(0.3, 3.0), wd_zero_share=0.1,
             train_frac=(0.5, 0.85), init_scale=(0.5, 2.0), float64_share=0.1)
@@ -153,6 +156,27 @@ DESIGNS = {
     "test": SplitDesign(n_runs=160, moduli=(23, 29, 31), held_out_moduli=(31, 19), **_CPU,
                         transformers=TransformerDesign(n_runs=27, moduli=(17, 19), **_CPU_TRANSFORMER)),
 }
+# The GPU-sized set: the issue's full ranges (lr 3e-4..5e-3, wd 0.01..3 with 10% at 0, train fraction
+# 0.2..0.8, init scale 0.5..8, widths 64..512, 10% float64) at p = 97 (Nanda et al.'s 113 held out in
+# the test split), MLP budget 1e5 and transformer budget 3e4: at lr wd from 3e-6 to 1.5e-2 the
+# weight-decay clock puts the grok steps from ~1e3 past 1e5, about three decades with a share that
+# never groks. Not built yet (no GPU was lent): `phasebench data build --scale gpu --device cuda`
+# builds it. Model-steps: dev 2.6e7 MLP + 9.6e5 transformer, test 1.0e8 + 3.8e6; at the issue's
+# 1e4 model-steps/s that is under an hour for dev and about three hours for test on one H100/H200,
+# plus the transformers at their (unmeasured) GPU rate.
+_GPU = dict(budget=100_000, n_log=300, n_ckpt=24, widths=(64, 128, 256, 512), acts=("quad", "relu"),
+            ops=("add", "sub", "mul", "sq"), lr=(3e-4, 5e-3), wd=(0.01, 3.0), wd_zero_share=0.1,
+            train_frac=(0.2, 0.8), init_scale=(0.5, 8.0), float64_share=0.1)
+_GPU_TRANSFORMER = dict(schedule=Schedule(budget=30_000, n_log=250, n_ckpt=20), lr=(3e-4, 5e-3), wd=(0.01, 3.0),
+                        wd_zero_share=0.1, train_frac=(0.2, 0.8), init_scale=(0.5, 8.0), float64_share=0.1)
+GPU_DESIGNS = {
+    "dev": SplitDesign(n_runs=256, moduli=(97,), held_out_moduli=(), **_GPU,
+                       transformers=TransformerDesign(n_runs=32, moduli=(97,), **_GPU_TRANSFORMER)),
+    "test": SplitDesign(n_runs=1024, moduli=(97, 113), held_out_moduli=(113,), **_GPU,
+                        transformers=TransformerDesign(n_runs=128, moduli=(97, 113), **_GPU_TRANSFORMER)),
+}
+#: the sets a split can be built at: "embedded" is the committed, pinned one every test and the demo use
+SCALES = {"embedded": DESIGNS, "gpu": GPU_DESIGNS}
 
 
 def _log_uniform(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
@@ -229,13 +253,28 @@ def run_configs(split: str, base_seed: int, design: SplitDesign | None = None) -
     return out
 
 
-def batches(configs: Sequence[RunConfig], batch_size: int = CPU_BATCH) -> list[list[int]]:
+def activation_elements(cfg: AnyConfig) -> int:
+    """Elements of a run's largest activation in one full-batch step: what bounds a GPU batch."""
+    if architecture_of(cfg) == "transformer":
+        return cfg.p * cfg.p * 3 * max(cfg.d_mlp, cfg.d_model)
+    return cfg.p * cfg.p * max(cfg.width, cfg.p)
+
+
+def batches(configs: Sequence[AnyConfig], batch_size: int = CPU_BATCH,
+            max_elements: int | None = None) -> list[list[int]]:
     """Indices of the runs trained together: by shape in order of first appearance, then in order,
-    at most ``batch_size`` at a time."""
+    at most ``batch_size`` at a time, and with ``max_elements`` at most that many activation
+    elements (:func:`activation_elements`) per batch, at least one run."""
     by_shape: dict[tuple, list[int]] = {}
     for i, c in enumerate(configs):
         by_shape.setdefault(c.shape_key, []).append(i)
-    return [idx[k:k + batch_size] for idx in by_shape.values() for k in range(0, len(idx), batch_size)]
+    out = []
+    for idx in by_shape.values():
+        size = batch_size
+        if max_elements is not None:
+            size = max(1, min(batch_size, max_elements // activation_elements(configs[idx[0]])))
+        out += [idx[k:k + size] for k in range(0, len(idx), size)]
+    return out
 
 
 # Relative CPU time of one model-step, to start the longest batches first (the transformer's is
@@ -245,17 +284,19 @@ _STEP_COST = {"mlp": 1.0, "transformer": 15.0}
 
 
 def train_runs(configs: Sequence[AnyConfig], schedules: Sequence[Schedule], device: str = "cpu",
-               batch_size: int = CPU_BATCH, workers: int | None = None, desc: str = "training") -> list[Curves]:
+               batch_size: int = CPU_BATCH, workers: int | None = None, desc: str = "training",
+               max_elements: int | None = None, compile: bool = False) -> list[Curves]:
     """Train every run on its own schedule (``schedules[i]`` for ``configs[i]``), batched by shape
     (:func:`batches`), with a progress bar over model-steps.
 
     On CPU the batches are spread over ``workers`` processes (default: one per core, at most 4),
     each with one thread, the longest first; one worker (or CUDA) trains in this process and the bar
-    moves every step.
+    moves every step. ``max_elements`` caps a batch's activations (:func:`batches`); ``compile``
+    trains with the compiled step (the GPU build: the issue's throughput needs it).
     """
     if len(schedules) != len(configs):
         raise ValueError(f"train_runs: {len(configs)} configs but {len(schedules)} schedules")
-    chunks = batches(configs, batch_size)
+    chunks = batches(configs, batch_size, max_elements)
     for chunk in chunks:
         if len({schedules[i] for i in chunk}) != 1:
             raise ValueError(f"train_runs: runs {chunk} share a shape but not a schedule")
@@ -269,13 +310,14 @@ def train_runs(configs: Sequence[AnyConfig], schedules: Sequence[Schedule], devi
             for chunk in chunks:
                 bar.set_postfix(runs=len(chunk), shape="x".join(map(str, configs[chunk[0]].shape_key)))
                 curves = train_chunk([configs[i] for i in chunk], schedules[chunk[0]], device,
-                                     _stepper(bar, len(chunk)))
+                                     _stepper(bar, len(chunk)), compile=compile)
                 for i, c in zip(chunk, curves):
                     out[i] = c
         else:
             ctx = multiprocessing.get_context("spawn")   # no forked torch thread pools
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = {pool.submit(train_chunk, [configs[i] for i in chunk], schedules[chunk[0]], device):
+                futures = {pool.submit(train_chunk, [configs[i] for i in chunk], schedules[chunk[0]], device,
+                                       None, compile):
                            chunk for chunk in chunks}
                 for fut in as_completed(futures):
                     chunk = futures[fut]
@@ -286,14 +328,15 @@ def train_runs(configs: Sequence[AnyConfig], schedules: Sequence[Schedule], devi
 
 
 def train_chunk(configs: Sequence[AnyConfig], schedule: Schedule, device: str = "cpu",
-                progress=None) -> list[Curves]:
+                progress=None, compile: bool = False) -> list[Curves]:
     """Train one batch (runs of one shape and architecture) on ``schedule``, with one CPU thread."""
     ckpts = log_grid(schedule.budget, schedule.n_ckpt)
     trainer = train_transformer_batch if architecture_of(configs[0]) == "transformer" else train_batch
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # a fixed reduction order: the stored bytes must not depend on the core count
     try:
-        return trainer(configs, schedule.budget, schedule.n_log, ckpts, device=device, progress=progress)
+        return trainer(configs, schedule.budget, schedule.n_log, ckpts, device=device, progress=progress,
+                       compile=compile)
     finally:
         torch.set_num_threads(threads)
 
@@ -323,14 +366,28 @@ class TrainedRun:
         return "held-out-p" if self.held_out else self.config.op
 
 
+def design_for(split: str, scale: str = "embedded") -> SplitDesign:
+    """The design of a split at a scale (:data:`SCALES`); ValueError naming the choices otherwise."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(SCALES)}")
+    if split not in SCALES[scale]:
+        raise ValueError(f"unknown split {split!r}; expected one of {sorted(SCALES[scale])}")
+    return SCALES[scale][split]
+
+
 @functools.lru_cache(maxsize=4)
-def trained_split(split: str, base_seed: int, device: str = "cpu") -> tuple[TrainedRun, ...]:
-    """Every run of a split, trained (memoised: both tracks are cut from one training)."""
-    design = DESIGNS[split]
+def trained_split(split: str, base_seed: int, device: str = "cpu", scale: str = "embedded") -> tuple[TrainedRun, ...]:
+    """Every run of a split, trained (memoised: both tracks are cut from one training).
+
+    On CPU: batches of ``CPU_BATCH``, one thread each (the committed bytes). Elsewhere (CUDA): batches
+    of up to ``GPU_BATCH`` runs within ``GPU_MAX_ELEMENTS``, with the compiled step."""
+    design = design_for(split, scale)
     configs = run_configs(split, base_seed, design)
     schedules = [schedule_of(design, c) for c in configs]
-    curves = train_runs(configs, schedules, device, batch_size=CPU_BATCH if device == "cpu" else GPU_BATCH,
-                        desc=f"grokking runs ({split})")
+    on_cpu = device == "cpu"
+    curves = train_runs(configs, schedules, device, batch_size=CPU_BATCH if on_cpu else GPU_BATCH,
+                        max_elements=None if on_cpu else GPU_MAX_ELEMENTS, compile=not on_cpu,
+                        desc=f"grokking runs ({split}, {scale})")
     return tuple(TrainedRun(i, c, cu, onset(cu.steps, cu.metrics["train_acc"], cu.metrics["test_acc"], s.budget),
                             c.p in design.held_out_moduli)
                  for i, (c, s, cu) in enumerate(zip(configs, schedules, curves)))
@@ -381,3 +438,19 @@ def observed(run: TrainedRun, with_test: bool) -> tuple[dict[str, Any], dict[str
               "budget": o.budget, "t_obs": o.t_obs, "n_train": int(round(c.train_frac * c.p * c.p)),
               "n_logged": int(seen.sum()), "n_ckpt": int(ck.size)}
     return public, arrays
+
+
+def run_arrays(run: TrainedRun) -> dict[str, np.ndarray]:
+    """The whole run, past t_obs: every logged step of every curve (float32; the per-layer norms under
+    the generic names of :func:`layer_norms` and, prefixed ``raw_``, as the architecture logged them)
+    and every checkpoint of the inputs of a and b (float16). Hidden from the method: it goes beside
+    the answers."""
+    cu = run.curves
+    arrays: dict[str, np.ndarray] = {"steps": cu.steps.astype(np.int64)}
+    arrays.update({("raw_" + k if k.startswith("norm_") else k): np.asarray(v).astype(np.float32)
+                   for k, v in cu.metrics.items()})
+    arrays.update({k: v.astype(np.float32) for k, v in layer_norms(run.config, cu.metrics).items()})
+    arrays["ckpt_steps"] = cu.ckpt_steps.astype(np.int64)
+    arrays["ckpt_U"] = cu.ckpt_U.astype(np.float16)
+    arrays["ckpt_V"] = cu.ckpt_V.astype(np.float16)
+    return arrays

@@ -10,8 +10,8 @@ import numpy as np
 from ...dataset import InstanceRecord, SplitWriter
 from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
-from .generator import (DESIGNS, TrainedRun, config_from_params, config_params, observed, run_configs, schedule_of,
-                        train_chunk, trained_split)
+from .generator import (DESIGNS, SCALES, TrainedRun, config_from_params, config_params, observed, run_arrays,
+                        run_configs, schedule_of, train_chunk, trained_split)
 from .scorer import clipped, log_step_error, never_score
 from .answer import onset
 
@@ -130,6 +130,8 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
 
 
 class _GrokkingOnsetBase(Task):
+    build_scales = tuple(SCALES)
+    build_devices = ("cpu", "cuda")
     with_test: bool = False
     dev_seed = 20240805
     # 1.24 M model-steps to rebuild (about an hour on a shared 2-core machine): the dev files are
@@ -166,14 +168,25 @@ class _GrokkingOnsetBase(Task):
                                  answer_info={"seed": run.config.seed, "t_grok": o.t_grok, "t_mem": o.t_mem,
                                               "steps": run.curves.steps.tolist(), **full})
 
-    def build(self, split: str, base_seed: int, data_dir: Path, answers_dir: Path, progress: Any = None) -> str:
-        """Train the split's runs in batches (memoised across the two tracks) and write the kept ones."""
-        runs = [r for r in trained_split(split, base_seed) if not r.onset.in_prefix]
+    def build(self, split: str, base_seed: int, data_dir: Path, answers_dir: Path, progress: Any = None, *,
+              device: str = "cpu", scale: str = "embedded") -> str:
+        """Train the split's runs in batches (memoised across the two tracks) and write the kept ones.
+
+        Beyond the embedded scale (the GPU-sized set) the train-only track also writes each kept run
+        whole, every logged step and checkpoint, as ``runs/<id>.safetensors`` beside the answers (the
+        hub layout: public for dev, private for test). The embedded set leaves them out: it is
+        committed to the repository, and the answers already hold its full accuracy curves."""
+        self.check_build_options(device, scale)
+        runs = [r for r in trained_split(split, base_seed, device, scale) if not r.onset.in_prefix]
         writer = SplitWriter(data_dir, self.name, split, answers_dir)
         for run in (progress(runs) if progress else runs):
             inst = self._instance(run)
-            writer.add(_instance_id(split, run.index, run.config.op), run.group, inst.public_fields, inst.inputs,
+            instance_id = _instance_id(split, run.index, run.config.op)
+            writer.add(instance_id, run.group, inst.public_fields, inst.inputs,
                        inst.answer, {"params": config_params(run.config), **inst.answer_info})
+            if scale != "embedded" and not self.with_test:
+                writer.add_hidden(f"runs/{instance_id}.safetensors", run_arrays(run),
+                                  {"params": config_params(run.config), "seed": run.config.seed})
         return writer.close()
 
     # --- answers ------------------------------------------------------------------------

@@ -78,7 +78,7 @@ METADATA = TaskMetadata(
     dataset=DatasetRef(
         repo_id="phasebench/phasebench-tasks",
         config="scaling-exponents",
-        revision="sha256:f73d71aa95c74c4473be718222cd00d36a5cadf589563624337cb8545ed9cd26",
+        revision="sha256:74912527d2e2ce135f9a623f5dcf098262f1eace1839d14efcd8911d0f93d537",
     ),
     plots=[
         PlotSpec(name="predicted-vs-true-loss", title="Extrapolated against held-out loss",

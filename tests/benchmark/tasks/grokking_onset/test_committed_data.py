@@ -7,8 +7,17 @@ curve, accuracy and checkpoint the committed files hold for those steps is what 
 (to float tolerance: the bytes themselves are pinned by the manifests): a change to the
 trainer, the initialisation, the split's draws or the instance fields shows up here, and then the
 split must be rebuilt and re-pinned (dataset card, grokking-onset).
+
+The bytes were built on an Intel processor, where MKL_CBWR=AVX2 (benchmark/build_env.py) fixes the
+matmul kernels. On other vendors MKL ignores that branch and uses its AUTO one (Intel's CNR
+documentation), so float32 training differs by rounding from the first steps, and the difference
+grows as training is chaotic: measured on an AMD EPYC, above 1e-5 from step 12 for the transformer
+and step 126 for the MLP (float64 stays within 1e-5 over the whole prefix). There the float32 checks
+cover only the steps before that drift (``OTHER_VENDOR_PREFIX``).
 """
 import json
+import platform
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +33,19 @@ from benchmark.tasks.grokking_onset.transformer import train_transformer_batch
 # Steps retrained per architecture: a few hundred MLP steps (about 10 s for a batch of 16 on one
 # core), fewer for the transformer (10-15 times the CPU time per step).
 PREFIX = {"mlp": 300, "transformer": 40}
+OTHER_VENDOR_PREFIX = {("mlp", "float32"): 100, ("transformer", "float32"): 10}
+
+
+def _intel_cpu() -> bool:
+    cpuinfo = Path("/proc/cpuinfo")
+    return platform.machine() == "x86_64" and cpuinfo.exists() and "GenuineIntel" in cpuinfo.read_text()
+
+
+def _prefix(architecture: str, dtype: str) -> int:
+    """Steps whose committed curves this processor must reproduce (module docstring: why fewer off Intel)."""
+    if _intel_cpu():
+        return PREFIX[architecture]
+    return OTHER_VENDOR_PREFIX.get((architecture, dtype), PREFIX[architecture])
 
 
 def _answer_info(split, instance_id: str) -> dict:
@@ -46,7 +68,7 @@ def test_first_batch_retrained_for_a_prefix_logs_the_committed_curves(dev_split_
     configs = run_configs("dev", GrokkingOnset.dev_seed, design)
     first = next(c for c in batches(configs, CPU_BATCH)
                  if architecture_of(configs[c[0]]) == architecture and configs[c[0]].dtype == dtype)
-    prefix = PREFIX[architecture]
+    prefix = _prefix(architecture, dtype)
     schedule = design.schedule if architecture == "mlp" else design.transformers.schedule
     ckpts = [int(s) for s in log_grid(schedule.budget, schedule.n_ckpt) if s <= prefix]
     trainer = train_batch if architecture == "mlp" else train_transformer_batch
