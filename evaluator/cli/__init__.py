@@ -10,6 +10,7 @@ from .evaluate import evaluate
 from .results import results
 from .jobs import jobs
 from .serve import serve
+from .sweep import sweep
 from .tasks import tasks
 from .validate import validate
 from .worker import worker
@@ -23,5 +24,5 @@ def main() -> None:
     """PhaseBench: benchmark tasks with planted ground truth for physics-of-AI-safety methods."""
 
 
-for command in (tasks, data, validate, evaluate, serve, db, enqueue, worker, jobs, results, ci):
+for command in (tasks, data, validate, evaluate, serve, db, enqueue, worker, jobs, sweep, results, ci):
     main.add_command(command)

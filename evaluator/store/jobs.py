@@ -16,13 +16,17 @@ from sqlalchemy.engine import Engine
 from .models import FINISHED, Evaluation, EvaluationStatus, Job, JobState, Submission
 from .session import session_scope
 
-__all__ = ["JobStore", "JobView", "ACTIVE_STATES"]
+__all__ = ["JobStore", "JobView", "ACTIVE_STATES", "SweptRow"]
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _iso(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC") if when else "an unknown time"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,16 @@ class JobView:
             "started_at": j.started_at.isoformat() if j.started_at else None,
             "finished_at": j.finished_at.isoformat() if j.finished_at else None,
         }
+
+
+@dataclass(frozen=True)
+class SweptRow:
+    """A row :meth:`JobStore.sweep` gave up on: a job or an evaluation, and what it was."""
+    kind: str              # "job" or "evaluation"
+    id: int
+    was: str               # its state (job) or status (evaluation) before the sweep
+    since: datetime | None
+    what: str              # submission, task and split
 
 
 class JobStore:
@@ -118,6 +132,53 @@ class JobStore:
                 ev.note = (f"job {job.id}: attempt {job.attempts - 1} stopped without finishing (worker or "
                            f"database lost); the job was retried as attempt {job.attempts}")
             return ev.status
+
+    def sweep(self, running_before: datetime, queued_before: datetime | None = None,
+              dry_run: bool = False) -> list[SweptRow]:
+        """Give up on what no worker will ever finish, in one transaction:
+
+        - jobs 'running' since before ``running_before``: their worker died and the broker has no
+          message left for them (retries ran out while the database was down, so the last attempt
+          could not record its failure); marked failed, and their 'running' evaluation interrupted;
+        - with ``queued_before``, jobs still 'queued' since before it (their message was lost);
+        - evaluations 'running' since before ``running_before`` that no job points at (a direct
+          ``phasebench evaluate`` killed mid-run): marked interrupted.
+
+        Such rows never counted as results; the sweep makes them say so. A message that does arrive
+        later for a swept job finds it failed and does nothing (:meth:`claim`)."""
+        now = _now()
+        stamp = now.strftime("%Y-%m-%d %H:%M UTC")
+        out: list[SweptRow] = []
+        with session_scope(self.engine) as s:
+            stale = Job.state == JobState.RUNNING
+            stale = stale & (Job.started_at < running_before)
+            cond = stale
+            if queued_before is not None:
+                cond = cond | ((Job.state == JobState.QUEUED) & (Job.enqueued_at < queued_before))
+            jobs = list(s.scalars(select(Job).where(cond).order_by(Job.id).with_for_update()))
+            for job in jobs:
+                since = job.started_at if job.state == JobState.RUNNING else job.enqueued_at
+                out.append(SweptRow("job", job.id, job.state, since, f"{job.submission_name} {job.task}/{job.split}"))
+                if dry_run:
+                    continue
+                why = (f"lost: {job.state} since {_iso(since)} with no worker on it; given up by "
+                       f"`phasebench sweep` at {stamp}" + (f" (last: {job.reason})" if job.reason else ""))
+                job.state, job.reason, job.finished_at = JobState.FAILED, why[:2000], now
+            job_evals = {j.evaluation_id for j in jobs if j.evaluation_id is not None}
+            owned = select(Job.evaluation_id).where(Job.evaluation_id.is_not(None), Job.state.in_(ACTIVE_STATES))
+            evs = list(s.scalars(select(Evaluation).where(
+                Evaluation.status == EvaluationStatus.RUNNING,
+                (Evaluation.id.in_(job_evals)) | ((Evaluation.started_at < running_before)
+                                                 & Evaluation.id.not_in(owned)))
+                .order_by(Evaluation.id).with_for_update()))
+            for ev in evs:
+                out.append(SweptRow("evaluation", ev.id, ev.status, ev.started_at,
+                                    f"submission {ev.submission_id} {ev.task}/{ev.split}"))
+                if dry_run:
+                    continue
+                ev.status, ev.finished_at = EvaluationStatus.INTERRUPTED, now
+                ev.note = f"running since {_iso(ev.started_at)} and never finished; marked by `phasebench sweep` at {stamp}"
+        return out
 
     # --- reads --------------------------------------------------------------------------
     def get(self, job_id: int) -> Job | None:
