@@ -7,6 +7,7 @@ checked without a network, and the push itself only hands those operations to th
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +30,31 @@ class PushPlan:
     private: list[str]
 
 
+def _test_split_public_files(data_dir: Path) -> set[str]:
+    """What a test split may publish: its manifest, its index and the inputs the manifest lists.
+    Anything else in a test folder (answers, whole runs, a stray file) stays home, whatever wrote it
+    there (a build with --private-dir equal to --data-dir puts the answers beside the inputs)."""
+    allowed: set[str] = set()
+    for manifest in data_dir.glob("*/test/manifest.json"):
+        split = manifest.parent.relative_to(data_dir)
+        allowed.add(str(split / "manifest.json"))
+        try:
+            listed = json.loads(manifest.read_text())["files"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{manifest}: unreadable manifest ({exc}); fix or rebuild it before pushing") from None
+        allowed.update(str(split / rel) for rel in listed if rel == "instances.jsonl" or rel.startswith("inputs/"))
+    return allowed
+
+
 def plan_push(data_dir: Path, private_dir: Path) -> PushPlan:
-    public = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*")
-                    if p.is_file() and p.name != REVISION_FILE and "/test/answers/" not in f"/{p.relative_to(data_dir)}")
+    allowed_test = _test_split_public_files(data_dir)
+
+    def publishable(rel: str) -> bool:
+        parts = rel.split("/")
+        return not (len(parts) > 2 and parts[1] == "test") or rel in allowed_test
+
+    public = sorted(rel for rel in (str(p.relative_to(data_dir)) for p in data_dir.rglob("*")
+                                    if p.is_file() and p.name != REVISION_FILE) if publishable(rel))
     private = sorted(str(p.relative_to(private_dir)) for p in private_dir.rglob("*") if p.is_file()) \
         if private_dir.is_dir() else []
     return PushPlan(data_dir, private_dir, public, private)

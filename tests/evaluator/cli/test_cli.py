@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from evaluator.cli import main
+from evaluator.hub import plan_push
 from evaluator.submission import load_submission
 from evaluator.store import ResultsStore, head_revision, make_engine
 from tests.builders import REPO, build_tiny_split, requires_bwrap, write_submission
@@ -62,6 +63,22 @@ def test_push_plan_keeps_test_answers_private(tmp_path):
     assert "planted-features/test/inputs/tiny-0.safetensors" in public
     assert "test/answers" not in public
     assert "planted-features/test/answers/tiny-0.safetensors" in private
+
+
+def test_push_plan_publishes_only_a_test_splits_index_and_inputs(tmp_path):
+    """A test split built with its answers beside the inputs, plus whole runs and a stray file: only the
+    manifest, the index and the listed inputs are public."""
+    pub = tmp_path / "pub"
+    build_tiny_split(pub, split="test", answers_root=pub, n_instances=1)
+    split = pub / "planted-features" / "test"
+    (split / "runs").mkdir()
+    (split / "runs" / "tiny-0.safetensors").write_bytes(b"whole run")
+    (split / "notes.txt").write_text("operator's notes")
+    (split / "inputs" / "unlisted.safetensors").write_bytes(b"?")
+    plan = plan_push(pub, tmp_path / "priv")
+    assert [f for f in plan.public if "/test/" in f] == ["planted-features/test/inputs/tiny-0.safetensors",
+                                                           "planted-features/test/instances.jsonl",
+                                                           "planted-features/test/manifest.json"]
 
 
 @pytest.mark.parametrize("sandbox", ["none", pytest.param("bwrap", marks=requires_bwrap)])
