@@ -385,9 +385,13 @@ def trained_split(split: str, base_seed: int, device: str = "cpu", scale: str = 
     configs = run_configs(split, base_seed, design)
     schedules = [schedule_of(design, c) for c in configs]
     on_cpu = device == "cpu"
-    curves = train_runs(configs, schedules, device, batch_size=CPU_BATCH if on_cpu else GPU_BATCH,
-                        max_elements=None if on_cpu else GPU_MAX_ELEMENTS, compile=not on_cpu,
-                        desc=f"grokking runs ({split}, {scale})")
+    # The GPU-sized set has 16 MLP shapes (2 moduli, 4 widths, 2 precisions), two activations and
+    # ragged last batches: more graphs than dynamo's default 8 recompiles of one function, past which
+    # it would fall back to eager without failing.
+    with torch._dynamo.config.patch(recompile_limit=max(64, torch._dynamo.config.recompile_limit)):
+        curves = train_runs(configs, schedules, device, batch_size=CPU_BATCH if on_cpu else GPU_BATCH,
+                            max_elements=None if on_cpu else GPU_MAX_ELEMENTS, compile=not on_cpu,
+                            desc=f"grokking runs ({split}, {scale})")
     return tuple(TrainedRun(i, c, cu, onset(cu.steps, cu.metrics["train_acc"], cu.metrics["test_acc"], s.budget),
                             c.p in design.held_out_moduli)
                  for i, (c, s, cu) in enumerate(zip(configs, schedules, curves)))
