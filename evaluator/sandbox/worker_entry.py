@@ -63,15 +63,22 @@ class OracleClient:
             self._sock.connect(self._path)
         return self._sock
 
+    def _drop(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
     def _recv(self, n):
         buf = bytearray(n)
         view = memoryview(buf)
         got = 0
         while got < n:
-            k = self._sock.recv_into(view[got:], n - got)
+            try:
+                k = self._sock.recv_into(view[got:], n - got)
+            except ConnectionResetError:
+                k = 0
             if k == 0:
-                self._sock.close()
-                self._sock = None
+                self._drop()
                 raise RuntimeError("the oracle closed the connection")
             got += k
         return buf
@@ -86,10 +93,17 @@ class OracleClient:
             x = x[None]
         sock = self._connect()
         head = json.dumps({"shape": list(x.shape), "dtype": x.dtype.str}).encode()
-        sock.sendall(len(head).to_bytes(4, "big") + head)
-        sock.sendall(memoryview(x.reshape(-1).view(np.uint8)))
+        try:
+            sock.sendall(len(head).to_bytes(4, "big") + head)
+            sock.sendall(memoryview(x.reshape(-1).view(np.uint8)))
+        except (BrokenPipeError, ConnectionResetError):
+            # The oracle may refuse a request from its header alone and close before the payload
+            # is sent; the refusal it wrote first is still queued for us to read.
+            pass
         reply = json.loads(self._recv(int.from_bytes(self._recv(4), "big")))
         if "error" in reply:
+            # Some refusals close the connection and some do not; a fresh one serves the next call.
+            self._drop()
             raise RuntimeError(reply["error"])
         dtype = np.dtype(reply["dtype"])
         count = 1
