@@ -7,6 +7,8 @@ PHASEBENCH := $(VENV)/bin/phasebench
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PORT ?= 5000
+# Instances evaluated at once by `make demo`: one per CPU (each worker then gets one BLAS thread).
+WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: install demo test serve data perf clean evaluator-image evaluate-in-container
 
@@ -27,7 +29,7 @@ data: install
 demo: data
 	$(PHASEBENCH) db upgrade
 	$(PHASEBENCH) validate submissions/*/
-	$(PHASEBENCH) evaluate submissions/*/ --split dev || echo "some evaluations failed (see above); serving what was stored" >&2
+	$(PHASEBENCH) evaluate submissions/*/ --split dev --workers $(WORKERS) || echo "some evaluations failed (see above); serving what was stored" >&2
 	@echo "Leaderboard: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
 	$(PHASEBENCH) serve --port $(PORT)
 

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
+import os
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -14,7 +18,7 @@ from benchmark.task import AnswerError, Task
 
 from . import __version__
 from .provenance import hardware, library_versions
-from .sandbox import Sandbox, WorkerJob
+from .sandbox import Sandbox, WorkerJob, WorkerResult
 from .store import EvaluationStatus, InstanceStatus, ResultsStore, require_current
 from .submission import Submission
 
@@ -82,10 +86,19 @@ def _checked(task: Task, metrics: dict[str, float | None]) -> dict[str, float | 
 
 def evaluate_submission(submission: Submission, task: Task, split: SplitData, sandbox: Sandbox, store: ResultsStore,
                         device: str = "cpu", force: bool = False, limits: ResourceLimits | None = None,
-                        progress: Callable[..., Any] | None = None,
-                        on_start: Callable[[int], Any] | None = None) -> Outcome:
-    """``on_start(evaluation_id)`` is called once the evaluation row exists (the job queue records
-    it, so that a retried job can tell a finished attempt from one a dead worker left running)."""
+                        progress: Callable[[int, str], Any] | None = None,
+                        on_start: Callable[[int], Any] | None = None, workers: int = 1) -> Outcome:
+    """Run every instance of ``split`` in its own sandboxed worker, score it here, store it.
+
+    ``workers`` instances run at once; each worker gets an equal share of the CPUs for its BLAS and
+    OpenMP threads (recorded with the evaluation: thread counts can change a method's rounding).
+    Rows are aggregated in the split's order whatever order they finish in, so the bootstrap
+    intervals do not depend on it. ``progress(total, desc)`` returns a bar with ``update`` and
+    ``close`` (tqdm's). ``on_start(evaluation_id)`` is called once the evaluation row exists (the
+    job queue records it, so that a retried job can tell a finished attempt from one a dead worker
+    left running)."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     meta = task.metadata
     if not split.has_answers:
         raise DataError(f"{task.name}/{split.split}: the answers are not available to this evaluator "
@@ -99,46 +112,78 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
 
     # No method runs against data that is not what its manifest pins.
     split.verify()
+    records = split.instances
+    workers = min(workers, max(1, len(records)))
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
     sub_id = store.upsert_submission(submission.name, submission.code_sha256, submission.git_commit,
                                      submission.spec.model_dump())
     eval_id = store.start_evaluation(
         submission_id=sub_id, task=task.name, task_version=meta.version, split=split.split,
-        dataset_revision=split.revision, evaluator_version=__version__, sandbox=sandbox.name, sandbox_info=sandbox.provenance(), device=device,
-        hardware=hardware(device), library_versions=library_versions(), headline_metric=meta.headline)
+        dataset_revision=split.revision, evaluator_version=__version__, sandbox=sandbox.name,
+        sandbox_info={**sandbox.provenance(), "parallel_workers": str(workers), "worker_threads": str(threads)},
+        device=device, hardware=hardware(device), library_versions=library_versions(), headline_metric=meta.headline)
     limits = limits or meta.limits
     entry = submission.spec.tasks[task.name]
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any] | None] = [None] * len(records)
+    cancel = threading.Event()
+    bar = progress(len(records), f"{submission.name} / {task.name}") if progress else None
     started = time.perf_counter()
-    records = split.instances
-    iterator = progress(records, desc=f"{submission.name} / {task.name}") if progress else records
+
+    def submit(pool: ThreadPoolExecutor, index: int) -> tuple[Future, dict]:
+        record = records[index]
+        # Built here, in the parent, from the answers: the worker only ever talks to it.
+        truth = split.load_answer(record.id)
+        job = WorkerJob(
+            submission_dir=submission.folder, entry=entry,
+            problem={**record.public, "instance_id": record.id, "group": record.group,
+                     "seed": instance_seed(record.id), "device": device},
+            inputs_file=split.inputs_path(record.id), answer_fields=list(meta.answer_schema),
+            limits=limits, device=device, oracle=task.oracle(record, truth), threads=threads, cancel=cancel)
+        return pool.submit(sandbox.run, job), truth
+
+    def finish(index: int, result: WorkerResult, truth: dict) -> None:
+        record = records[index]
+        ok = result.status == InstanceStatus.OK
+        status, metrics, error, details = _score_instance(task, truth, record, result.answer if ok else None)
+        if not ok:
+            status, error = result.status, result.error
+        if "oracle" in result.extra:
+            details = {**(details or {}), **result.extra["oracle"]}
+        rows[index] = {"group": record.group, "metrics": metrics, "status": status, "details": details}
+        store.add_instance_result(eval_id, instance_id=record.id, group=record.group, status=status,
+                                  metrics=metrics, runtime_s=result.wall_s, error=error, details=details)
+        if bar is not None:
+            bar.update(1)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phasebench-instance")
     try:
         if on_start is not None:
             on_start(eval_id)
-        for record in iterator:
-            # Built here, in the parent, from the answers: the worker only ever talks to it.
-            truth = split.load_answer(record.id)
-            oracle = task.oracle(record, truth)
-            job = WorkerJob(
-                submission_dir=submission.folder, entry=entry,
-                problem={**record.public, "instance_id": record.id, "group": record.group,
-                         "seed": instance_seed(record.id), "device": device},
-                inputs_file=split.inputs_path(record.id), answer_fields=list(meta.answer_schema),
-                limits=limits, device=device, oracle=oracle)
-            result = sandbox.run(job)
-            ok = result.status == InstanceStatus.OK
-            status, metrics, error, details = _score_instance(task, truth, record, result.answer if ok else None)
-            if not ok:
-                status, error = result.status, result.error
-            if "oracle" in result.extra:
-                details = {**(details or {}), **result.extra["oracle"]}
-            rows.append({"group": record.group, "metrics": metrics, "status": status, "details": details})
-            store.add_instance_result(eval_id, instance_id=record.id, group=record.group, status=status,
-                                      metrics=metrics, runtime_s=result.wall_s, error=error, details=details)
+        running: dict[Future, tuple[int, dict]] = {}
+        queued = iter(range(len(records)))
+        for index in itertools.islice(queued, workers):
+            future, truth = submit(pool, index)
+            running[future] = (index, truth)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index, truth = running.pop(future)
+                finish(index, future.result(), truth)
+                for nxt in itertools.islice(queued, 1):
+                    next_future, next_truth = submit(pool, nxt)
+                    running[next_future] = (nxt, next_truth)
     except BaseException as exc:
+        # Workers still running are killed, not left to finish on their own.
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         # The row must not look finished: the operator sees why it stopped, and it is never reused.
         kind = EvaluationStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EvaluationStatus.FAILED
         store.mark(eval_id, kind, f"{type(exc).__name__}: {exc}"[:500])
         raise
+    finally:
+        pool.shutdown(wait=True)
+        if bar is not None:
+            bar.close()
     runtime = time.perf_counter() - started
     n_failed = sum(r["status"] != InstanceStatus.OK for r in rows)
     summary = aggregate(meta, rows)

@@ -52,8 +52,11 @@ def summary_table(outcomes: list[Outcome]) -> str:
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None, help="override the task's per-instance wall-time limit (s)")
 @click.option("--memory-limit", type=click.IntRange(min=1), default=None, help="override the task's per-instance memory limit (MB)")
 @click.option("--output-limit", type=click.FloatRange(min=0, min_open=True), default=None, help="override the task's per-instance output limit (MB)")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="instances evaluated at once, each worker with an equal share of the CPUs for its threads "
+                   "(memory: up to N times the task's per-instance limit)")
 def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force, data_dir, data_repo, private_dir,
-             time_limit, memory_limit, output_limit) -> None:
+             time_limit, memory_limit, output_limit, workers) -> None:
     """Evaluate submissions, each instance in its own sandboxed worker, and store the scores."""
     if data_repo:
         if data_dir:
@@ -115,7 +118,8 @@ def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force
                     {**task.metadata.limits.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
                 outcomes.append(evaluate_submission(
                     sub, task, split_data, sub_sandbox, store, device=device, force=force, limits=limits,
-                    progress=lambda xs, desc: tqdm(xs, desc=desc, unit="instance", file=sys.stderr)))
+                    workers=workers,
+                    progress=lambda total, desc: tqdm(total=total, desc=desc, unit="instance", file=sys.stderr)))
             except (DataError, UnknownNameError) as exc:
                 failures += 1
                 click.secho(f"{sub.name} / {task_name}: not evaluated: {exc}", fg="red", err=True)

@@ -3,12 +3,12 @@ through the Docker Engine API) and ``none`` (trusted code only). The runner only
 """
 from benchmark.registry import Registry
 
-from .base import Sandbox, SandboxError, SubprocessSandbox, WorkerJob, WorkerResult
+from .base import Sandbox, SandboxError, SubprocessSandbox, WorkerCancelled, WorkerJob, WorkerResult
 from .bwrap import BubblewrapSandbox
 from .docker import DockerSandbox
 from .local import NoSandbox
 
-__all__ = ["SANDBOXES", "Sandbox", "SandboxError", "SubprocessSandbox", "WorkerJob", "WorkerResult", "get_sandbox",
+__all__ = ["SANDBOXES", "Sandbox", "SandboxError", "SubprocessSandbox", "WorkerCancelled", "WorkerJob", "WorkerResult", "get_sandbox",
            "BubblewrapSandbox", "DockerSandbox", "NoSandbox"]
 
 SANDBOXES: Registry[type[Sandbox]] = Registry("sandbox")

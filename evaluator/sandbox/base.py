@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from .oracle_channel import SOCKET_NAME, OracleServer
 
 __all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY",
            "MAX_PROCESSES", "SCRATCH_FILES", "SCRATCH_MB", "SHM_MB", "TMP_MB", "apply_oracle_usage",
-           "collect_result", "oracle_served", "scratch_overrun", "tail_file", "worker_environment", "write_job"]
+           "WorkerCancelled", "collect_result", "oracle_served", "scratch_overrun", "tail_file", "worker_environment", "write_job"]
 
 WORKER_ENTRY = Path(__file__).resolve().parent / "worker_entry.py"
 _LOG_TAIL_BYTES = 4000
@@ -57,6 +58,13 @@ class WorkerJob:
     limits: ResourceLimits
     device: str = "cpu"
     oracle: Oracle | None = None     # served to the worker over the scratch folder's socket
+    # BLAS/OpenMP threads the worker may start; None: one per CPU the evaluator may use. An
+    # evaluation running several workers at once divides the CPUs, or their threads would spin
+    # against each other.
+    threads: int | None = None
+    # Set by the evaluator to stop the worker early (the evaluation was interrupted): the backend
+    # kills it and raises WorkerCancelled rather than leave it running on its own.
+    cancel: threading.Event | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -73,6 +81,10 @@ class WorkerResult:
 
 class SandboxError(RuntimeError):
     """The sandbox itself failed (not the method): the evaluation is not a result."""
+
+
+class WorkerCancelled(Exception):
+    """The evaluator stopped a worker through ``WorkerJob.cancel``; it has been killed."""
 
 
 class Sandbox(ABC):
@@ -179,7 +191,7 @@ class SubprocessSandbox(Sandbox):
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     env=self.environment(job), cwd=str(scratch), start_new_session=True,
                                     preexec_fn=self._preexec(limits))
-            verdict, detail, peak = self._watch(proc, limits, start, scratch)
+            verdict, detail, peak = self._watch(proc, limits, start, scratch, job.cancel)
         wall = time.perf_counter() - start
         if verdict is None and not (scratch / "started").exists():
             raise SandboxError(f"sandbox {self.name!r} could not start the worker (exit code {proc.returncode}): "
@@ -189,8 +201,8 @@ class SubprocessSandbox(Sandbox):
         result.peak_rss_mb = peak / 2**20
         return apply_oracle_usage(result, oracle)
 
-    def _watch(self, proc: subprocess.Popen, limits: ResourceLimits, start: float,
-               scratch: Path) -> tuple[str | None, str, int]:
+    def _watch(self, proc: subprocess.Popen, limits: ResourceLimits, start: float, scratch: Path,
+               cancel: threading.Event | None = None) -> tuple[str | None, str, int]:
         """(verdict, detail, peak RSS): verdict None when the worker exited by itself."""
         ps = psutil.Process(proc.pid)
         mem_limit = limits.memory_mb * 2**20
@@ -225,6 +237,9 @@ class SubprocessSandbox(Sandbox):
             if now - start > limits.wall_time_s:
                 self._kill(proc)
                 return "timeout", "", peak
+            if cancel is not None and cancel.is_set():
+                self._kill(proc)
+                raise WorkerCancelled("the evaluation was interrupted")
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
@@ -260,7 +275,7 @@ def apply_oracle_usage(result: WorkerResult, server: OracleServer | None) -> Wor
 
 def worker_environment(job: WorkerJob) -> dict[str, str]:
     """The variables every backend gives a worker; nothing else of the host's environment."""
-    threads = str(len(os.sched_getaffinity(0)))
+    threads = str(job.threads or len(os.sched_getaffinity(0)))
     env = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
     # Machine quirks, not secrets: some processors need these for OpenBLAS to pick a sound kernel,

@@ -13,10 +13,11 @@ import resource
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from .base import (SHM_MB, TMP_MB, Sandbox, SandboxError, WorkerJob, WorkerResult, apply_oracle_usage,
+from .base import (SHM_MB, TMP_MB, Sandbox, SandboxError, WorkerCancelled, WorkerJob, WorkerResult, apply_oracle_usage,
                    collect_result, oracle_served, scratch_overrun, tail_file, worker_environment, write_job)
 
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
@@ -76,7 +77,8 @@ class DockerSandbox(Sandbox):
         return {"image": self.image, "image_id": image.id, **({"repo_digest": digests[0]} if digests else {}),
                 **labels}
 
-    def _wait(self, container, start: float, wall_time_s: float, scratch: Path) -> tuple[int | None, str | None, str]:
+    def _wait(self, container, start: float, wall_time_s: float, scratch: Path,
+              cancel: threading.Event | None = None) -> tuple[int | None, str | None, str]:
         """(exit code, verdict, detail): no exit code past the wall-time or scratch limit. Polls the
         container's state: Podman's blocking wait endpoint spins a core while it waits, which
         starves the worker it waits for. The scratch folder is bound from the host's disk, so its
@@ -98,6 +100,8 @@ class DockerSandbox(Sandbox):
                     return None, "scratch", overrun
             if now - start > wall_time_s:
                 return None, "timeout", ""
+            if cancel is not None and cancel.is_set():
+                return None, "cancelled", ""
             time.sleep(delay)
             delay = min(delay * 1.5, 0.1)
 
@@ -154,10 +158,10 @@ class DockerSandbox(Sandbox):
         if job.device == "cuda":
             kwargs["device_requests"] = [docker.types.DeviceRequest(device_ids=[self.gpu], capabilities=[["gpu"]])]
         with oracle_served(job, scratch) as oracle:
-            result = self._run_container(kwargs, scratch, limits)
+            result = self._run_container(kwargs, scratch, limits, job.cancel)
         return apply_oracle_usage(result, oracle)
 
-    def _run_container(self, kwargs: dict, scratch: Path, limits) -> WorkerResult:
+    def _run_container(self, kwargs: dict, scratch: Path, limits, cancel: threading.Event | None = None) -> WorkerResult:
         import docker
 
         start = time.perf_counter()
@@ -166,10 +170,12 @@ class DockerSandbox(Sandbox):
         except docker.errors.DockerException as exc:
             raise SandboxError(f"sandbox 'docker' could not start a container from {self.image}: {exc}") from exc
         try:
-            returncode, verdict, detail = self._wait(container, start, limits.wall_time_s, scratch)
+            returncode, verdict, detail = self._wait(container, start, limits.wall_time_s, scratch, cancel)
             if returncode is None:
                 container.kill()
                 returncode = -9
+            if verdict == "cancelled":
+                raise WorkerCancelled("the evaluation was interrupted")
             wall = time.perf_counter() - start
             container.reload()
             state = container.attrs.get("State", {})

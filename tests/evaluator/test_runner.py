@@ -102,6 +102,108 @@ def test_interrupted_evaluation_never_looks_complete(tmp_path, tiny_split, sqlit
     assert not out.reused and out.status == EvaluationStatus.COMPLETE
 
 
+# Returns only once another instance has started too: with workers=2 the first two instances must
+# overlap, or the first one fails. Each records the BLAS threads it was given.
+OVERLAP = """
+import os, time
+import numpy as np
+SHARED = {shared!r}
+
+def run(problem):
+    me = problem["instance_id"]
+    with open(os.path.join(SHARED, me + ".threads"), "w") as f:
+        f.write(os.environ["OMP_NUM_THREADS"])
+    open(os.path.join(SHARED, me + ".started"), "w").close()
+    deadline = time.monotonic() + 20
+    while not [n for n in os.listdir(SHARED) if n.endswith(".started") and n != me + ".started"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("no other instance ran alongside this one")
+        time.sleep(0.01)
+    return np.random.default_rng(problem["seed"]).standard_normal((problem["n_features"], problem["dim"]))
+"""
+
+
+def test_workers_run_instances_at_once_with_a_share_of_the_cpus(tmp_path, tiny_split, sqlite_store):
+    import os
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    sub = load_submission(write_submission(tmp_path, code=OVERLAP.format(shared=str(shared))))
+    out = evaluate_submission(sub, TASK, tiny_split, NoSandbox(), sqlite_store, workers=2)
+    assert out.status == EvaluationStatus.COMPLETE and out.n_failed == 0
+    threads = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    assert {p.read_text() for p in shared.glob("*.threads")} == {threads}
+    ev = sqlite_store.evaluation(out.evaluation_id)
+    assert ev.sandbox_info["parallel_workers"] == "2" and ev.sandbox_info["worker_threads"] == threads
+
+
+def test_the_scores_do_not_depend_on_the_number_of_workers(tmp_path, sqlite_store):
+    from tests.builders import build_tiny_split
+
+    split = build_tiny_split(tmp_path / "data", n_instances=7)
+    sub = load_submission(write_submission(tmp_path))
+    results = {}
+    for workers in (1, 3):
+        out = evaluate_submission(sub, TASK, split, NoSandbox(), sqlite_store, workers=workers, force=True)
+        ev = sqlite_store.evaluation(out.evaluation_id, with_instances=True)
+        results[workers] = ({i.instance_id: i.metrics for i in ev.instances}, ev.metrics, out.ci)
+    assert len(results[1][0]) == 7
+    # The bootstrap interval too: rows are aggregated in the split's order, not in finishing order.
+    assert results[1] == results[3]
+
+
+# The first instance returns at once; the others write their pid and sleep far past any test.
+SLEEPER = """
+import os, time
+import numpy as np
+SHARED = {shared!r}
+
+def run(problem):
+    if problem["instance_id"] != "tiny-0":
+        with open(os.path.join(SHARED, problem["instance_id"] + ".pid"), "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(600)
+    return np.zeros((problem["n_features"], problem["dim"]))
+"""
+
+
+def test_an_interrupt_kills_the_workers_still_running(tmp_path, tiny_split, sqlite_store):
+    import time
+
+    import psutil
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+
+    class CtrlCOnFirstResult:
+        """A progress bar through which the operator presses Ctrl-C once a sleeper is running."""
+
+        def update(self, n):
+            deadline = time.monotonic() + 20
+            while not list(shared.glob("*.pid")) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    sub = load_submission(write_submission(tmp_path, code=SLEEPER.format(shared=str(shared))))
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_submission(sub, TASK, tiny_split, NoSandbox(), sqlite_store, workers=2,
+                            progress=lambda total, desc: CtrlCOnFirstResult())
+    [pid_file] = shared.glob("*.pid")
+    assert not psutil.pid_exists(int(pid_file.read_text()))     # killed, not left sleeping
+    [row] = sqlite_store.evaluations_of("tiny-method")
+    assert row.evaluation.status == EvaluationStatus.INTERRUPTED
+    assert len(sqlite_store.evaluation(row.evaluation.id, with_instances=True).instances) == 1
+
+
+def test_workers_must_be_positive(tmp_path, tiny_split, sqlite_store):
+    sub = load_submission(write_submission(tmp_path))
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        evaluate_submission(sub, TASK, tiny_split, NoSandbox(), sqlite_store, workers=0)
+
+
 def test_test_split_without_answers_is_refused(tmp_path, sqlite_store):
     from benchmark.dataset import open_split
     from tests.builders import build_tiny_split

@@ -1,22 +1,25 @@
 """Each sandbox contains failures to the instance; bwrap also hides everything but the inputs."""
+import threading
+import time
 from textwrap import dedent
 
 import numpy as np
 import pytest
 
 from benchmark.metadata import ResourceLimits
-from evaluator.sandbox import WorkerJob, get_sandbox
+from evaluator.sandbox import WorkerCancelled, WorkerJob, get_sandbox
 from tests.builders import ISOLATED_PARAMS, REPO, SANDBOX_PARAMS, requires_bwrap, write_submission
 
 LIMITS = ResourceLimits(wall_time_s=20, memory_mb=400, output_mb=5)
 
 
-def _run(tmp_path, split, body: str, sandbox: str, limits: ResourceLimits = LIMITS, **problem):
+def _run(tmp_path, split, body: str, sandbox: str, limits: ResourceLimits = LIMITS, job_options=None, **problem):
     folder = write_submission(tmp_path, code="import numpy as np\n" + dedent(body))
     record = split.instances[0]
     job = WorkerJob(submission_dir=folder, entry="method:run",
                     problem={**record.public, "instance_id": record.id, "seed": 0, "device": "cpu", **problem},
-                    inputs_file=split.inputs_path(record.id), answer_fields=["atoms"], limits=limits)
+                    inputs_file=split.inputs_path(record.id), answer_fields=["atoms"], limits=limits,
+                    **(job_options or {}))
     return get_sandbox(sandbox).run(job)
 
 
@@ -53,6 +56,32 @@ def test_timeout(tmp_path, tiny_split, sandbox):
     """, sandbox, limits)
     assert result.status == "timeout" and "1.5 s" in result.error
     assert result.wall_s < 10
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_a_cancelled_worker_is_killed_and_reported(tmp_path, tiny_split, sandbox):
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    start = time.perf_counter()
+    with pytest.raises(WorkerCancelled, match="interrupted"):
+        _run(tmp_path, tiny_split, """
+            import time
+            def run(problem):
+                time.sleep(60)
+        """, sandbox, job_options={"cancel": cancel})
+    assert time.perf_counter() - start < 15          # well before the 20 s wall limit
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_the_worker_gets_the_threads_it_is_given(tmp_path, tiny_split, sandbox):
+    result = _run(tmp_path, tiny_split, """
+        import os
+        def run(problem):
+            threads = {os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+            assert threads == {"1"}, threads
+            return np.eye(problem["n_features"], problem["dim"])
+    """, sandbox, job_options={"threads": 1})
+    assert result.status == "ok", result.error
 
 
 @pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)

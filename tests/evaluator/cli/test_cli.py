@@ -100,6 +100,21 @@ def test_evaluate_stores_and_reuses(tmp_path, sandbox):
     assert len(rows) == 2 and all(r.evaluation.status == "complete" for r in rows)
 
 
+def test_evaluate_with_workers_stores_them_and_refuses_zero(tmp_path):
+    data = tmp_path / "data"
+    build_tiny_split(data, n_instances=4)
+    sub = write_submission(tmp_path / "subs")
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    args = ("evaluate", sub, "--db", db, "--data-dir", data, "--sandbox", "none")
+    out = invoke(*args, "--workers", "2")
+    assert out.exit_code == 0, out.output
+    assert re.search(r"^tiny-method +planted-features +dev +complete .* 0/4 ", out.output, re.M)
+    [row] = ResultsStore(make_engine(db)).evaluations_of("tiny-method")
+    assert row.evaluation.sandbox_info["parallel_workers"] == "2"
+    zero = CliRunner().invoke(main, [str(a) for a in (*args, "--workers", "0")])
+    assert zero.exit_code == 2 and "Invalid value for '--workers'" in zero.output
+
+
 def test_evaluate_reports_an_invalid_submission_and_goes_on(tmp_path):
     data = tmp_path / "data"
     build_tiny_split(data)
