@@ -7,8 +7,9 @@ PHASEBENCH := $(VENV)/bin/phasebench
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PORT ?= 5000
-# Instances evaluated at once by `make demo`: one per CPU (each worker then gets one BLAS thread).
-WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+# Instances evaluated at once by `make demo`: one per CPU this process may use, at most 4 (each
+# worker may take the task's whole per-instance memory limit). Not `nproc`: it honours OMP_NUM_THREADS.
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, len(os.sched_getaffinity(0))))' 2>/dev/null || echo 1)
 
 .PHONY: install demo test serve data perf clean evaluator-image evaluate-in-container
 

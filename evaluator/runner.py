@@ -126,7 +126,7 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
     entry = submission.spec.tasks[task.name]
     rows: list[dict[str, Any] | None] = [None] * len(records)
     cancel = threading.Event()
-    bar = progress(len(records), f"{submission.name} / {task.name}") if progress else None
+    bar = None
     started = time.perf_counter()
 
     def submit(pool: ThreadPoolExecutor, index: int) -> tuple[Future, dict]:
@@ -155,10 +155,12 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
         if bar is not None:
             bar.update(1)
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phasebench-instance")
+    pool = None
     try:
         if on_start is not None:
             on_start(eval_id)
+        bar = progress(len(records), f"{submission.name} / {task.name}") if progress else None
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phasebench-instance")
         running: dict[Future, tuple[int, dict]] = {}
         queued = iter(range(len(records)))
         for index in itertools.islice(queued, workers):
@@ -175,13 +177,16 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
     except BaseException as exc:
         # Workers still running are killed, not left to finish on their own.
         cancel.set()
-        pool.shutdown(wait=True, cancel_futures=True)
         # The row must not look finished: the operator sees why it stopped, and it is never reused.
+        # Marked before waiting for the workers to die, which a second Ctrl-C could cut short.
         kind = EvaluationStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EvaluationStatus.FAILED
         store.mark(eval_id, kind, f"{type(exc).__name__}: {exc}"[:500])
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
-        pool.shutdown(wait=True)
+        if pool is not None:
+            pool.shutdown(wait=True)
         if bar is not None:
             bar.close()
     runtime = time.perf_counter() - started

@@ -71,6 +71,10 @@ def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force
         raise click.ClickException(f"sandbox {sandbox_name!r} is unavailable: {why}")
     if not sandbox.isolated:
         click.secho(f"WARNING: {sandbox.warning}", fg="yellow", bold=True, err=True)
+    if device == "cuda" and workers > 1:
+        # Workers would share the one GPU's memory, which no sandbox limits per worker.
+        raise click.UsageError("--workers above 1 is for --device cpu: workers on one GPU would share its memory "
+                               "with no per-worker limit")
     if device == "cuda":
         import torch
         if not torch.cuda.is_available():

@@ -161,5 +161,12 @@ class OracleServer:
                 _send(conn, {"error": "inputs must be finite"})
                 return
             usage.used += rows
-        y = np.ascontiguousarray(self.oracle.forward(x.copy()))
+        try:
+            y = np.ascontiguousarray(self.oracle.forward(x.copy()))
+        except Exception as exc:
+            # An input the model cannot take (a token out of range, say) fails the method's call,
+            # not this thread: a dead server would leave the method waiting until its wall limit.
+            self.usage.rejected.append(f"forward failed: {type(exc).__name__}: {exc}"[:200])
+            _send(conn, {"error": f"the oracle failed on this input: {type(exc).__name__}: {exc}"[:500]})
+            return
         _send(conn, {"shape": list(y.shape), "dtype": y.dtype.str}, memoryview(y.reshape(-1).view(np.uint8)))

@@ -87,6 +87,22 @@ def test_wrong_shape_is_refused_without_counting(tmp_path, rows):
     assert server.usage.used == 2 and server.usage.calls == 1
 
 
+def test_a_model_that_fails_on_an_input_fails_the_call_not_the_server(tmp_path):
+    class Picky(LinearOracle):
+        def forward(self, x):
+            if (x < 0).any():
+                raise IndexError("token -1 out of range")
+            return super().forward(x)
+
+    server = OracleServer(Picky(np.ones((3, 2), np.float32), budget=10), tmp_path)
+    with server:
+        client = OracleClient(str(server.path), 10, (3,), "float32")
+        with pytest.raises(RuntimeError, match="the oracle failed on this input: IndexError: token -1 out of range"):
+            client(-np.ones((1, 3)))
+        assert client(np.ones((1, 3))).tolist() == [[3.0, 3.0]]   # still served
+    assert any("IndexError" in r for r in server.usage.rejected)
+
+
 def test_a_garbage_header_drops_only_the_connection(tmp_path):
     server, _ = _server(tmp_path)
     with server:

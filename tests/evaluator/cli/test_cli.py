@@ -113,6 +113,8 @@ def test_evaluate_with_workers_stores_them_and_refuses_zero(tmp_path):
     assert row.evaluation.sandbox_info["parallel_workers"] == "2"
     zero = CliRunner().invoke(main, [str(a) for a in (*args, "--workers", "0")])
     assert zero.exit_code == 2 and "Invalid value for '--workers'" in zero.output
+    gpu = CliRunner().invoke(main, [str(a) for a in (*args, "--workers", "2", "--device", "cuda")])
+    assert gpu.exit_code == 2 and "--workers above 1 is for --device cpu" in gpu.output
 
 
 def test_evaluate_reports_an_invalid_submission_and_goes_on(tmp_path):
