@@ -172,7 +172,12 @@ class DockerSandbox(Sandbox):
         try:
             returncode, verdict, detail = self._wait(container, start, limits.wall_time_s, scratch, cancel)
             if returncode is None:
-                container.kill()
+                try:
+                    container.kill()
+                except docker.errors.APIError:
+                    # It exited by itself between the last poll and the kill (seen in CI: "can
+                    # only kill running containers"); the verdict stands either way.
+                    pass
                 returncode = -9
             if verdict == "cancelled":
                 raise WorkerCancelled("the evaluation was interrupted")

@@ -233,3 +233,35 @@ def test_a_sandbox_that_cannot_start_the_worker_is_not_the_methods_fault(tmp_pat
                     ["atoms"], LIMITS)
     with pytest.raises(SandboxError, match="could not start the worker"):
         Broken().run(job)
+
+
+def test_docker_a_worker_that_exits_just_before_the_kill_is_not_an_error(tmp_path):
+    """The engine refuses to kill a container that stopped between the last poll and the kill
+    (a race seen in CI); the verdict already reached must stand, and the container is removed."""
+    import docker
+
+    from evaluator.sandbox import DockerSandbox
+
+    class StoppedBeforeTheKill:
+        attrs = {"State": {"Status": "running"}}
+        removed = False
+
+        def reload(self):
+            pass
+
+        def kill(self):
+            self.attrs = {"State": {"Status": "exited", "ExitCode": 0}}
+            raise docker.errors.APIError("can only kill running containers: container state improper")
+
+        def remove(self, force=False):
+            self.removed = True
+
+    container = StoppedBeforeTheKill()
+    sandbox = DockerSandbox(image="unused")
+    sandbox._client = type("Client", (), {"containers": type("Containers", (), {
+        "run": staticmethod(lambda image, **kwargs: container)})()})()
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(WorkerCancelled):
+        sandbox._run_container({}, tmp_path, LIMITS, cancel)
+    assert container.removed
