@@ -26,7 +26,8 @@ __all__ = ["REFERENCE_BUILD_ENV", "apply_reference_env", "missing_reference_env"
 # from 2.3 the x86-64-v4 group "X86_V4" (then AVX512_ICL, AVX512_SPR). A name this NumPy does not
 # dispatch on is ignored with an ImportWarning, so listing both is safe. Without X86_V4, NumPy 2.4 kept
 # its AVX-512 loops on AVX-512 machines: the scaling-exponents pin, built on one, did not reproduce on
-# an AMD EPYC without AVX-512 (its optimiser-based reference fits turn last bits into bytes).
+# an AMD EPYC without AVX-512 (its optimiser-based reference fits turn last bits into bytes). With
+# X86_V4 listed, every pin reproduced on both that AMD EPYC and an Intel Xeon with AVX-512.
 _AVX512 = "X86_V4 AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR"
 
 REFERENCE_BUILD_ENV: dict[str, str] = {
