@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import os
 import threading
@@ -163,17 +162,21 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phasebench-instance")
         running: dict[Future, tuple[int, dict]] = {}
         queued = iter(range(len(records)))
-        for index in itertools.islice(queued, workers):
-            future, truth = submit(pool, index)
-            running[future] = (index, truth)
+
+        def start_next() -> None:
+            index = next(queued, None)
+            if index is not None:
+                future, truth = submit(pool, index)
+                running[future] = (index, truth)
+
+        for _ in range(workers):
+            start_next()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 index, truth = running.pop(future)
                 finish(index, future.result(), truth)
-                for nxt in itertools.islice(queued, 1):
-                    next_future, next_truth = submit(pool, nxt)
-                    running[next_future] = (nxt, next_truth)
+                start_next()
     except BaseException as exc:
         # Workers still running are killed, not left to finish on their own.
         cancel.set()
