@@ -6,9 +6,15 @@ One Hugging Face dataset repository holds all tasks, one config per task::
     <root>/<task>/<split>/instances.jsonl             public index: id, group, public fields
     <root>/<task>/<split>/inputs/<id>.safetensors     public arrays handed to methods
     <root>/<task>/<split>/answers/<id>.safetensors    answers (dev split only)
+    <root>/<task>/<split>/hidden.jsonl                private index (dev split only): id, group, hidden fields
     <root>/<task>/<split>/manifest.json               sha256 of every public file above
     <private>/<task>/test/answers/<id>.safetensors    answers of the test split (never published)
+    <private>/<task>/test/hidden.jsonl
     <private>/<task>/test/manifest.json
+
+Ids are opaque and the index is sorted by id, so neither says anything about an instance. A task
+whose group is a hidden parameter (planted-features' tier) keeps it out of ``instances.jsonl``; it
+and the scalars the scorer and the leaderboard need live in ``hidden.jsonl`` beside the answers.
 
 Arrays are stored as safetensors: no pickle, a fixed byte layout (so two builds of the same data
 are byte-identical), and metadata limited to one JSON string (safetensors keeps its metadata in a
@@ -19,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -35,16 +42,17 @@ __all__ = [
     "default_data_dir",
     "default_private_dir",
     "open_split",
-    "verify_split",
     "read_arrays",
-    "write_arrays",
     "sha256_file",
     "verify_files",
+    "verify_split",
+    "write_arrays",
 ]
 
 SPLITS = ("dev", "test")
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 REVISION_FILE = ".phasebench-revision"  # written by `phasebench data pull`: the hub commit
+HIDDEN_INDEX = "hidden.jsonl"
 
 
 class DataError(RuntimeError):
@@ -87,9 +95,13 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True)
 class InstanceRecord:
+    """One instance as the evaluator sees it. ``group`` and ``hidden`` come from the private index
+    when the answers are here; ``group_public`` says whether a method may be told the group."""
     id: str
     group: str
     public: dict[str, Any] = field(default_factory=dict)
+    hidden: dict[str, Any] = field(default_factory=dict)
+    group_public: bool = True
 
 
 @dataclass
@@ -138,18 +150,38 @@ def _split_dir(root: Path, task: str, split: str) -> Path:
     return root / task / split
 
 
-def _read_index(path: Path) -> list[InstanceRecord]:
-    if not path.exists():
-        raise DataError(f"{path}: instance index not found (run `phasebench data build`; the test split needs "
-                        "`PHASEBENCH_TEST_SEED=... phasebench data build --split test`)")
-    records = []
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
             try:
                 row = json.loads(line)
-                records.append(InstanceRecord(id=row.pop("id"), group=row.pop("group"), public=row))
-            except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+                if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+                    raise KeyError("id")
+            except (json.JSONDecodeError, KeyError) as exc:
                 raise DataError(f"{path}:{lineno}: malformed instance record ({exc})") from None
+            rows.append(row)
+    return rows
+
+
+def _read_index(path: Path, hidden_path: Path | None) -> list[InstanceRecord]:
+    if not path.exists():
+        raise DataError(f"{path}: instance index not found (run `phasebench data build`; the test split needs "
+                        "the operator's secret: `phasebench data build --split test`)")
+    hidden = {}
+    if hidden_path is not None and hidden_path.exists():
+        hidden = {row.pop("id"): row for row in _read_jsonl(hidden_path)}
+    records = []
+    for row in _read_jsonl(path):
+        instance_id = row.pop("id")
+        private = dict(hidden.get(instance_id, {}))
+        group_public = "group" in row
+        group = row.pop("group", None)
+        group = private.pop("group", group)
+        if hidden and instance_id not in hidden:
+            raise DataError(f"{hidden_path}: instance {instance_id} of {path} is missing")
+        records.append(InstanceRecord(id=instance_id, group="" if group is None else str(group), public=row,
+                                      hidden=private, group_public=group_public))
     return records
 
 
@@ -166,12 +198,12 @@ def split_revision(split_dir: Path) -> str:
 
 def open_split(task: str, split: str, data_dir: Path | None = None, private_dir: Path | None = None) -> SplitData:
     root = _split_dir(Path(data_dir or default_data_dir()), task, split)
-    instances = _read_index(root / "instances.jsonl")
     if split == "dev":
         answers_root: Path | None = root
     else:
         private = _split_dir(Path(private_dir or default_private_dir()), task, split)
         answers_root = private if (private / "answers").is_dir() else None
+    instances = _read_index(root / "instances.jsonl", None if answers_root is None else answers_root / HIDDEN_INDEX)
     return SplitData(task, split, root, answers_root, instances, split_revision(root))
 
 
@@ -202,17 +234,25 @@ def verify_files(root: Path, required: Iterable[str] = ()) -> list[str]:
 
 
 class SplitWriter:
-    """Writes one split deterministically: index, arrays and the manifest that pins them."""
+    """Writes one split deterministically: index, arrays and the manifest that pins them. Records are
+    written sorted by id whatever order they were added in (the order must not carry information)."""
 
-    def __init__(self, root: Path, task: str, split: str, answers_root: Path):
+    def __init__(self, root: Path, task: str, split: str, answers_root: Path, group_public: bool = True):
         self.public = _split_dir(root, task, split)
         self.answers = _split_dir(answers_root, task, split)
+        self.group_public = group_public
         self.records: list[dict[str, Any]] = []
+        self.hidden_rows: list[dict[str, Any]] = []
         self.hidden_files: list[str] = []
 
     def add(self, instance_id: str, group: str, public_fields: dict[str, Any],
-            inputs: dict[str, np.ndarray], answer: dict[str, np.ndarray], answer_info: dict[str, Any]) -> None:
-        self.records.append({"id": instance_id, "group": group, **public_fields})
+            inputs: dict[str, np.ndarray], answer: dict[str, np.ndarray], answer_info: dict[str, Any],
+            hidden: dict[str, Any] | None = None) -> None:
+        if {"id", "group"} & set(public_fields) or {"id", "group"} & set(hidden or {}):
+            raise ValueError(f"{instance_id}: 'id' and 'group' are set by the writer, not by a field")
+        self.records.append({"id": instance_id, **({"group": group} if self.group_public else {}), **public_fields})
+        if hidden or not self.group_public:
+            self.hidden_rows.append({"id": instance_id, "group": group, **(hidden or {})})
         write_arrays(self.public / "inputs" / f"{instance_id}.safetensors", inputs)
         write_arrays(self.answers / "answers" / f"{instance_id}.safetensors", answer, answer_info)
 
@@ -227,17 +267,28 @@ class SplitWriter:
 
     def close(self) -> str:
         self.public.mkdir(parents=True, exist_ok=True)
-        with open(self.public / "instances.jsonl", "w") as f:
-            for r in self.records:
-                f.write(json.dumps(r, sort_keys=True) + "\n")
+        self.records.sort(key=lambda r: r["id"])
+        _write_jsonl(self.public / "instances.jsonl", self.records)
         public_files = ["instances.jsonl"] + [f"inputs/{r['id']}.safetensors" for r in self.records]
         answer_files = [f"answers/{r['id']}.safetensors" for r in self.records] + self.hidden_files
+        if self.hidden_rows:
+            if len(self.hidden_rows) != len(self.records):
+                raise ValueError(f"{self.answers}: hidden fields for {len(self.hidden_rows)} of {len(self.records)}"
+                                 " instances (every instance has them, or none)")
+            self.answers.mkdir(parents=True, exist_ok=True)
+            _write_jsonl(self.answers / HIDDEN_INDEX, sorted(self.hidden_rows, key=lambda r: r["id"]))
+            answer_files.append(HIDDEN_INDEX)
         if self.answers == self.public:
             public_files += answer_files
         else:
             _write_manifest(self.answers, answer_files)
         _write_manifest(self.public, public_files)
         return split_revision(self.public)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows)
 
 
 def _write_manifest(root: Path, rel_paths: Iterable[str]) -> None:

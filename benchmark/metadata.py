@@ -55,6 +55,9 @@ class FieldSpec(_Strict):
     description: str
     dtype: str | None = None
     shape: list[str] | None = None
+    public_because: str | None = Field(
+        None, description="for an input field: why a method may see it (what the task gives away by design, and "
+        "why it does not identify a hidden parameter); required on every input field")
 
 
 class DatasetRef(_Strict):
@@ -124,6 +127,9 @@ class TaskMetadata(_Strict):
     metrics: list[Metric]
     headline: str
     groups: list[str]
+    group_public: bool = Field(description="whether a method is told its instance's group; a group that is a hidden "
+                               "generation parameter (a difficulty tier) stays in the private index")
+    group_because: str = Field(min_length=1, description="why the group is public, or why it is hidden")
     limits: ResourceLimits
     dataset: DatasetRef
     plots: list[PlotSpec] = Field(default_factory=list)
@@ -141,6 +147,9 @@ class TaskMetadata(_Strict):
         plot_names = [p.name for p in self.plots]
         if len(set(plot_names)) != len(plot_names):
             raise ValueError(f"duplicate plot names in {plot_names}")
+        undeclared = [k for k, f in self.input_schema.items() if not f.public_because]
+        if undeclared:
+            raise ValueError(f"input fields {undeclared} do not say why they are public (public_because)")
         breakdown_names = [b.name for b in self.breakdowns]
         if len(set(breakdown_names)) != len(breakdown_names):
             raise ValueError(f"duplicate breakdown names in {breakdown_names}")

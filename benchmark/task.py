@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -12,8 +13,22 @@ from .dataset import InstanceRecord, SplitWriter
 from .metadata import TaskMetadata
 from .oracle import Oracle
 from .registry import Registry
+from .split_secret import SplitSecret
 
-__all__ = ["Task", "AnswerError", "GeneratedInstance", "InstanceSpec", "TASKS", "register_task", "get_task"]
+__all__ = [
+    "DEV_SECRET",
+    "TASKS",
+    "AnswerError",
+    "GeneratedInstance",
+    "InstanceSpec",
+    "Task",
+    "get_task",
+    "register_task",
+]
+
+#: The key every dev split is drawn from. Public by design (the dev answers are public); the task
+#: name in every derivation keeps the tasks' streams apart.
+DEV_SECRET = SplitSecret.public_label("phasebench dev splits, version 2")
 
 
 class AnswerError(ValueError):
@@ -22,11 +37,14 @@ class AnswerError(ValueError):
 
 @dataclass(frozen=True)
 class InstanceSpec:
-    """Everything needed to generate one instance. Contains the seed: private on the test split."""
+    """Everything needed to generate one instance. Private on the test split: the configuration and
+    the seed are draws from the operator's secret, and the id is opaque."""
     id: str
     group: str
     params: dict[str, Any]
     seed: int
+    split: str = ""
+    index: int = -1  # position in the drawn order; never public (the split is stored sorted by id)
 
 
 @dataclass
@@ -35,13 +53,13 @@ class GeneratedInstance:
     inputs: dict[str, np.ndarray]          # public arrays handed to the method
     answer: dict[str, np.ndarray]          # the ground truth
     answer_info: dict[str, Any] = field(default_factory=dict)  # generation spec, kept with the answer
+    #: Hidden scalars the scorer, the breakdowns and the plots need (tier, density, family...): kept in
+    #: the split's private index beside the answers, never in a public field.
+    hidden: dict[str, Any] = field(default_factory=dict)
 
 
 class Task(ABC):
     metadata: ClassVar[TaskMetadata]
-    #: Seed of the public dev split. The test split's seed is the operator's secret
-    #: (PHASEBENCH_TEST_SEED) and never appears in the repository.
-    dev_seed: ClassVar[int]
     #: The dev split's built files are committed to the repository because building them takes
     #: too long for every test run (`phasebench data build` finds them verified). A task that sets
     #: this ties the committed bytes to its code with a cheaper test of its own, and the test suite
@@ -59,25 +77,46 @@ class Task(ABC):
         return self.metadata.name
 
     # --- data ---------------------------------------------------------------------------
-    @abstractmethod
-    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
-        """The instances of a split, in a fixed order."""
+    def secret_for(self, split: str, secret: SplitSecret | None = None) -> SplitSecret:
+        """The key a split is drawn from: the public dev key, or the operator's (required) for test."""
+        if split == "dev":
+            return DEV_SECRET
+        if secret is None or secret.public:
+            raise ValueError(f"{self.name}/{split}: the {split} split is drawn from the operator's secret")
+        return secret
+
+    def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
+        """The (group, parameters) of every instance of a split, drawn from the task's published
+        distribution with ``rng`` (a stream of the split's key). No list of test configurations
+        exists in the code: the concrete values are draws, secret on the test split."""
+        raise NotImplementedError(f"{self.name}: draw_configs or instance_specs must be implemented")
+
+    def instance_specs(self, split: str, secret: SplitSecret | None = None) -> list[InstanceSpec]:
+        """The instances of a split, sorted by their opaque ids (so the stored order says nothing)."""
+        key = self.secret_for(split, secret)
+        configs = self.draw_configs(split, key.rng(self.name, split, "configs"))
+        specs = [InstanceSpec(id=key.token(self.name, split, "id", i), group=group, params=params,
+                              seed=key.seed(self.name, split, "instance", i), split=split, index=i)
+                 for i, (group, params) in enumerate(configs)]
+        if len({s.id for s in specs}) != len(specs):  # 64-bit ids: never in practice, but never silently
+            raise RuntimeError(f"{self.name}/{split}: two instance ids collide; draw the split again")
+        return sorted(specs, key=lambda s: s.id)
 
     @abstractmethod
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         """Generate one instance deterministically from its spec."""
 
-    def build(self, split: str, base_seed: int, data_dir: Path, answers_dir: Path,
+    def build(self, split: str, secret: SplitSecret | None, data_dir: Path, answers_dir: Path,
               progress: Any = None, *, device: str = "cpu", scale: str = "embedded") -> str:
         """Generate and write a split; the split's revision. Only the embedded scale on CPU here: a task
         offering more overrides this and widens ``build_scales`` / ``build_devices``."""
         self.check_build_options(device, scale)
-        writer = SplitWriter(data_dir, self.name, split, answers_dir)
-        specs = self.instance_specs(split, base_seed)
+        writer = SplitWriter(data_dir, self.name, split, answers_dir, group_public=self.metadata.group_public)
+        specs = self.instance_specs(split, secret)
         for spec in (progress(specs) if progress else specs):
             inst = self.generate(spec)
             writer.add(spec.id, spec.group, inst.public_fields, inst.inputs, inst.answer,
-                       {"params": spec.params, **inst.answer_info})
+                       {"params": spec.params, **inst.answer_info}, hidden=inst.hidden)
         return writer.close()
 
     def check_build_options(self, device: str, scale: str) -> None:

@@ -134,7 +134,9 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
         truth = split.load_answer(record.id)
         job = WorkerJob(
             submission_dir=submission.folder, entry=entry,
-            problem={**record.public, "instance_id": record.id, "group": record.group,
+            problem={**record.public, "instance_id": record.id,
+                     # a hidden group (a difficulty tier) is the scorer's, never the method's
+                     **({"group": record.group} if record.group_public else {}),
                      "seed": instance_seed(record.id), "device": device},
             inputs_file=split.inputs_path(record.id), answer_fields=list(meta.answer_schema),
             limits=limits, device=device, oracle=task.oracle(record, truth), threads=threads, cancel=cancel)

@@ -46,11 +46,12 @@ def main() -> None:
     from benchmark.dataset import open_split
     from benchmark.tasks.grokking_onset.generator import CPU_BATCH, DESIGNS, _STEP_COST, architecture_of, batches, \
         run_configs, schedule_of
-    from benchmark.tasks.grokking_onset.task import GrokkingOnset, _instance_id
+    from benchmark.tasks.grokking_onset.task import GrokkingOnset
     from benchmark.tasks.grokking_onset.scorer import log_step_error
 
     design = DESIGNS["dev"]
-    configs = run_configs("dev", GrokkingOnset.dev_seed, design)
+    task = GrokkingOnset()
+    configs = run_configs("dev", task.run_seeds("dev"), design)
     chunks = batches(configs, CPU_BATCH)
     chunks.sort(key=lambda c: -len(c) * schedule_of(design, configs[c[0]]).budget
                 * _STEP_COST[architecture_of(configs[c[0]])])
@@ -67,7 +68,7 @@ def main() -> None:
     print(f"{'instance':<16} {'dtype':<8} {'t_mem':>13} {'t_grok committed':>17} {'retrained':>10} {'|dlog10|':>9}")
     for chunk, onsets in zip(chunks, results):
         for i, o in zip(chunk, onsets):
-            iid = _instance_id("dev", i, configs[i].op)
+            iid = task.instance_id("dev", i, configs[i].op)
             if iid not in kept:
                 continue
             truth = split.load_answer(iid)

@@ -68,17 +68,17 @@ def fake_task(name: str = "fake-task", metrics: list | None = None, version: int
     meta = TaskMetadata(
         name=name, version=version, description=f"a tiny task whose headline {metrics[0].name} is "
         f"{'higher' if metrics[0].higher_is_better else 'lower'}-is-better",
-        input_schema={"x": FieldSpec(kind="int", description="x")},
+        input_schema={"x": FieldSpec(kind="int", description="x", public_because="the question")},
         answer_schema={"y": FieldSpec(kind="int", description="y")},
-        metrics=metrics, headline=metrics[0].name, groups=["easy", "hard"],
+        metrics=metrics, headline=metrics[0].name, groups=["easy", "hard"], group_public=True,
+        group_because="a test task",
         limits=ResourceLimits(wall_time_s=1, memory_mb=10, output_mb=1),
         dataset=DatasetRef(repo_id="x/y", config=name, revision="0" * 40))
 
     class Fake(Task):
         metadata = meta
-        dev_seed = 0
 
-        def instance_specs(self, split, base_seed):
+        def instance_specs(self, split, secret=None):
             return []
 
         def generate(self, spec):

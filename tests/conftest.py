@@ -62,7 +62,7 @@ def dev_split_of(tmp_path_factory):
                 if not shared:
                     shared.append(tmp_path_factory.mktemp("dev-data"))
                 task = get_task(name)
-                task.build("dev", task.dev_seed, shared[0], shared[0])
+                task.build("dev", None, shared[0], shared[0])
                 built[name] = open_split(name, "dev", shared[0])
         return built[name]
     return build

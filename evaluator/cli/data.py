@@ -7,25 +7,30 @@ import click
 from tqdm import tqdm
 
 from benchmark.build_env import missing_reference_env
-from benchmark.dataset import REVISION_FILE, default_data_dir, default_private_dir, open_split, verify_split
+from benchmark.dataset import (
+    REVISION_FILE,
+    default_data_dir,
+    default_private_dir,
+    open_split,
+    verify_split,
+)
+from benchmark.split_secret import SecretError, SplitSecret, load_test_secret
 from benchmark.task import all_tasks, get_task
 
-from ._params import known_task_names
 from ..hub import plan_push, pull_dataset, push_dataset
+from ._params import known_task_names
+from .data_secret import secret
 
 
 def _tasks(names: tuple[str, ...]):
     return [get_task(n) for n in names] if names else list(all_tasks())
 
 
-def _test_seed() -> int:
-    raw = os.environ.get("PHASEBENCH_TEST_SEED")
-    if not raw:
-        raise click.UsageError("the test split is generated from the operator's secret seed: set PHASEBENCH_TEST_SEED")
+def _test_secret() -> SplitSecret:
     try:
-        return int(raw)
-    except ValueError:
-        raise click.UsageError("PHASEBENCH_TEST_SEED must be an integer") from None
+        return load_test_secret()
+    except SecretError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _check_pin(task, revision: str) -> bool:
@@ -83,6 +88,8 @@ def build(task_names, split, force, scale, device, data_dir, private_dir) -> Non
                 *(["--data-dir", str(data_dir)] if data_dir else []),
                 *(["--private-dir", str(private_dir)] if private_dir else [])]
         sys.exit(subprocess.run(argv, env={**os.environ, **missing}).returncode)
+    # Checked before any work: a build that would fail for want of a key must not train for an hour first.
+    test_secret = _test_secret() if split == "test" else None
     data_dir = data_dir or default_data_dir()
     private_dir = private_dir or default_private_dir()
     ok = True
@@ -93,9 +100,8 @@ def build(task_names, split, force, scale, device, data_dir, private_dir) -> Non
             click.echo(f"{task.name}/dev: verified ({rev})")
             ok &= _check_pin(task, rev) if pinned else True
             continue
-        seed = task.dev_seed if split == "dev" else _test_seed()
         answers = data_dir if split == "dev" else private_dir
-        rev = task.build(split, seed, data_dir, answers,
+        rev = task.build(split, test_secret, data_dir, answers,
                          progress=lambda xs: tqdm(xs, desc=f"building {task.name}/{split}", unit="instance"),
                          device=device, scale=scale)
         click.echo(f"{task.name}/{split}: built in {data_dir / task.name / split} ({rev})")
@@ -163,3 +169,6 @@ def pull(repo_id, revision, dest) -> None:
     dest = dest or default_data_dir()
     commit = pull_dataset(repo_id, revision, dest)
     click.echo(f"{repo_id}@{commit} -> {dest}")
+
+
+data.add_command(secret)

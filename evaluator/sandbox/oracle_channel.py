@@ -6,29 +6,41 @@ The parent runs the model and counts the rows; the worker only ever receives out
 
 Wire format, both directions: a 4-byte big-endian header length, a JSON header, then the raw
 array bytes the header describes (C order). Request header: {"shape", "dtype"}. Reply header:
-{"shape", "dtype"} or {"error": message}. Anything malformed closes the connection: the worker's
-client reconnects for its next call, and the parent never parses more than it has bounded.
+{"shape", "dtype"} or {"error": message}. A request refused from its header (malformed, the wrong
+shape or dtype, past the budget) gets the reason, then the connection closes with the payload unread:
+the parent never takes in more than it has bounded, and the worker's client reconnects for its next
+call.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import reprlib
 import socket
 import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
 from benchmark.oracle import MAX_ROWS_PER_CALL, Oracle
 
-__all__ = ["OracleServer", "OracleUsage", "SOCKET_NAME"]
+__all__ = ["SOCKET_NAME", "OracleServer", "OracleUsage"]
 
 SOCKET_NAME = "oracle.sock"
 _MAX_HEADER = 4096
+# MAX_ROWS_PER_CALL bounds a call's rows, not its bytes: an oracle with wide inputs would still let
+# one call claim gigabytes of the parent. 512 MiB keeps rare-behavior's widest full call (65,536
+# rows of 784 float64, 392 MiB) whole.
+_MAX_PAYLOAD = 512 * 2**20
 _LENGTH = struct.Struct(">I")
+# Header values echoed back in a refusal are the peer's: bounded in depth and length, they cannot
+# make the message (or its repr) the next thing to fail.
+_echo = reprlib.Repr()
+_echo.maxlevel, _echo.maxlist, _echo.maxstring, _echo.maxother = 2, 8, 40, 40
 
 
 @dataclass
@@ -47,15 +59,22 @@ class _Malformed(Exception):
     """The peer broke the protocol: drop the connection."""
 
 
-def _recv_exact(conn: socket.socket, n: int) -> bytes:
-    buf = bytearray(n)
-    view = memoryview(buf)
+class _Refused(Exception):
+    """A request refused from its header: the message goes to the client, then the connection closes."""
+
+
+def _recv_into(conn: socket.socket, view: memoryview) -> None:
     got = 0
-    while got < n:
-        k = conn.recv_into(view[got:], n - got)
+    while got < len(view):
+        k = conn.recv_into(view[got:])
         if k == 0:
             raise _Malformed("connection closed mid-message")
         got += k
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    _recv_into(conn, memoryview(buf))
     return bytes(buf)
 
 
@@ -76,12 +95,13 @@ class OracleServer:
         self._shape = tuple(int(s) for s in oracle.input_shape)
         self._dtype = np.dtype(oracle.input_dtype)
         self._row_bytes = math.prod(self._shape) * self._dtype.itemsize
+        self._max_rows = max(1, min(MAX_ROWS_PER_CALL, _MAX_PAYLOAD // max(1, self._row_bytes)))
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "OracleServer":
+    def __enter__(self) -> Self:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(str(self.path))
         # The worker runs as another user (nobody) in bwrap and in containers.
@@ -104,7 +124,7 @@ class OracleServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -117,7 +137,7 @@ class OracleServer:
         while not self._stop.is_set():
             try:
                 raw_len = conn.recv(_LENGTH.size, socket.MSG_WAITALL)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -127,43 +147,74 @@ class OracleServer:
                 conn.settimeout(30)
                 self._answer(conn, _LENGTH.unpack(raw_len)[0])
                 conn.settimeout(0.5)
-            except (_Malformed, OSError, ValueError) as exc:
+            except _Refused as exc:
+                # Closing rather than draining: whatever follows the header, however long, is never
+                # read, and the client still finds the reason queued ahead of the close.
+                self.usage.rejected.append(str(exc)[:200])
+                try:
+                    _send(conn, {"error": str(exc)[:500]})
+                except OSError:
+                    pass  # the worker is gone: nobody to tell
+                return
+            except (_Malformed, OSError) as exc:
                 self.usage.rejected.append(f"{type(exc).__name__}: {exc}"[:200])
                 return
+            except Exception as exc:  # noqa: BLE001
+                # A request this code did not foresee fails its call, not the thread: a dead server
+                # would leave the method waiting until its wall limit.
+                self.usage.rejected.append(f"internal error: {type(exc).__name__}: {exc}"[:200])
+                return
+
+    def _parse_header(self, raw: bytes) -> tuple[tuple[int, ...], int]:
+        try:
+            # Decoded first: json.loads would take bytes as UTF-16 or -32 on a guess. Brackets nested
+            # past the interpreter's recursion limit raise RecursionError, not a JSON error.
+            header = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise _Refused(f"bad oracle request: header is not UTF-8 JSON ({type(exc).__name__}: {exc})") from None
+        if not isinstance(header, dict):
+            raise _Refused("bad oracle request: header must be a JSON object with a shape and a dtype, "
+                           f"got {type(header).__name__}")
+        shape = header.get("shape")
+        # bool is an int to isinstance; true is not a row count.
+        if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
+            raise _Refused("bad oracle request: shape must be a list of non-negative integers, "
+                           f"got {_echo.repr(shape)}")
+        shape = tuple(shape)
+        rows = shape[0] if shape else 0
+        if header.get("dtype") != self._dtype.str or shape[1:] != self._shape or not 1 <= rows <= self._max_rows:
+            raise _Refused(f"bad oracle request: expected an array of shape (1..{self._max_rows}, "
+                           f"{', '.join(map(str, self._shape))}) and dtype {self._dtype.name}, "
+                           f"got shape {_echo.repr(shape)} and dtype {_echo.repr(header.get('dtype'))}")
+        return shape, rows
 
     def _answer(self, conn: socket.socket, header_len: int) -> None:
         if header_len > _MAX_HEADER:
-            raise _Malformed(f"header of {header_len} bytes")
-        header = json.loads(_recv_exact(conn, header_len))
-        if not isinstance(header, dict) or not isinstance(header.get("shape"), list):
-            raise _Malformed("header without a shape")
-        shape = tuple(header["shape"])
-        if not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise _Malformed(f"bad shape {shape}")
-        rows = shape[0] if shape else 0
-        if header.get("dtype") != self._dtype.str or shape[1:] != self._shape or not 1 <= rows <= MAX_ROWS_PER_CALL:
-            # The payload length is unknown to us now: say why, then drop the connection.
-            _send(conn, {"error": f"expected an array of shape (1..{MAX_ROWS_PER_CALL}, "
-                                  f"{', '.join(map(str, self._shape))}) and dtype {self._dtype.name}, "
-                                  f"got shape {shape} and dtype {header.get('dtype')}"})
-            raise _Malformed("bad request shape or dtype")
-        x = np.frombuffer(_recv_exact(conn, rows * self._row_bytes), dtype=self._dtype).reshape(shape)
+            raise _Refused(f"bad oracle request: request header of {header_len} bytes (at most {_MAX_HEADER})")
+        shape, rows = self._parse_header(_recv_exact(conn, header_len))
+        usage = self.usage
+        # Refused from the header's row count, before a byte of the payload is taken in: a call
+        # past the budget costs the parent nothing. One connection is served at a time, so nothing
+        # can spend the budget between this check and the count below.
         with self._lock:
-            usage = self.usage
-            usage.calls += 1
             if usage.overrun is not None or usage.used + rows > usage.budget:
+                usage.calls += 1
                 if usage.overrun is None:
                     usage.overrun = (f"oracle budget of {usage.budget} forward passes exceeded at call "
                                      f"{usage.calls}: it asked for {rows} with {usage.budget - usage.used} left")
-                _send(conn, {"error": f"oracle budget exhausted: {usage.overrun}"})
-                return
+                raise _Refused(f"oracle budget exhausted: {usage.overrun}")
+        # Received straight into the array the model gets: one copy of the payload, not three.
+        x = np.empty(shape, dtype=self._dtype)
+        _recv_into(conn, memoryview(x.reshape(-1).view(np.uint8)))
+        with self._lock:
+            usage.calls += 1
             if x.dtype.kind == "f" and not np.isfinite(x).all():
                 _send(conn, {"error": "inputs must be finite"})
                 return
             usage.used += rows
         try:
-            y = np.ascontiguousarray(self.oracle.forward(x.copy()))
-        except Exception as exc:
+            y = np.ascontiguousarray(self.oracle.forward(x))
+        except Exception as exc:  # noqa: BLE001
             # An input the model cannot take (a token out of range, say) fails the method's call,
             # not this thread: a dead server would leave the method waiting until its wall limit.
             self.usage.rejected.append(f"forward failed: {type(exc).__name__}: {exc}"[:200])

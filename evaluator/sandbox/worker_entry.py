@@ -139,7 +139,7 @@ def main(job_path):
         tmp = os.path.join(scratch, "answer.tmp")
         save_file(answer, tmp, metadata={"method_runtime_s": repr(elapsed)})
         os.replace(tmp, os.path.join(scratch, "answer.safetensors"))
-    except BaseException as exc:  # report everything, KeyboardInterrupt and SystemExit included
+    except BaseException as exc:  # noqa: BLE001 - report everything, KeyboardInterrupt and SystemExit included
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" ({os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
         message = " ".join(str(exc).split())[:400]

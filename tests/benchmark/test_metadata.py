@@ -8,9 +8,11 @@ from pydantic import ValidationError
 
 from benchmark.build_env import reference_env_in_effect
 from benchmark.metadata import DatasetRef, Metric, PlotSpec, TaskMetadata
-from benchmark.task import all_tasks
+from benchmark.split_secret import SplitSecret, new_secret_text
+from benchmark.task import DEV_SECRET, all_tasks
 
 TASKS = list(all_tasks())
+FRESH = SplitSecret.parse(new_secret_text(), "a fresh secret")
 
 # The perfect answer of a task whose answer fields are not simply its truth's fields of the same name.
 ORACLE_ANSWERS = {
@@ -103,12 +105,12 @@ def test_registered_task_metadata(task):
     assert meta.headline in {m.name for m in meta.metrics}
     for m in meta.metrics:
         assert m.better(m.best, m.worst), f"{m.name}: best must beat worst in the declared direction"
-    dev_groups = {s.group for s in task.instance_specs("dev", task.dev_seed)}
-    test_groups = {s.group for s in task.instance_specs("test", 12345)}
+    dev_groups = {s.group for s in task.instance_specs("dev")}
+    test_groups = {s.group for s in task.instance_specs("test", FRESH)}
     assert dev_groups <= set(meta.groups)
     assert test_groups == set(meta.groups), "the test split covers every group"
-    dev_ids = [s.id for s in task.instance_specs("dev", task.dev_seed)]
-    assert len(dev_ids) == len(set(dev_ids))
+    dev_ids = [s.id for s in task.instance_specs("dev")]
+    assert len(dev_ids) == len(set(dev_ids)) and dev_ids == sorted(dev_ids), "unique, stored in id order"
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
@@ -122,7 +124,7 @@ def test_dev_build_is_byte_identical_and_matches_the_pin(task, tmp_path, dev_spl
                     "task's own test retrains a prefix of them")
     dev_split = dev_split_of(task.name)
     again = tmp_path / "again"
-    rev = task.build("dev", task.dev_seed, again, again)
+    rev = task.build("dev", None, again, again)
     assert rev == task.metadata.dataset.revision == dev_split.revision
     cmp = filecmp.dircmp(dev_split.root, again / task.name / "dev")
     assert not cmp.diff_files and not cmp.left_only and not cmp.right_only
@@ -135,11 +137,30 @@ def test_dev_build_is_byte_identical_and_matches_the_pin(task, tmp_path, dev_spl
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
-def test_test_split_seed_changes_the_data(task):
-    a = task.instance_specs("test", 1)
-    b = task.instance_specs("test", 2)
-    assert [s.seed for s in a] != [s.seed for s in b]
-    assert task.dev_seed not in {1, 2}
+def test_the_test_split_is_the_secrets_and_never_the_public_keys(task):
+    a, b = task.instance_specs("test", FRESH), task.instance_specs("test", SplitSecret.parse(new_secret_text(), "b"))
+    assert [s.seed for s in a] != [s.seed for s in b] and {s.id for s in a}.isdisjoint(s.id for s in b)
+    with pytest.raises(ValueError, match="operator's secret"):
+        task.instance_specs("test")
+    with pytest.raises(ValueError, match="operator's secret"):
+        task.instance_specs("test", DEV_SECRET)
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
+def test_the_public_index_holds_exactly_the_declared_fields(task, dev_split_of):
+    """Every public field is declared with the reason it may be public, and nothing else is public: the
+    index's keys are the declared scalar inputs (and the group only where the task says it is public),
+    the input files hold only declared arrays."""
+    split = dev_split_of(task.name)
+    declared = task.metadata.input_schema
+    scalars = {k for k, f in declared.items() if f.kind != "array"}
+    arrays = {k for k, f in declared.items() if f.kind == "array"}
+    for record in split.instances:
+        assert set(record.public) == scalars, record.id
+        assert record.group_public == task.metadata.group_public
+        for name in split.load_inputs(record.id):
+            assert name in arrays or any(k.endswith("*") and name.startswith(k[:-1]) for k in arrays), name
+    assert all(f.public_because for f in declared.values())
 
 
 def _oracle_answer(task, truth):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
 from textwrap import dedent
@@ -10,7 +11,13 @@ import numpy as np
 import pytest
 
 from benchmark.dataset import SplitWriter, open_split
-from benchmark.metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+from benchmark.metadata import (
+    DatasetRef,
+    FieldSpec,
+    Metric,
+    ResourceLimits,
+    TaskMetadata,
+)
 from benchmark.oracle import Oracle
 from benchmark.task import AnswerError, Task
 from evaluator.runner import evaluate_submission
@@ -103,17 +110,88 @@ def test_a_model_that_fails_on_an_input_fails_the_call_not_the_server(tmp_path):
     assert any("IndexError" in r for r in server.usage.rejected)
 
 
-def test_a_garbage_header_drops_only_the_connection(tmp_path):
+def _raw(server):
+    """A peer that writes the wire format by hand; the timeout turns a server that waits, or died, into a failure."""
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.settimeout(5)
+    raw.connect(str(server.path))
+    return raw
+
+
+def _recv_all(raw, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = raw.recv(n - len(buf))
+        assert chunk, f"the server closed the connection after {len(buf)} of {n} bytes"
+        buf += chunk
+    return buf
+
+
+def _reply(raw):
+    return json.loads(_recv_all(raw, struct.unpack(">I", _recv_all(raw, 4))[0]))
+
+
+def _framed(head: bytes) -> bytes:
+    return struct.pack(">I", len(head)) + head
+
+
+def _client(server, budget=10):
+    """The worker's client, given up after 5 s rather than left waiting on a server thread that died."""
+    client = OracleClient(str(server.path), budget, (3,), "float32")
+    client._connect().settimeout(5)
+    return client
+
+
+def test_an_over_budget_request_is_refused_from_its_header_alone(tmp_path):
+    # The header says 65,536 rows against a budget of 10: the payload is never sent, so a server
+    # that reads it before refusing waits here instead of answering.
+    server, _ = _server(tmp_path, budget=10)
+    with server:
+        raw = _raw(server)
+        raw.sendall(_framed(json.dumps({"shape": [65_536, 3], "dtype": "<f4"}).encode()))
+        assert _reply(raw)["error"].startswith("oracle budget exhausted")
+        assert raw.recv(1) == b""                    # and closed, with nothing drained
+        raw.close()
+    assert (server.usage.calls, server.usage.used, server.oracle.calls) == (1, 0, 0)
+    assert server.usage.overrun == ("oracle budget of 10 forward passes exceeded at call 1: "
+                                    "it asked for 65536 with 10 left")
+
+
+# Refused from the header, the payload is left unread and the connection closed under the client,
+# mid-send for 65,536 rows: it must still read the refusal, every time.
+@pytest.mark.parametrize("rows", [2, 65_536])
+def test_an_over_budget_call_gets_the_refusal_not_a_broken_pipe(tmp_path, rows):
+    server, _ = _server(tmp_path, budget=1)
+    with server:
+        client = OracleClient(str(server.path), 1, (3,), "float32")
+        for _ in range(3):
+            with pytest.raises(RuntimeError, match="oracle budget exhausted: .* it asked for"):
+                client(np.zeros((rows, 3)))
+    assert (server.usage.calls, server.usage.used, server.oracle.calls) == (3, 0, 0)
+
+
+@pytest.mark.parametrize("request_bytes, reason", [
+    (struct.pack(">I", 10**9), r"request header of 1000000000 bytes"),    # over the bound: not read
+    (_framed(b"[" * 4000), r"not UTF-8 JSON \(RecursionError"),           # deeper than the parser goes
+    (_framed(b'{"shape": [1, 3], "dtype": "\xff"}'), r"not UTF-8 JSON \(UnicodeDecodeError"),
+    (_framed(b"\xff\xfe{\x00}\x00"), r"not UTF-8 JSON \(UnicodeDecodeError"),  # UTF-16 is not taken either
+    (_framed(b'{"shape": [1, 3'), r"not UTF-8 JSON \(JSONDecodeError"),
+    (_framed(b"[1, 3]"), r"header must be a JSON object .*, got list"),
+    (_framed(b'{"shape": [1.5, 3], "dtype": "<f4"}'), r"shape must be a list of non-negative integers"),
+    (_framed(b'{"shape": [true, 3], "dtype": "<f4"}'), r"shape must be a list of non-negative integers"),
+], ids=["over-long", "deeply-nested", "not-utf8", "utf16", "truncated", "not-an-object", "float-shape", "bool-shape"])
+def test_a_malformed_header_fails_the_call_with_a_reason_not_the_server(tmp_path, request_bytes, reason):
     server, _ = _server(tmp_path)
     with server:
-        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        raw.connect(str(server.path))
-        raw.sendall(struct.pack(">I", 10**9))        # a header far over the bound
-        assert raw.recv(1) == b""                    # closed on us
+        raw = _raw(server)
+        raw.sendall(request_bytes)
+        message = _reply(raw)["error"]
+        assert message.startswith("bad oracle request: ") and re.search(reason, message), message
+        assert raw.recv(1) == b""                    # the rest of the stream cannot be trusted: closed
         raw.close()
-        client = OracleClient(str(server.path), 10, (3,), "float32")
-        assert client(np.zeros((1, 3))).shape == (1, 2)
-    assert server.usage.rejected and "header of 1000000000 bytes" in server.usage.rejected[0]
+        assert _client(server)(np.zeros((1, 3))).shape == (1, 2)   # the next call is served
+    assert len(server.usage.rejected) == 1 and re.search(reason, server.usage.rejected[0])
+    assert (server.usage.calls, server.usage.used) == (1, 1)
 
 
 QUERY_METHOD = """
@@ -165,14 +243,13 @@ class SecretVectorTask(Task):
 
     metadata = TaskMetadata(
         name="secret-vector", version=1, description="recover a secret linear map through a black-box oracle",
-        input_schema={"dim": FieldSpec(kind="int", description="input dimension")},
+        input_schema={"dim": FieldSpec(kind="int", description="input dimension", public_because="the question")},
         answer_schema={"w": FieldSpec(kind="array", description="the recovered map", shape=["dim"])},
         metrics=[Metric(name="error", description="max abs error", higher_is_better=False, best=0.0, worst=1.0)],
-        headline="error", groups=["g"], limits=LIMITS,
+        headline="error", groups=["g"], group_public=True, group_because="one group", limits=LIMITS,
         dataset=DatasetRef(repo_id="x/y", config="secret-vector", revision="0" * 40))
-    dev_seed = 0
 
-    def instance_specs(self, split, base_seed):
+    def instance_specs(self, split, secret=None):
         return []
 
     def generate(self, spec):

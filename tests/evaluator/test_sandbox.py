@@ -168,7 +168,7 @@ def test_isolated_has_no_network(tmp_path, tiny_split, sandbox):
 
 @pytest.mark.parametrize("sandbox", ISOLATED_PARAMS)
 def test_isolated_clears_the_environment_and_the_file_system_is_read_only(tmp_path, tiny_split, sandbox, monkeypatch):
-    monkeypatch.setenv("PHASEBENCH_TEST_SEED", "424242")
+    monkeypatch.setenv("PHASEBENCH_TEST_SECRET", "5f0c1e7a9b3d2468ace13579bdf02468")
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     result = _run(tmp_path, tiny_split, """
         import os

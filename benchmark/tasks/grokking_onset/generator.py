@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ...split_secret import SplitSecret
 from .answer import Onset, onset
 from .trainer import ACTIVATIONS, OPERATIONS, Curves, RunConfig, log_grid, train_batch
 from .transformer import TransformerConfig, train_transformer_batch
@@ -215,16 +216,35 @@ def schedule_of(design: SplitDesign, cfg: AnyConfig) -> Schedule:
 
 
 def _run_seed(base_seed: int, index: int) -> int:
+    """The old derivation (32 bits, no task in it), kept for the committed version-2 dev split only."""
     return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
 
 
-def run_configs(split: str, base_seed: int, design: SplitDesign | None = None) -> list[AnyConfig]:
+@dataclass(frozen=True)
+class KeyedRunSeeds:
+    """Run seeds from a split's key: 256 bits each, labelled with the task family, so that no other
+    task's draws share them. Both tracks use the same runs (they differ in what they show)."""
+    secret: SplitSecret
+    split: str
+
+    def __call__(self, index: int) -> int:
+        return self.secret.seed("grokking-onset", self.split, "run", index)
+
+
+RunSeeds = int | KeyedRunSeeds  # an int: the old derivation from that base seed
+
+
+def run_configs(split: str, seeds: RunSeeds, design: SplitDesign | None = None) -> list[AnyConfig]:
     """The split's runs: ``design.n_runs`` MLP runs (indices 0..n-1), then its transformer runs, each
-    drawn from its own seed (the split's seed and its index)."""
+    drawn from its own seed (``seeds(index)``, or the old derivation from an int base seed)."""
     design = design or DESIGNS[split]
+
+    def _seed(i: int) -> int:
+        return _run_seed(seeds, i) if isinstance(seeds, int) else seeds(i)
+
     out: list[AnyConfig] = []
     for i in range(design.n_runs):
-        seed = _run_seed(base_seed, i)
+        seed = _seed(i)
         rng = np.random.default_rng(seed)
         wd = 0.0 if rng.random() < design.wd_zero_share else _log_uniform(rng, design.wd)
         out.append(RunConfig(
@@ -239,7 +259,7 @@ def run_configs(split: str, base_seed: int, design: SplitDesign | None = None) -
             seed=seed))
     tf = design.transformers
     for i in range(design.n_runs, design.n_runs + (tf.n_runs if tf else 0)):
-        seed = _run_seed(base_seed, i)
+        seed = _seed(i)
         rng = np.random.default_rng(seed)
         wd = 0.0 if rng.random() < tf.wd_zero_share else _log_uniform(rng, tf.wd)
         out.append(TransformerConfig(
@@ -376,13 +396,13 @@ def design_for(split: str, scale: str = "embedded") -> SplitDesign:
 
 
 @functools.lru_cache(maxsize=4)
-def trained_split(split: str, base_seed: int, device: str = "cpu", scale: str = "embedded") -> tuple[TrainedRun, ...]:
+def trained_split(split: str, seeds: RunSeeds, device: str = "cpu", scale: str = "embedded") -> tuple[TrainedRun, ...]:
     """Every run of a split, trained (memoised: both tracks are cut from one training).
 
     On CPU: batches of ``CPU_BATCH``, one thread each (the committed bytes). Elsewhere (CUDA): batches
     of up to ``GPU_BATCH`` runs within ``GPU_MAX_ELEMENTS``, with the compiled step."""
     design = design_for(split, scale)
-    configs = run_configs(split, base_seed, design)
+    configs = run_configs(split, seeds, design)
     schedules = [schedule_of(design, c) for c in configs]
     on_cpu = device == "cpu"
     # The GPU-sized set has 16 MLP shapes (2 moduli, 4 widths, 2 precisions), two activations and

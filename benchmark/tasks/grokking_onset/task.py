@@ -10,23 +10,32 @@ import numpy as np
 from ...dataset import InstanceRecord, SplitWriter
 from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
-from .generator import (DESIGNS, SCALES, TrainedRun, config_from_params, config_params, observed, run_arrays,
-                        run_configs, schedule_of, train_chunk, trained_split)
+from ...split_secret import SplitSecret
+from .generator import (DESIGNS, SCALES, KeyedRunSeeds, RunSeeds, TrainedRun, config_from_params, config_params,
+                        observed, run_arrays, run_configs, schedule_of, train_chunk, trained_split)
 from .scorer import clipped, log_step_error, never_score
 from .answer import onset
 
 __all__ = ["GrokkingOnset", "GrokkingOnsetWithTest", "metadata_for", "GROUPS"]
 
 GROUPS = ["add", "sub", "mul", "sq", "held-out-p"]
+#: The base seed of the committed version-2 dev split's old derivation (see ``run_seeds``).
+LEGACY_DEV_SEED = 20240805
 _LOG10_T = math.log10(max(d.max_budget for d in DESIGNS.values()))
 
 
-def _scalar(kind: str, desc: str) -> FieldSpec:
-    return FieldSpec(kind=kind, description=desc)
+_CONFIG_IS_PUBLIC = ("the run's configuration: what a practitioner knows before training (each value is a draw of "
+                     "this task's own stream, shared with no other task)")
+_PREFIX_IS_PUBLIC = "the start of training, up to t_obs, that the prediction is made from"
+
+
+def _scalar(kind: str, desc: str, why: str = _CONFIG_IS_PUBLIC) -> FieldSpec:
+    return FieldSpec(kind=kind, description=desc, public_because=why)
 
 
 def _curve(desc: str, dtype: str = "float32") -> FieldSpec:
-    return FieldSpec(kind="array", dtype=dtype, shape=["n_logged"], description=desc + " at each logged step <= t_obs")
+    return FieldSpec(kind="array", dtype=dtype, shape=["n_logged"], description=desc + " at each logged step <= t_obs",
+                     public_because=_PREFIX_IS_PUBLIC)
 
 
 def _input_schema(with_test: bool) -> dict[str, FieldSpec]:
@@ -48,10 +57,12 @@ def _input_schema(with_test: bool) -> dict[str, FieldSpec]:
         "dtype": _scalar("str", "training precision: float32 or float64"),
         "budget": _scalar("int", "T, the training budget in steps (each architecture has its own): a prediction "
                                  ">= T means never"),
-        "t_obs": _scalar("int", "the last step observed (min(max(3 t_mem, 0.004 T), T/4) on the logged grid)"),
+        "t_obs": _scalar("int", "the last step observed (min(max(3 t_mem, 0.004 T), T/4) on the logged grid)",
+                         "where the observed prefix ends: set by memorisation, which the prefix shows anyway"),
         "n_train": _scalar("int", "number of training pairs"),
-        "n_logged": _scalar("int", "number of logged steps <= t_obs"),
-        "n_ckpt": _scalar("int", "number of embedding checkpoints given (the last ones <= t_obs)"),
+        "n_logged": _scalar("int", "number of logged steps <= t_obs", "the length of the curves"),
+        "n_ckpt": _scalar("int", "number of embedding checkpoints given (the last ones <= t_obs)",
+                          "the number of checkpoints given"),
         "steps": _curve("the logged steps (log-spaced grid)", "int64"),
         "train_loss": _curve("full-batch training cross-entropy"),
         "train_acc": _curve("training accuracy"),
@@ -61,13 +72,16 @@ def _input_schema(with_test: bool) -> dict[str, FieldSpec]:
         "norm_unembed": _curve("Frobenius norm of the output layer (MLP: W; transformer: W_U); the squares of the "
                                "three norms sum to the squared norm of all parameters"),
         "grad_norm": _curve("norm of the full-batch training-loss gradient"),
-        "ckpt_steps": FieldSpec(kind="array", dtype="int64", shape=["n_ckpt"], description="checkpoint steps"),
+        "ckpt_steps": FieldSpec(kind="array", dtype="int64", shape=["n_ckpt"], description="checkpoint steps",
+                                public_because=_PREFIX_IS_PUBLIC),
         "ckpt_U": FieldSpec(kind="array", dtype="float16", shape=["n_ckpt", "p", "width"],
                             description="the input of a (rows: a = 0..p-1) at each checkpoint: MLP embedding U; "
-                                        "transformer residual stream W_E[a] + W_pos[0]"),
+                                        "transformer residual stream W_E[a] + W_pos[0]",
+                            public_because=_PREFIX_IS_PUBLIC),
         "ckpt_V": FieldSpec(kind="array", dtype="float16", shape=["n_ckpt", "p", "width"],
                             description="the input of b (rows: b = 0..p-1) at each checkpoint: MLP embedding V; "
-                                        "transformer residual stream W_E[b] + W_pos[1]"),
+                                        "transformer residual stream W_E[b] + W_pos[1]",
+                            public_because=_PREFIX_IS_PUBLIC),
     }
     if with_test:
         schema["test_loss"] = _curve("cross-entropy on the held-out pairs")
@@ -81,7 +95,7 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
              "from train-side signals only (the realistic track: no held-out data)")
     return TaskMetadata(
         name=name,
-        version=2,
+        version=3,  # 3: the test split's runs drawn from the operator's 128+-bit key, opaque test ids
         description=(
             "Predict when a small network trained on modular arithmetic will grok (test accuracy >= 0.9 "
             "for good, after memorising) from its configuration and the start of its training, " + track +
@@ -113,6 +127,8 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
         ],
         headline="log_step_error",
         groups=GROUPS,
+        group_public=True,
+        group_because="the operation, or held-out-p for a modulus the dev split never shows: both public fields",
         limits=ResourceLimits(wall_time_s=120, memory_mb=4096, output_mb=1),
         dataset=DatasetRef(repo_id="phasebench/phasebench-tasks", config=name, revision=revision),
         plots=[
@@ -133,27 +149,39 @@ class _GrokkingOnsetBase(Task):
     build_scales = tuple(SCALES)
     build_devices = ("cpu", "cuda")
     with_test: bool = False
-    dev_seed = 20240805
     # 1.24 M model-steps to rebuild (about an hour on a shared 2-core machine): the dev files are
     # committed, and tests/benchmark/tasks/grokking_onset/test_committed_data.py retrains a prefix
     dev_split_committed = True
 
     # --- data ---------------------------------------------------------------------------
-    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
-        """One spec per run drawn; the split keeps the runs that do not grok inside their prefix."""
-        return [InstanceSpec(id=_instance_id(split, i, c.op), group=_group(split, c.p, c.op),
-                             params=config_params(c), seed=c.seed)
-                for i, c in enumerate(run_configs(split, base_seed))]
+    def run_seeds(self, split: str, secret: SplitSecret | None = None) -> RunSeeds:
+        """The committed dev split keeps the old derivation it was trained with (an hour to retrain;
+        its draws are public anyway); every other split's runs come from its key."""
+        if split == "dev":
+            return LEGACY_DEV_SEED
+        return KeyedRunSeeds(self.secret_for(split, secret), split)
+
+    def instance_id(self, split: str, index: int, op: str, secret: SplitSecret | None = None) -> str:
+        if split == "dev":
+            return f"{split}-{index:03d}-{op}"  # the committed files' names (no hidden parameter is in them)
+        return self.secret_for(split, secret).token(self.name, split, "id", index)
+
+    def instance_specs(self, split: str, secret: SplitSecret | None = None) -> list[InstanceSpec]:
+        """One spec per run drawn, sorted by id; the split keeps the runs that do not grok inside their prefix."""
+        specs = [InstanceSpec(id=self.instance_id(split, i, c.op, secret), group=_group(split, c.p, c.op),
+                              params=config_params(c), seed=c.seed, split=split, index=i)
+                 for i, c in enumerate(run_configs(split, self.run_seeds(split, secret)))]
+        return sorted(specs, key=lambda s: s.id)
 
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         """One run trained alone (a batch of one): equal to the batched build to float tolerance,
         not bytes. Raises ValueError for a run that groks inside its prefix (not an instance)."""
-        design = DESIGNS[spec.id.split("-")[0]]
+        design = DESIGNS[spec.split]
         cfg = config_from_params(spec.params, spec.seed)
         schedule = schedule_of(design, cfg)
         curves = train_chunk([cfg], schedule)[0]
         o = onset(curves.steps, curves.metrics["train_acc"], curves.metrics["test_acc"], schedule.budget)
-        run = TrainedRun(int(spec.id.split("-")[1]), cfg, curves, o, spec.group == "held-out-p")
+        run = TrainedRun(spec.index, cfg, curves, o, spec.group == "held-out-p")
         if o.in_prefix:
             raise ValueError(f"{spec.id}: groks at step {o.t_grok}, inside its observed prefix (t_obs {o.t_obs})")
         return self._instance(run)
@@ -168,8 +196,8 @@ class _GrokkingOnsetBase(Task):
                                  answer_info={"seed": run.config.seed, "t_grok": o.t_grok, "t_mem": o.t_mem,
                                               "steps": run.curves.steps.tolist(), **full})
 
-    def build(self, split: str, base_seed: int, data_dir: Path, answers_dir: Path, progress: Any = None, *,
-              device: str = "cpu", scale: str = "embedded") -> str:
+    def build(self, split: str, secret: SplitSecret | None, data_dir: Path, answers_dir: Path, progress: Any = None,
+              *, device: str = "cpu", scale: str = "embedded") -> str:
         """Train the split's runs in batches (memoised across the two tracks) and write the kept ones.
 
         Beyond the embedded scale (the GPU-sized set) the train-only track also writes each kept run
@@ -177,11 +205,11 @@ class _GrokkingOnsetBase(Task):
         hub layout: public for dev, private for test). The embedded set leaves them out: it is
         committed to the repository, and the answers already hold its full accuracy curves."""
         self.check_build_options(device, scale)
-        runs = [r for r in trained_split(split, base_seed, device, scale) if not r.onset.in_prefix]
+        runs = [r for r in trained_split(split, self.run_seeds(split, secret), device, scale) if not r.onset.in_prefix]
         writer = SplitWriter(data_dir, self.name, split, answers_dir)
         for run in (progress(runs) if progress else runs):
             inst = self._instance(run)
-            instance_id = _instance_id(split, run.index, run.config.op)
+            instance_id = self.instance_id(split, run.index, run.config.op, secret)
             writer.add(instance_id, run.group, inst.public_fields, inst.inputs,
                        inst.answer, {"params": config_params(run.config), **inst.answer_info})
             if scale != "embedded" and not self.with_test:
@@ -229,10 +257,6 @@ class _GrokkingOnsetBase(Task):
 
 def _truth_step(truth: dict[str, np.ndarray]) -> float:
     return float(np.asarray(truth["t_grok"]).reshape(-1)[0])
-
-
-def _instance_id(split: str, index: int, op: str) -> str:
-    return f"{split}-{index:03d}-{op}"
 
 
 def _group(split: str, p: int, op: str) -> str:

@@ -99,9 +99,17 @@ def train_mask_for(cfg: RunConfig) -> np.ndarray:
     return mask
 
 
+def torch_seed(seed: int, stream: int) -> int:
+    """A torch generator's seed for one stream of a run. torch takes 64 bits; the runs of the committed
+    version-2 dev split have 32-bit seeds and keep the 32-bit derivation they were trained with (their
+    bytes are pinned), every other run's seed is 256-bit and gets 64."""
+    state = np.random.SeedSequence([seed, stream])
+    return int(state.generate_state(1)[0]) if seed < 2 ** 32 else int(state.generate_state(1, np.uint64)[0])
+
+
 def init_params(cfg: RunConfig) -> dict[str, torch.Tensor]:
     """U, V ~ N(0, 1/2) and W ~ N(0, 1/width), all times the run's init scale (float64, CPU)."""
-    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, 2]).generate_state(1)[0]))
+    gen = torch.Generator().manual_seed(torch_seed(cfg.seed, 2))
     shape = (cfg.p, cfg.width)
     u = torch.randn(shape, generator=gen, dtype=torch.float64) * (cfg.init_scale / math.sqrt(2))
     v = torch.randn(shape, generator=gen, dtype=torch.float64) * (cfg.init_scale / math.sqrt(2))

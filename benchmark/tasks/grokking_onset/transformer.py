@@ -29,8 +29,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .trainer import (BETAS, EPS, WARMUP_STEPS, Curves, batch_shape, labels_for, log_grid, train_batched_runs,
-                      train_mask_for)
+from .trainer import (BETAS, EPS, WARMUP_STEPS, Curves, batch_shape, labels_for, log_grid, torch_seed,
+                      train_batched_runs, train_mask_for)
 
 __all__ = ["TransformerConfig", "TRANSFORMER_CURVE_KEYS", "PARAM_NAMES", "init_transformer_params",
            "train_transformer_batch", "train_transformer_reference"]
@@ -73,7 +73,7 @@ class TransformerConfig:
 
 def init_transformer_params(cfg: TransformerConfig) -> dict[str, torch.Tensor]:
     """The run's initial parameters (float64, CPU), drawn from its own seed, in ``PARAM_NAMES`` order."""
-    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, 3]).generate_state(1)[0]))
+    gen = torch.Generator().manual_seed(torch_seed(cfg.seed, 3))
     d, h, dh, m, p = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.p
     shapes = {"W_E": (p + 1, d), "W_pos": (3, d), "W_Q": (h, d, dh), "W_K": (h, d, dh), "W_V": (h, d, dh),
               "W_O": (h, dh, d), "W_in": (d, m), "b_in": (m,), "W_out": (m, d), "b_out": (d,), "W_U": (d, p)}

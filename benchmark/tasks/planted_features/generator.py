@@ -96,10 +96,16 @@ def _copula_codes(rng, n_samples, probs, rank, rho):
     return np.concatenate(rows), np.concatenate(cols)
 
 
-def _hierarchy_codes(rng, n_samples, n_parents, n_children, p_parent, p_child_given_parent):
+def _hierarchy_codes(rng, n_samples, n_parents, n_children, p_parent, p_child_given_parent, n_loose=0):
     """Parents fire independently; with its parent, at most one of its children fires (the
-    children are mutually exclusive and never fire alone: the feature-absorption trap)."""
+    children are mutually exclusive and never fire alone: the feature-absorption trap). ``n_loose``
+    more features fire independently at the parents' rate, so that n need not be a multiple of
+    1 + n_children (which would tell the structure)."""
     rows, cols = [], []
+    for j in range(n_loose):
+        fired = np.flatnonzero(rng.random(n_samples) < p_parent)
+        rows.append(fired)
+        cols.append(np.full(fired.size, n_parents * (1 + n_children) + j))
     for j in range(n_parents):
         fired = np.flatnonzero(rng.random(n_samples) < p_parent)
         rows.append(fired)
@@ -116,7 +122,7 @@ def _train_toy_model(seed: int, n: int, d: int, density: float, steps: int) -> n
     import torch
 
     torch.set_num_threads(1)  # one thread: a fixed reduction order, so the build is reproducible
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed % 2 ** 64)  # torch seeds are 64-bit; the split's seeds are 256
     w = torch.nn.Parameter(torch.randn(d, n, generator=g, dtype=torch.float64) * 0.1)
     b = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
     opt = torch.optim.Adam([w, b], lr=1e-2)
@@ -154,9 +160,10 @@ def plant(params: dict[str, Any], seed: int) -> Planted:
         n = params["n"]
         if structure == "hierarchy":
             n_par, n_ch = params["n_parents"], params["n_children"]
-            if n != n_par * (1 + n_ch):
-                raise ValueError(f"hierarchy: n={n} must equal n_parents*(1+n_children)")
-            rows, cols = _hierarchy_codes(rng, n_samples, n_par, n_ch, params["p_parent"], params["p_child"])
+            if n < n_par * (1 + n_ch):
+                raise ValueError(f"hierarchy: n={n} must be at least n_parents*(1+n_children)")
+            rows, cols = _hierarchy_codes(rng, n_samples, n_par, n_ch, params["p_parent"], params["p_child"],
+                                          n - n_par * (1 + n_ch))
         else:
             probs = firing_probabilities(n, params["l0"], params.get("law", "uniform"), params.get("exponent", 1.0))
             if structure == "copula":

@@ -7,16 +7,23 @@ from typing import Any
 import numpy as np
 
 from ...dataset import InstanceRecord
-from ...metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...metadata import (
+    DatasetRef,
+    FieldSpec,
+    Metric,
+    PlotSpec,
+    ResourceLimits,
+    TaskMetadata,
+)
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .generator import firing_probabilities, plant
 from .scorer import score_atoms
 
-__all__ = ["PlantedFeatures", "METADATA"]
+__all__ = ["METADATA", "PlantedFeatures"]
 
 METADATA = TaskMetadata(
     name="planted-features",
-    version=1,
+    version=2,  # 2: configurations drawn from the split's secret, opaque ids, tier kept private
     description=(
         "Recover the directions of n unit features planted in superposition in d < n dimensions "
         "from samples x = sum_i a_i f_i + noise with sparse non-negative coefficients. The method "
@@ -29,10 +36,14 @@ METADATA = TaskMetadata(
         "Chanin et al. 2024, A is for Absorption",
     ],
     input_schema={
-        "samples": FieldSpec(kind="array", dtype="float32", shape=["N", "d"], description="the observations"),
-        "n_features": FieldSpec(kind="int", description="n, the number of planted features"),
-        "n_samples": FieldSpec(kind="int", description="N"),
-        "dim": FieldSpec(kind="int", description="d"),
+        "samples": FieldSpec(kind="array", dtype="float32", shape=["N", "d"], description="the observations",
+                             public_because="the data the features are recovered from"),
+        "n_features": FieldSpec(kind="int", description="n, the number of planted features",
+                                public_because="the answer's size limit; drawn from one distribution for every tier"),
+        "n_samples": FieldSpec(kind="int", description="N", public_because="the shape of samples; drawn from one "
+                               "distribution for every tier"),
+        "dim": FieldSpec(kind="int", description="d", public_because="the shape of samples; drawn from one "
+                         "distribution for every tier"),
     },
     answer_schema={
         "atoms": FieldSpec(kind="array", dtype="float", shape=["m<=n", "d"],
@@ -52,11 +63,14 @@ METADATA = TaskMetadata(
     ],
     headline="recall@0.9",
     groups=["T0", "T1", "T2", "T3", "T4", "T5", "T6"],
+    group_public=False,
+    group_because="the tier is the hidden difficulty (frequency law, density, correlation, noise, geometry): "
+                  "a method told it could pick its algorithm per tier without inferring anything from the data",
     limits=ResourceLimits(wall_time_s=900, memory_mb=8192, output_mb=64),
     dataset=DatasetRef(
         repo_id="phasebench/phasebench-tasks",
         config="planted-features",
-        revision="sha256:3a14e8fe2608e638502e848477205e5b866e0a7d95fcd491d0cdd0676448f132",
+        revision="sha256:0af2bb800189fe1af688dbdde809869ac67ebbb9d29ce775512ce7aaa3978ad3",
     ),
     plots=[
         PlotSpec(name="recall-vs-superposition", title="Recall against superposition",
@@ -71,19 +85,58 @@ METADATA = TaskMetadata(
 )
 
 
-def _base(**kw: Any) -> dict[str, Any]:
-    return {"d": 64, "n": 256, "l0": 4.0, "law": "uniform", "structure": "independent", **kw}
+#: The published distribution of a split (the card lists it): instances per tier, then each
+#: instance's sizes and parameters drawn by :func:`draw_config`. Sizes come from one distribution for
+#: every tier, so that n, d and N (the public fields) say nothing about the tier.
+TIER_COUNTS = {
+    "dev": {"T0": 1, "T1": 2, "T2": 1, "T3": 1, "T4": 2, "T5": 1, "T6": 2},
+    "test": {tier: 6 for tier in ("T0", "T1", "T2", "T3", "T4", "T5", "T6")},
+}
+SIZES = {  # d from a set, n = d x (log-uniform ratio), N log-uniform
+    "dev": {"d": (32, 48, 64), "ratio": (3.0, 5.0), "n_samples": (15_000, 40_000)},
+    "test": {"d": (32, 48, 64), "ratio": (3.0, 5.0), "n_samples": (20_000, 80_000)},
+}
 
 
-def _hierarchy(n_samples: int) -> dict[str, Any]:
-    # 40 parents with 4 children each; p_parent gives a mean L0 near 4.
-    return _base(n=200, structure="hierarchy", n_parents=40, n_children=4, p_parent=0.055, p_child=0.9,
-                 n_samples=n_samples)
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
-def _toy_model(n_samples: int) -> dict[str, Any]:
-    return {"d": 16, "structure": "toy_model", "n_model": 64, "density": 0.04, "train_steps": 3000,
-            "n_samples": n_samples}
+def draw_config(tier: str, sizes: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """One instance of a tier. Every tier's L0 is near 3-6 except T2's (dense, 8-24)."""
+    d = int(rng.choice(sizes["d"]))
+    n = int(round(d * _log_uniform(rng, *sizes["ratio"])))
+    n_samples = int(round(_log_uniform(rng, *sizes["n_samples"]), -2))
+    l0 = round(float(rng.uniform(3.0, 6.0)), 3)
+    base = {"d": d, "n": n, "l0": l0, "law": "uniform", "structure": "independent", "n_samples": n_samples}
+    if tier == "T0":  # Sharkey et al. 2022: firing probability 0.99^i
+        return {**base, "law": "decay"}
+    if tier == "T1":
+        return base
+    if tier == "T2":
+        return {**base, "l0": round(float(rng.uniform(8.0, 24.0)), 3)}
+    if tier == "T3":
+        return {**base, "law": "zipf", "exponent": round(float(rng.uniform(0.5, 1.5)), 3)}
+    if tier == "T4":
+        if rng.random() < 0.5:
+            return {**base, "structure": "copula", "rank": int(rng.integers(2, 7)),
+                    "rho": round(float(rng.uniform(0.3, 0.7)), 3)}
+        n_children = int(rng.integers(3, 5))
+        n_parents = n // (1 + n_children)
+        p_child = round(float(rng.uniform(0.7, 0.95)), 3)
+        p_parent = round(l0 / (n_parents * (1.0 + p_child)), 6)
+        return {**base, "structure": "hierarchy", "n_parents": n_parents, "n_children": n_children,
+                "p_parent": p_parent, "p_child": p_child}
+    if tier == "T5":
+        return {**base, "snr_db": round(float(rng.uniform(0.0, 20.0)), 3)}
+    if tier == "T6":
+        if rng.random() < 0.5:
+            lo = round(float(rng.uniform(0.4, 0.6)), 3)
+            return {**base, "geometry": "clusters", "cluster_size": int(rng.integers(4, 11)),
+                    "cluster_cos": [lo, round(lo + 0.2, 3)]}
+        return {"d": d, "structure": "toy_model", "n_model": n, "density": round(l0 / n, 6),
+                "train_steps": 3000, "n_samples": n_samples}
+    raise ValueError(f"unknown tier {tier!r}")
 
 
 def expected_l0(params: dict[str, Any]) -> float:
@@ -91,63 +144,20 @@ def expected_l0(params: dict[str, Any]) -> float:
     structure = params.get("structure", "independent")
     if structure == "toy_model":
         return params["density"] * params["n_model"]
-    if structure == "hierarchy":  # a parent, and with probability p_child one of its children
-        return params["n_parents"] * params["p_parent"] * (1.0 + params["p_child"])
+    if structure == "hierarchy":  # a parent, and with probability p_child one of its children; loose features
+        n_loose = params["n"] - params["n_parents"] * (1 + params["n_children"])
+        return params["p_parent"] * (params["n_parents"] * (1.0 + params["p_child"]) + n_loose)
     return float(firing_probabilities(params["n"], params["l0"], params.get("law", "uniform"),
                                       params.get("exponent", 1.0)).sum())
-
-
-def _n_for_rarest(n: int, l0: float, law: str, exponent: float, occurrences: int, cap: int = 1_000_000) -> int:
-    """Sample size at which the rarest feature fires about ``occurrences`` times."""
-    p_min = firing_probabilities(n, l0, law, exponent).min()
-    return int(min(cap, max(5_000, math.ceil(occurrences / p_min))))
-
-
-def _dev_configs() -> list[tuple[str, dict[str, Any]]]:
-    # Small enough that every baseline runs the whole split in a few minutes on 2 cores.
-    return [
-        ("T1", _base(n_samples=20_000)),
-        ("T2", _base(l0=12.0, n_samples=20_000)),
-        ("T3", _base(law="zipf", exponent=1.0, n_samples=_n_for_rarest(256, 4.0, "zipf", 1.0, 30))),
-        ("T4", _base(structure="copula", rank=4, rho=0.5, n_samples=20_000)),
-        ("T4", _hierarchy(20_000)),
-        ("T5", _base(snr_db=10.0, n_samples=20_000)),
-        ("T6", _base(geometry="clusters", cluster_size=8, cluster_cos=[0.5, 0.7], n_samples=20_000)),
-        ("T6", _toy_model(20_000)),
-    ]
-
-
-def _test_configs() -> list[tuple[str, dict[str, Any]]]:
-    cfgs: list[tuple[str, dict[str, Any]]] = []
-    seeds = 2
-    for _ in range(seeds):
-        cfgs.append(("T0", {"d": 256, "n": 512, "l0": 5.0, "law": "decay", "structure": "independent",
-                            "n_samples": 200_000}))
-        cfgs += [("T1", _base(n=n, n_samples=max(50_000, 50 * n))) for n in (256, 512, 1024, 2048)]
-        cfgs += [("T2", _base(l0=l0, n_samples=50_000)) for l0 in (4.0, 8.0, 12.0, 16.0, 24.0)]
-        cfgs += [("T4", _base(structure="copula", rank=4, rho=0.5, n_samples=50_000)), ("T4", _hierarchy(50_000))]
-        cfgs += [("T5", _base(snr_db=snr, n_samples=50_000)) for snr in (None, 20.0, 10.0, 0.0)]
-        cfgs += [("T6", _base(geometry="clusters", cluster_size=8, cluster_cos=[0.5, 0.7], n_samples=50_000)),
-                 ("T6", _toy_model(50_000))]
-    for exponent in (0.5, 1.0, 1.5):
-        for occ in (10, 100, 1000):
-            cfgs.append(("T3", _base(law="zipf", exponent=exponent,
-                                     n_samples=_n_for_rarest(256, 4.0, "zipf", exponent, occ))))
-    return cfgs
 
 
 @register_task
 class PlantedFeatures(Task):
     metadata = METADATA
-    dev_seed = 20240601
 
-    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
-        configs = _dev_configs() if split == "dev" else _test_configs()
-        specs = []
-        for i, (tier, params) in enumerate(configs):
-            seed = int(np.random.SeedSequence([base_seed, i]).generate_state(1)[0])
-            specs.append(InstanceSpec(id=f"{split}-{i:03d}-{tier}", group=tier, params=params, seed=seed))
-        return specs
+    def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
+        tiers = [tier for tier, count in TIER_COUNTS[split].items() for _ in range(count)]
+        return [(tier, draw_config(tier, SIZES[split], rng)) for tier in tiers]
 
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         planted = plant(spec.params, spec.seed)
@@ -157,6 +167,8 @@ class PlantedFeatures(Task):
             inputs={"samples": planted.samples},
             answer={"features": planted.features, "signed": np.array(planted.signed)},
             answer_info={"seed": spec.seed},
+            hidden={"l0": round(expected_l0(spec.params), 6),
+                    "structure": str(spec.params.get("structure", "independent"))},
         )
 
     def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
@@ -179,22 +191,8 @@ class PlantedFeatures(Task):
 
     def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
                          record: InstanceRecord) -> dict[str, float | None]:
+        """n/d from the public fields; the density from the private index (it is not public: methods
+        must not be told it), None for a record without one."""
         n, d = record.public["n_features"], record.public["dim"]
-        params = _params_of(record)
-        return {"n_over_d": n / d, "l0": None if params is None else round(expected_l0(params), 6)}
-
-
-def _params_of(record: InstanceRecord) -> dict[str, Any] | None:
-    """The generation parameters of a split instance, found from its id ("<split>-<index>-<tier>").
-
-    The sparsity is not public (methods must not be told it), and the configurations are fixed
-    per split (only the seeds are secret), so the id is enough. None for an id of another form.
-    """
-    parts = record.id.split("-")
-    if len(parts) != 3 or not parts[1].isdigit():
-        return None
-    split, index, tier = parts[0], int(parts[1]), parts[2]
-    configs = _dev_configs() if split == "dev" else _test_configs() if split == "test" else []
-    if index >= len(configs) or configs[index][0] != tier:
-        return None
-    return configs[index][1]
+        l0 = record.hidden.get("l0")
+        return {"n_over_d": n / d, "l0": None if l0 is None else float(l0)}

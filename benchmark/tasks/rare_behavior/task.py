@@ -11,6 +11,7 @@ different instances (different seeds: the white-box weights must not reveal the 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,8 @@ from .generator import make_instance
 from .models import forward
 from .scorer import ESTIMATE_CAP, IS_WORST, LEVEL, PINBALL_WORST, scalar, score_answer
 
-__all__ = ["RareBehavior", "RareBehaviorWhitebox", "ModelOracle", "BUDGETS", "dev_configs", "test_configs"]
+__all__ = ["RareBehavior", "RareBehaviorWhitebox", "ModelOracle", "BUDGETS", "DESIGNS", "BLACKBOX_DESIGNS",
+           "SplitDesign", "draw_configs"]
 
 BUDGETS = (2 ** 10, 2 ** 13, 2 ** 16)
 MODEL_PREFIX = "model."
@@ -31,57 +33,80 @@ MODEL_PREFIX = "model."
 
 # --- instance configurations ------------------------------------------------------------------
 
-def _f1(dim, rank, hidden, log10_p, classes=1, width=16):
-    return ("F1", {"input_dist": "gaussian", "dim": dim, "rank": rank, "hidden_layers": hidden,
-                   "width": width, "classes": classes, "log10_p": log10_p})
+LOG10_P_RANGE = (-12.0, -3.0)
 
 
-def _f2(dist, hidden, log10_p, classes=1, width=12, dim=2):
-    """2-D: box or Gaussian; 3-D to 6-D: box only (regions.py has no exact Gaussian polytope mass).
-    Above 2-D the width is 6-8 so that the region count, and the build, stays small (seconds)."""
-    return ("F2", {"input_dist": dist, "dim": dim, "hidden_layers": hidden, "width": width,
-                   "classes": classes, "log10_p": log10_p})
+def _f1(rng: np.random.Generator) -> dict[str, Any]:
+    return {"input_dist": "gaussian", "dim": int(rng.choice([64, 128, 256, 512, 784])), "rank": int(rng.integers(1, 3)),
+            "hidden_layers": int(rng.integers(0, 4)), "width": 16, "classes": int(rng.choice([1, 3, 4]))}
 
 
-def _f3(vocab, length, n_layers, log10_p, width=64, n_heads=2):
-    return ("F3", {"vocab": vocab, "length": length, "n_layers": n_layers, "width": width, "n_heads": n_heads,
-                   "log10_p": log10_p})
+def _f2_plane(rng: np.random.Generator) -> dict[str, Any]:
+    return {"input_dist": str(rng.choice(["box", "gaussian"])), "dim": 2, "hidden_layers": int(rng.integers(1, 3)),
+            "width": 12, "classes": int(rng.choice([1, 3, 4]))}
 
 
-def dev_configs() -> list[tuple[str, dict[str, Any]]]:
-    """Small enough that both dev splits build in a few minutes on 2 cores (F3: two 8^8 models, one and
-    two blocks, and two of 8^6 and 7^6 sequences)."""
-    return [
-        _f1(64, 1, 0, -3.5), _f1(784, 1, 2, -9.0), _f1(128, 2, 1, -6.0, classes=4),
-        _f1(256, 2, 2, -11.5), _f1(512, 2, 3, -4.5, classes=3), _f1(64, 2, 0, -8.0, classes=3),
-        _f2("box", 1, -5.0), _f2("box", 2, -10.0, classes=3), _f2("gaussian", 2, -3.0),
-        _f2("gaussian", 1, -7.5, classes=4), _f2("box", 2, -12.0),
-        _f3(8, 8, 1, -4.0), _f3(8, 6, 1, -9.5), _f3(8, 8, 2, -6.5, width=64), _f3(7, 6, 1, -11.0, width=128),
-        # appended, so that the instances above keep their ids and seeds
-        _f2("box", 2, -8.5, width=8, dim=3), _f2("box", 2, -5.5, classes=3, width=6, dim=4),
-        _f2("box", 1, -11.0, width=8, dim=6),
-    ]
+def _f2_box(dim: int, rng: np.random.Generator) -> dict[str, Any]:
+    """3-D to 6-D: box inputs only (regions.py has no exact Gaussian polytope mass); width 6-8 and one
+    hidden layer in 6-D keep the region count, and the build, small (seconds)."""
+    return {"input_dist": "box", "dim": dim, "hidden_layers": 1 if dim == 6 else 2, "width": 6 if dim in (4, 5) else 8,
+            "classes": int(rng.choice([1, 3]))}
 
 
-def test_configs() -> list[tuple[str, dict[str, Any]]]:
-    """The operator's split: the F3 models are the issue's size (length 8-10, vocabulary 8-16,
-    at most 2^32 sequences): build it on a GPU."""
-    decades = np.linspace(-12.0, -3.0, 10)
-    cfgs = []
-    dims = (64, 128, 256, 512, 784)
-    for i, lp in enumerate(decades):
-        cfgs.append(_f1(dims[i % 5], 1 + i % 2, i % 4, float(lp), classes=1 if i % 3 else 4))
-        cfgs.append(_f1(dims[(i + 2) % 5], 2, 1 + i % 3, float(lp) + 0.5 if lp < -3 else float(lp), classes=3))
-        cfgs.append(_f2("box" if i % 2 else "gaussian", 1 + i % 2, float(lp), classes=1 if i % 2 else 3))
-    sizes = [(8, 8, 1), (8, 10, 1), (12, 8, 1), (16, 8, 2), (8, 9, 2), (10, 8, 1), (16, 7, 1), (12, 8, 2)]
-    for (v, length, layers), lp in zip(sizes, np.linspace(-12.0, -3.0, len(sizes))):
-        cfgs.append(_f3(v, length, layers, float(lp), width=64 if layers == 1 else 128))
-    # F2 above 2-D, appended (the instances above keep their seeds): box inputs, two models per
-    # dimension 3-6 over the decades, argmax on every other; 6-D has one hidden layer (region count)
-    for i, (dim, lp) in enumerate(zip((3, 4, 5, 6, 3, 4, 5, 6), np.linspace(-12.0, -3.0, 8))):
-        cfgs.append(_f2("box", 1 if dim == 6 else 2, float(lp), classes=3 if i % 2 else 1,
-                        width=6 if dim == 5 else 8, dim=dim))
-    return cfgs
+def _f3(vocab: int, length: int, n_layers: int) -> dict[str, Any]:
+    return {"vocab": vocab, "length": length, "n_layers": n_layers, "width": 64 if n_layers == 1 else 128,
+            "n_heads": 2}
+
+
+@dataclass(frozen=True)
+class SplitDesign:
+    """The published distribution of a split (the card lists it): how many instances of each kind, the
+    F3 shapes (each used once, in a drawn order) and the F2 dimensions above 2. Every instance's target
+    log10 p is uniform on ``LOG10_P_RANGE`` and, black-box, its budget uniform on ``BUDGETS``."""
+    n_f1: int
+    n_f2_plane: int
+    f2_box_dims: tuple[int, ...]
+    f3_shapes: tuple[tuple[int, int, int], ...]  # (vocab, length, blocks)
+
+
+#: The white-box track: every family.
+DESIGNS = {
+    # Small enough that both dev splits build in a few minutes on 2 cores (F3: two 8^8 models, one and two
+    # blocks, and two of 8^6 and 7^6 sequences).
+    "dev": SplitDesign(n_f1=6, n_f2_plane=5, f2_box_dims=(3, 4, 6), f3_shapes=((8, 8, 1), (8, 6, 1), (8, 8, 2), (7, 6, 1))),
+    # The F3 models are the issue's size (length 8-10, vocabulary 8-16, at most 2^32 sequences): build
+    # it on a GPU.
+    "test": SplitDesign(n_f1=20, n_f2_plane=10, f2_box_dims=(3, 4, 5, 6, 3, 4, 5, 6),
+                        f3_shapes=((8, 8, 1), (8, 10, 1), (12, 8, 1), (16, 8, 2), (8, 9, 2), (10, 8, 1), (16, 7, 1),
+                                   (12, 8, 2))),
+}
+#: The black-box track: F3 only. Through a float64 oracle, F1's rank-1/2 bottleneck and F2's 2-6
+#: dimensions give p away to geometric probing (finite-difference Jacobians, root search, polytope
+#: measurement: exact F1, F2 within 0.04 decades, inside every budget), and no coarser output keeps the
+#: score-based estimators working while stopping the probe (tests/benchmark/tasks/rare_behavior/
+#: test_oracle_extraction.py). Sequences leave nothing to probe: estimating is the only way.
+BLACKBOX_DESIGNS = {
+    "dev": SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
+                       f3_shapes=((8, 8, 1), (8, 6, 1), (8, 8, 2), (7, 6, 1), (6, 7, 1), (7, 7, 1), (8, 7, 2),
+                                  (6, 6, 2))),
+    "test": SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
+                        f3_shapes=((8, 8, 1), (8, 10, 1), (12, 8, 1), (16, 8, 2), (8, 9, 2), (10, 8, 1), (16, 7, 1),
+                                   (12, 8, 2), (8, 8, 2), (9, 8, 1), (10, 7, 2), (7, 8, 1), (6, 9, 1), (11, 7, 1),
+                                   (8, 7, 2), (7, 7, 2))),
+}
+
+
+def draw_configs(design: SplitDesign, rng: np.random.Generator, with_budget: bool) -> list[tuple[str, dict[str, Any]]]:
+    shapes = [design.f3_shapes[i] for i in rng.permutation(len(design.f3_shapes))]
+    configs = ([("F1", _f1(rng)) for _ in range(design.n_f1)]
+               + [("F2", _f2_plane(rng)) for _ in range(design.n_f2_plane)]
+               + [("F2", _f2_box(dim, rng)) for dim in design.f2_box_dims]
+               + [("F3", _f3(*shape)) for shape in shapes])
+    for _, params in configs:
+        params["log10_p"] = round(float(rng.uniform(*LOG10_P_RANGE)), 4)
+        if with_budget:
+            params["budget"] = int(rng.choice(BUDGETS))
+    return configs
 
 
 # --- the black-box model ----------------------------------------------------------------------
@@ -174,6 +199,23 @@ _REFERENCES = [
 ]
 
 
+#: Why each input field may be seen. None of them is the target p or a draw that sets it: the target
+#: log10 p is uniform on its range and the threshold (or bias, or beta) is tuned to it on the hidden model.
+_PUBLIC_BECAUSE = {
+    "family": "the model class, which the inputs' shapes and the forward pass show anyway",
+    "architecture": "the forward pass to use (white-box) or the oracle's input format (black-box)",
+    "input_dist": "the distribution p is defined under: the question itself",
+    "dim": "the oracle's input size", "seq_len": "the oracle's input size", "vocab": "the oracle's token range",
+    "predicate": "the behaviour whose probability is asked: the question itself",
+    "threshold": "part of the predicate; tuned on the hidden model, so alone it does not give p",
+    "target": "part of the predicate", "output_dim": "the oracle's output size",
+    "token_probs": "the distribution p is defined under: the question itself",
+    "budget": "the resource limit; drawn uniformly for every instance, whatever its p",
+    "n_layers": "the white-box weights' names", "width": "the white-box weights' shapes",
+    "n_heads": "the white-box forward pass", "model.*": "the white-box track's premise: the weights",
+}
+
+
 def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
     if whitebox:
         inputs = {**_COMMON_FIELDS,
@@ -189,14 +231,21 @@ def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
                   "budget": FieldSpec(kind="int", description="forward passes allowed through problem['oracle'] "
                                       "(2^10, 2^13 or 2^16); one more fails the instance")}
         what = ("only problem['oracle'], which returns the model's float64 outputs for a batch of inputs and counts "
-                "every forward pass against the instance's budget; the weights never reach the method")
+                "every forward pass against the instance's budget; the weights never reach the method. The track "
+                "holds the tiny transformers (F3) only: the low-dimensional MLPs give p away to geometric probing "
+                "of a float64 oracle, so they are white-box instances")
+    inputs = {k: f.model_copy(update={"public_because": _PUBLIC_BECAUSE[k]}) for k, f in inputs.items()}
     return TaskMetadata(
-        name=name, version=3,  # 2: F2 in 3-D to 6-D (boxes) added; 3: two dev F3 models of length 8
+        # 2: F2 in 3-D to 6-D (boxes) added; 3: two dev F3 models of length 8; 4: configurations, target p
+        # (continuous) and budgets drawn from the split's secret, opaque ids; black-box: F3 only
+        name=name, version=4,
         description=("Estimate the probability p of a rare model behaviour (output above a threshold, or a target "
                      "argmax) under a known input distribution, and give a 95% upper bound on it. log10 p lies in "
                      f"[-12, -3] and is known exactly to the benchmark. The method gets {what}."),
         reference=_REFERENCES, input_schema=inputs, answer_schema=_ANSWER, metrics=_METRICS, headline="pinball",
-        groups=["F1", "F2", "F3"],
+        groups=["F1", "F2", "F3"] if whitebox else ["F3"],
+        group_public=True,
+        group_because="the family (the 'family' field): the model class, shown by the inputs' shapes anyway",
         limits=ResourceLimits(wall_time_s=120, memory_mb=4096, output_mb=1),
         dataset=DatasetRef(repo_id="phasebench/phasebench-tasks", config=name, revision=revision),
         plots=_PLOTS, breakdowns=_BREAKDOWNS,
@@ -206,18 +255,13 @@ def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
 # --- the tasks ------------------------------------------------------------------------------------
 
 class _RareBehaviorBase(Task):
+    """The two tracks are two tasks, so every draw differs between them (the task name is in each
+    derivation): the white-box weights never reveal a black-box model, from the same secret too."""
     whitebox: bool = False
-    #: Mixed into every instance seed, so that the two tracks never share a model even when the
-    #: operator builds both test splits from the same secret seed.
-    track_salt: int = 0
 
-    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
-        configs = dev_configs() if split == "dev" else test_configs()
-        specs = []
-        for i, (family, params) in enumerate(configs):
-            seed = int(np.random.SeedSequence([base_seed, self.track_salt, i]).generate_state(1)[0])
-            specs.append(InstanceSpec(id=f"{split}-{i:03d}-{family}", group=family, params=params, seed=seed))
-        return specs
+    def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
+        designs = DESIGNS if self.whitebox else BLACKBOX_DESIGNS
+        return draw_configs(designs[split], rng, with_budget=not self.whitebox)
 
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         inst = make_instance(spec.group, spec.params, spec.seed)
@@ -228,8 +272,7 @@ class _RareBehaviorBase(Task):
         if self.whitebox:
             public.update({k: inst.public.get(k, 0) for k in shape_fields})
         else:
-            budget_index = int(spec.id.split("-")[1]) % len(BUDGETS)
-            public["budget"] = BUDGETS[budget_index]
+            public["budget"] = int(spec.params["budget"])
         model = {MODEL_PREFIX + k: v for k, v in inst.model.items()}
         inputs = dict(inst.public_arrays)
         if self.whitebox:
@@ -279,9 +322,7 @@ class _RareBehaviorBase(Task):
 @register_task
 class RareBehavior(_RareBehaviorBase):
     metadata = _metadata("rare-behavior", whitebox=False,
-                         revision="sha256:47038902e2ced24964c4ed69ee6d49033dc70f4e8cec5b5b6978e2e71ee78b0c")
-    dev_seed = 20240905
-    track_salt = 1
+                         revision="sha256:2c7ca0c28ee488d937896cef3831e9b55a3eb6d6de7c715341d2954460107c6a")
 
     def oracle(self, record: InstanceRecord, truth: dict[str, np.ndarray]) -> Oracle:
         pub = record.public
@@ -294,7 +335,5 @@ class RareBehavior(_RareBehaviorBase):
 @register_task
 class RareBehaviorWhitebox(_RareBehaviorBase):
     metadata = _metadata("rare-behavior-whitebox", whitebox=True,
-                         revision="sha256:626daa1a28e3046378a3a0adcc0ca9021e357695b048ee1e441e56df85b4f12f")
-    dev_seed = 20240906
+                         revision="sha256:bf5d1cfd86525e82861dca1b30223b226d94c29b515de0b8a699614ce45f2a8a")
     whitebox = True
-    track_salt = 2

@@ -218,7 +218,9 @@ def _variance_limited(rng: np.random.Generator, p: dict[str, Any]) -> Instance:
     obs_loss = variance_limited_losses(rng, obs_d, m, n_feat, a, b, noise_var, f)
     q_loss = variance_limited_losses(rng, q_d, m, n_feat, a, b, noise_var, f)
     return Instance(["D"], {"D": obs_d.astype(np.float64)}, _round(obs_loss), np.arange(obs_d.size),
-                    {"D": q_d.astype(np.float64)}, _round(q_loss), {"alpha": 1.0},
+                    # alpha = 1 is the theory's value for every instance of this law: not asked, since the
+                    # public variable (D, in family B) would give it away
+                    {"D": q_d.astype(np.float64)}, _round(q_loss), {},
                     {"law": "variance_limited", "a": a, "b": b, "latent": m, "features": n_feat,
                      "noise_var": noise_var, "alpha": 1.0})
 

@@ -20,13 +20,13 @@ _EXPONENTS = ("alpha", "beta")
 _INTERVAL = ("loss_low", "loss_high")
 
 
-def _vec(desc: str, n: str = "k", dtype: str = "float64") -> FieldSpec:
-    return FieldSpec(kind="array", dtype=dtype, shape=[n], description=desc)
+def _vec(desc: str, n: str = "k", dtype: str = "float64", why: str = "the curve to extrapolate") -> FieldSpec:
+    return FieldSpec(kind="array", dtype=dtype, shape=[n], description=desc, public_because=why)
 
 
 METADATA = TaskMetadata(
     name="scaling-exponents",
-    version=1,
+    version=2,  # 2: configurations drawn from the split's secret, opaque ids; no exponent for variance-limited
     description=(
         "Given loss measurements at small scales (model size N, training tokens D, compute C or "
         "training step), predict the losses at held-out scales 1-2 decades larger, and the scaling "
@@ -46,13 +46,21 @@ METADATA = TaskMetadata(
     input_schema={
         **{f"obs_{v}": _vec(f"{v} of each observation; NaN where {v} does not apply") for v in VARS},
         "obs_loss": _vec("the observed loss"),
-        "obs_run": _vec("run id of each observation (points of one run share its seed offset)", dtype="int64"),
-        **{f"query_{v}": _vec(f"{v} of each query; NaN where {v} does not apply", "q") for v in VARS},
-        "family": FieldSpec(kind="str", description="A (planted law), B (small training runs) or C (published)"),
-        "variables": FieldSpec(kind="str", description="comma-joined varying variables among N, D, C, step"),
-        "exponents": FieldSpec(kind="str", description="comma-joined requested exponents ('alpha,beta', 'alpha' or '')"),
-        "n_obs": FieldSpec(kind="int", description="k, the number of observations"),
-        "n_query": FieldSpec(kind="int", description="q, the number of queries"),
+        "obs_run": _vec("run id of each observation (points of one run share its seed offset)", dtype="int64",
+                        why="which points share a run's noise, as a practitioner knows"),
+        **{f"query_{v}": _vec(f"{v} of each query; NaN where {v} does not apply", "q",
+                              why="where to predict") for v in VARS},
+        "family": FieldSpec(kind="str", description="A (planted law), B (small training runs) or C (published)",
+                            public_because="a practitioner knows whether a curve is synthetic, from a training "
+                            "run or published; the law inside family A is not told"),
+        "variables": FieldSpec(kind="str", description="comma-joined varying variables among N, D, C, step",
+                               public_because="which columns are not NaN says it anyway"),
+        "exponents": FieldSpec(kind="str", description="comma-joined requested exponents ('alpha,beta', 'alpha' or '')",
+                               public_because="what to answer; no law whose exponent is fixed by theory is asked"),
+        "n_obs": FieldSpec(kind="int", description="k, the number of observations",
+                           public_because="the length of the obs arrays"),
+        "n_query": FieldSpec(kind="int", description="q, the number of queries",
+                             public_because="the length of the query arrays"),
     },
     answer_schema={
         "loss": FieldSpec(kind="array", dtype="float", shape=["q"], description="predicted loss at each query, > 0"),
@@ -74,11 +82,13 @@ METADATA = TaskMetadata(
     ],
     headline="log_loss_error",
     groups=["A", "B", "C"],
+    group_public=True,
+    group_because="the family (the 'family' field): synthetic law, small training runs or published data",
     limits=ResourceLimits(wall_time_s=300, memory_mb=4096, output_mb=4),
     dataset=DatasetRef(
         repo_id="phasebench/phasebench-tasks",
         config="scaling-exponents",
-        revision="sha256:74912527d2e2ce135f9a623f5dcf098262f1eace1839d14efcd8911d0f93d537",
+        revision="sha256:ab0c3dc85632f0893c85f16aba3d47228abf08a373dd5c5461def9fbbbe95b2a",
     ),
     plots=[
         PlotSpec(name="predicted-vs-true-loss", title="Extrapolated against held-out loss",
@@ -90,38 +100,29 @@ METADATA = TaskMetadata(
 )
 
 
-def _dev_configs() -> list[tuple[str, dict[str, Any]]]:
-    a = {"noise": 0.005, "fit_decades": 1.5, "query_decades": 1.5}
-    return [
-        ("A", {"kind": "chinchilla", **a}),
-        ("A", {"kind": "chinchilla", "noise": 0.002, "fit_decades": 2.0, "query_decades": 1.0}),
-        ("A", {"kind": "bnsl", "n_breaks": 1, "variable": "D", **a}),
-        ("A", {"kind": "bnsl", "n_breaks": 2, "variable": "C", "noise": 0.002, "fit_decades": 2.0, "query_decades": 1.5}),
-        ("A", {"kind": "m4", "variable": "N", **a}),
-        ("A", {"kind": "m4", "variable": "D", "noise": 0.01, "fit_decades": 2.0, "query_decades": 2.0}),
-        ("B", {"kind": "random_features"}),
-        ("B", {"kind": "variance_limited"}),
-        ("B", {"kind": "sparse_parity"}),
-        ("C", {"kind": "published"}),
-    ]
+#: The published distribution of a split (the card lists it): instances per (family, kind); the noise,
+#: fit and query spans, the variable and the breaks of each planted law are draws.
+KIND_COUNTS = {
+    "dev": {("A", "chinchilla"): 2, ("A", "bnsl"): 2, ("A", "m4"): 2, ("B", "random_features"): 1,
+            ("B", "variance_limited"): 1, ("B", "sparse_parity"): 1, ("C", "published"): 1},
+    "test": {("A", "chinchilla"): 8, ("A", "bnsl"): 8, ("A", "m4"): 8, ("B", "random_features"): 4,
+             ("B", "variance_limited"): 3, ("B", "sparse_parity"): 3, ("C", "published"): 1},
+}
 
 
-def _test_configs() -> list[tuple[str, dict[str, Any]]]:
-    cfgs: list[tuple[str, dict[str, Any]]] = []
-    designs = [(0.002, 1.0, 1.0), (0.005, 1.5, 1.5), (0.01, 2.0, 2.0), (0.005, 1.0, 2.0),
-               (0.002, 2.0, 1.0), (0.01, 1.5, 1.0), (0.005, 2.0, 2.0), (0.002, 1.5, 2.0)]
-    for noise, fit_dec, q_dec in designs:
-        d = {"noise": noise, "fit_decades": fit_dec, "query_decades": q_dec}
-        cfgs.append(("A", {"kind": "chinchilla", **d}))
-    for i, (noise, fit_dec, q_dec) in enumerate(designs):
-        d = {"noise": noise, "fit_decades": fit_dec, "query_decades": q_dec}
-        cfgs.append(("A", {"kind": "bnsl", "n_breaks": 1 + i % 2, **d}))
-        cfgs.append(("A", {"kind": "m4", **d}))
-    cfgs += [("B", {"kind": "random_features"}) for _ in range(4)]
-    cfgs += [("B", {"kind": "variance_limited"}) for _ in range(3)]
-    cfgs += [("B", {"kind": "sparse_parity"}) for _ in range(3)]
-    cfgs.append(("C", {"kind": "published"}))
-    return cfgs
+def draw_config(kind: str, rng: np.random.Generator) -> dict[str, Any]:
+    """One instance's parameters. Family A: noise log-uniform in [0.002, 0.01], fit and query spans
+    uniform in [1, 2] decades; single-variable laws on N, D or C; BNSL with one or two breaks."""
+    if kind not in ("chinchilla", "bnsl", "m4"):
+        return {"kind": kind}
+    params: dict[str, Any] = {
+        "kind": kind, "noise": round(float(math.exp(rng.uniform(math.log(0.002), math.log(0.01)))), 5),
+        "fit_decades": round(float(rng.uniform(1.0, 2.0)), 3), "query_decades": round(float(rng.uniform(1.0, 2.0)), 3)}
+    if kind != "chinchilla":
+        params["variable"] = str(rng.choice(["N", "D", "C"]))
+    if kind == "bnsl":
+        params["n_breaks"] = int(rng.integers(1, 3))
+    return params
 
 
 def public_arrays(inst: Instance) -> dict[str, np.ndarray]:
@@ -149,15 +150,10 @@ def reference_prediction(inst: Instance) -> tuple[np.ndarray, dict[str, float]]:
 @register_task
 class ScalingExponents(Task):
     metadata = METADATA
-    dev_seed = 20240717
 
-    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
-        configs = _dev_configs() if split == "dev" else _test_configs()
-        specs = []
-        for i, (family, params) in enumerate(configs):
-            seed = int(np.random.SeedSequence([base_seed, i]).generate_state(1)[0])
-            specs.append(InstanceSpec(id=f"{split}-{i:03d}-{family}", group=family, params=params, seed=seed))
-        return specs
+    def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
+        return [(family, draw_config(kind, rng)) for (family, kind), count in KIND_COUNTS[split].items()
+                for _ in range(count)]
 
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         with threadpool_limits(limits=1):  # one BLAS thread: a fixed reduction order, and faster here
@@ -177,6 +173,7 @@ class ScalingExponents(Task):
             answer=answer,
             answer_info={"seed": spec.seed, "law": info,
                          "reference": {k: float(f"{v:.6g}") for k, v in ref_params.items()}},
+            hidden={"kind": str(spec.params["kind"])},
         )
 
     # --- answers ------------------------------------------------------------------------

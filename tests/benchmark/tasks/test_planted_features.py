@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 
 from benchmark.dataset import InstanceRecord
+from benchmark.split_secret import SplitSecret, new_secret_text
 from benchmark.task import AnswerError, get_task
 from benchmark.tasks.planted_features.generator import firing_probabilities, plant
 from benchmark.tasks.planted_features.scorer import score_atoms
+from benchmark.tasks.planted_features.task import expected_l0
 
 TASK = get_task("planted-features")
 
@@ -144,27 +146,29 @@ def test_clustered_geometry_is_coherent():
 
 # --- per-instance details for the leaderboard's plots ------------------------------------------
 
-def test_details_give_superposition_and_density_of_each_dev_instance():
-    specs = TASK.instance_specs("dev", TASK.dev_seed)
-    by_id = {s.id: s for s in specs}
-    t2 = by_id["dev-001-T2"]
-    details = TASK.instance_details(None, {}, InstanceRecord(id=t2.id, group=t2.group,
-                                                             public={"n_features": 256, "dim": 64}))
-    assert details == {"n_over_d": 4.0, "l0": 12.0}
-    toy = next(s for s in specs if s.params.get("structure") == "toy_model")
-    record = InstanceRecord(id=toy.id, group=toy.group, public={"n_features": 50, "dim": 16})
-    assert TASK.instance_details(None, {}, record) == {"n_over_d": 50 / 16, "l0": pytest.approx(0.04 * 64)}
-    hier = next(s for s in specs if s.params.get("structure") == "hierarchy")
-    record = InstanceRecord(id=hier.id, group=hier.group, public={"n_features": 200, "dim": 64})
-    assert TASK.instance_details(None, {}, record)["l0"] == pytest.approx(40 * 0.055 * 1.9)
+def test_details_read_the_density_from_the_private_index_not_the_id():
+    """n/d from the public fields, L0 from the hidden fields the build stores beside the answers; an id
+    says nothing (a record without hidden fields has no density)."""
+    record = InstanceRecord(id="dev-001-T2", group="T2", public={"n_features": 256, "dim": 64})
+    assert TASK.instance_details(None, {}, record) == {"n_over_d": 4.0, "l0": None}
+    hidden = InstanceRecord(id="0123456789abcdef", group="T2", public={"n_features": 150, "dim": 50},
+                            hidden={"l0": 12.5, "structure": "independent"}, group_public=False)
+    assert TASK.instance_details(None, {}, hidden) == {"n_over_d": 3.0, "l0": 12.5}
 
 
-def test_density_follows_the_test_configs_and_is_unknown_for_foreign_ids():
-    for spec in TASK.instance_specs("test", 7):
-        record = InstanceRecord(id=spec.id, group=spec.group, public={"n_features": 256, "dim": 64})
-        l0 = TASK.instance_details(None, {}, record)["l0"]
+def test_every_drawn_configuration_states_its_density():
+    """The drawn L0 is what the firing rule gives (T2 dense, the others 3-6), whatever the structure."""
+    for spec in TASK.instance_specs("test", SplitSecret.parse(new_secret_text(), "test")):
+        l0 = expected_l0(spec.params)
+        assert (8.0 <= l0 <= 24.0) if spec.group == "T2" else (3.0 <= l0 <= 6.0 + 1e-9), (spec.group, spec.params)
         if spec.params.get("structure", "independent") in ("independent", "copula"):
-            assert l0 == pytest.approx(spec.params["l0"], rel=1e-6), spec.id
-    assert TASK.instance_details(None, {}, _record())["l0"] is None  # id "x"
-    swapped = InstanceRecord(id="dev-001-T6", group="T6", public={"n_features": 64, "dim": 16})
-    assert TASK.instance_details(None, {}, swapped)["l0"] is None  # index and tier disagree
+            assert l0 == pytest.approx(spec.params["l0"], rel=1e-6)
+    hier = {"n": 103, "n_parents": 20, "n_children": 4, "p_parent": 0.05, "p_child": 0.8, "structure": "hierarchy"}
+    assert expected_l0(hier) == pytest.approx(0.05 * (20 * 1.8 + 3))
+
+
+def test_the_built_dev_split_keeps_the_tier_private(dev_split):
+    index = (dev_split.root / "instances.jsonl").read_text()
+    assert '"group"' not in index and all(not r.group_public for r in dev_split.instances)
+    assert {r.group for r in dev_split.instances} <= set(TASK.metadata.groups)
+    assert all(isinstance(r.hidden.get("l0"), float) for r in dev_split.instances)

@@ -14,18 +14,24 @@ from benchmark.tasks.scaling_exponents.reference import fit_approach3
 from benchmark.tasks.scaling_exponents.scorer import LN10, log_loss_error
 
 TASK = get_task("scaling-exponents")
-DEV = {s.id: s for s in TASK.instance_specs("dev", TASK.dev_seed)}
+DEV_SPECS = TASK.instance_specs("dev")
+
+
+def _dev(kind: str, variable: str | None = None):
+    return next(s for s in DEV_SPECS if s.params["kind"] == kind and variable in (None, s.params.get("variable")))
+
+
 # a two-variable planted law, a saturating law, the random features and the published points
-SAMPLE = ["dev-000-A", "dev-004-A", "dev-006-B", "dev-009-C"]
+SAMPLE = {"chinchilla": _dev("chinchilla"), "m4": _dev("m4"), "random_features": _dev("random_features"),
+          "published": _dev("published")}
 
 
 @pytest.fixture(scope="module")
 def generated():
     out = {}
-    for sid in SAMPLE:
-        spec = DEV[sid]
+    for kind, spec in SAMPLE.items():
         inst = TASK.generate(spec)
-        out[sid] = (InstanceRecord(id=spec.id, group=spec.group, public=inst.public_fields), inst)
+        out[kind] = (InstanceRecord(id=spec.id, group=spec.group, public=inst.public_fields), inst)
     return out
 
 
@@ -82,7 +88,7 @@ def test_public_fields_do_not_reveal_the_law(generated):
 
 
 def test_generation_is_deterministic():
-    spec = DEV["dev-002-A"]
+    spec = _dev("bnsl")
     a, b = TASK.generate(spec), TASK.generate(spec)
     assert all(np.array_equal(a.inputs[k], b.inputs[k], equal_nan=True) for k in a.inputs)
     assert all(np.array_equal(a.answer[k], b.answer[k]) for k in a.answer)
@@ -216,7 +222,7 @@ def test_reference_fit_below_the_split_predicts_the_points_above():
 
 
 def test_c_instance_is_the_published_split(generated):
-    record, inst = generated["dev-009-C"]
+    record, inst = generated["published"]
     assert record.public["exponents"] == "" and record.public["variables"] == "N,D"
     assert record.public["n_obs"] == 182 and record.public["n_query"] == 63
     assert np.all(inst.inputs["query_C"] >= C_SPLIT_FLOP) and np.all(inst.inputs["obs_C"] < C_SPLIT_FLOP)

@@ -6,8 +6,8 @@ from click.testing import CliRunner
 
 from evaluator.cli import main
 from evaluator.hub import plan_push
-from evaluator.submission import load_submission
 from evaluator.store import ResultsStore, head_revision, make_engine
+from evaluator.submission import load_submission
 from tests.builders import REPO, build_tiny_split, requires_bwrap, write_submission
 
 
@@ -18,7 +18,7 @@ def invoke(*args, env=None):
 def test_tasks_lists_the_headline_and_its_direction():
     out = invoke("tasks")
     assert out.exit_code == 0
-    assert "planted-features (v1): headline recall@0.9 (higher is better)" in out.output
+    assert "planted-features (v2): headline recall@0.9 (higher is better)" in out.output
 
 
 def test_validate_exit_codes(tmp_path):
@@ -46,10 +46,58 @@ def test_data_build_verify_and_corruption(tmp_path):
     assert out.exit_code == 1 and "tiny-0.safetensors: sha256 differs" in out.output
 
 
-def test_test_split_needs_the_operator_seed(tmp_path):
+def test_test_split_needs_the_operator_secret(tmp_path):
+    no_file = str(tmp_path / "no-secret")
     out = CliRunner().invoke(main, ["data", "build", "--split", "test", "--data-dir", str(tmp_path)],
-                             env={"PHASEBENCH_TEST_SEED": ""})
-    assert out.exit_code == 2 and "PHASEBENCH_TEST_SEED" in out.output
+                             env={"PHASEBENCH_TEST_SECRET": "", "PHASEBENCH_TEST_SECRET_FILE": no_file})
+    assert out.exit_code == 2 and "no test-split secret" in out.output and "phasebench data secret new" in out.output
+    assert not (tmp_path / "planted-features").exists()   # refused before any work
+
+
+@pytest.mark.parametrize("weak, why", [
+    ("20240601", "at least 128"),                                   # a date: short, and decimal
+    ("1" * 40, "only decimal digits"),                              # an integer, however long
+    ("00000000000000000000000000000000000000000000", "only decimal digits"),
+    ("abababababababababababababababababababab", "distinct hex digits"),
+    ("0123456789abcdef0123456789abcdef", "the same half twice"),
+    ("not hex at all, but long enough to pass a length check", "hexadecimal"),
+])
+def test_a_weak_secret_is_refused_with_the_reason(tmp_path, weak, why):
+    out = CliRunner().invoke(main, ["data", "build", "--split", "test", "--data-dir", str(tmp_path)],
+                             env={"PHASEBENCH_TEST_SECRET": weak})
+    assert out.exit_code == 2 and why in out.output and "PHASEBENCH_TEST_SECRET" in out.output, out.output
+    assert weak not in out.output   # a refused secret is not echoed either
+
+
+def test_the_old_integer_seed_is_refused_with_what_to_do_instead(tmp_path):
+    out = CliRunner().invoke(main, ["data", "build", "--split", "test", "--data-dir", str(tmp_path)],
+                             env={"PHASEBENCH_TEST_SEED": "20240601", "PHASEBENCH_TEST_SECRET": ""})
+    assert out.exit_code == 2 and "no longer read" in out.output and "secret new" in out.output
+
+
+def test_secret_new_writes_a_private_file_and_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "var" / "test-secret"
+    out = invoke("data", "secret", "new", "--file", path)
+    assert out.exit_code == 0 and str(path) in out.output
+    text = path.read_text().strip()
+    assert len(text) == 64 and (path.stat().st_mode & 0o777) == 0o600 and text not in out.output
+    assert invoke("data", "secret", "new", "--file", path).exit_code == 2
+    assert path.read_text().strip() == text
+    assert invoke("data", "secret", "new", "--file", path, "--force").exit_code == 0
+    assert path.read_text().strip() != text
+    printed = invoke("data", "secret", "new", "--print").output.strip()
+    assert len(printed) == 64 and printed != text
+    env = {"PHASEBENCH_TEST_SECRET_FILE": str(path), "PHASEBENCH_TEST_SECRET": ""}
+    assert CliRunner().invoke(main, ["data", "secret", "check"], env=env).exit_code == 0
+    path.chmod(0o644)
+    shared = CliRunner().invoke(main, ["data", "secret", "check"], env=env)
+    assert shared.exit_code == 1 and "readable by other users" in shared.output
+
+
+def test_git_ignores_the_default_secret_file():
+    import subprocess
+    out = subprocess.run(["git", "check-ignore", "-q", "var/test-secret"], check=False, cwd=REPO)
+    assert out.returncode == 0
 
 
 def test_push_plan_keeps_test_answers_private(tmp_path):
@@ -108,7 +156,7 @@ def test_evaluate_with_workers_stores_them_and_refuses_zero(tmp_path):
     args = ("evaluate", sub, "--db", db, "--data-dir", data, "--sandbox", "none")
     out = invoke(*args, "--workers", "2")
     assert out.exit_code == 0, out.output
-    assert re.search(r"^tiny-method +planted-features +dev +complete .* 0/4 ", out.output, re.M)
+    assert re.search(r"^tiny-method +planted-features +dev +complete .* 0/4 ", out.output, re.MULTILINE)
     [row] = ResultsStore(make_engine(db)).evaluations_of("tiny-method")
     assert row.evaluation.sandbox_info["parallel_workers"] == "2"
     zero = CliRunner().invoke(main, [str(a) for a in (*args, "--workers", "0")])
@@ -126,7 +174,7 @@ def test_evaluate_reports_an_invalid_submission_and_goes_on(tmp_path):
                  "--sandbox", "none")
     assert out.exit_code == 1
     assert "not evaluated, the submission is invalid" in out.output and "no top-level function 'missing'" in out.output
-    assert re.search(r"^good +planted-features +dev +complete", out.output, re.M)
+    assert re.search(r"^good +planted-features +dev +complete", out.output, re.MULTILINE)
 
 
 def test_evaluate_without_data_says_how_to_build(tmp_path):

@@ -25,17 +25,15 @@ class EchoTask(Task):
     """Instance: an integer x. Answer: y = x + 1. Error: |y - (x + 1)|, capped at 1."""
     metadata = TaskMetadata(
         name=ECHO_TASK, version=1, description="answer x + 1 (a test task for the job queue)",
-        input_schema={"x": FieldSpec(kind="int", description="the number")},
+        input_schema={"x": FieldSpec(kind="int", description="the number", public_because="the question")},
         answer_schema={"y": FieldSpec(kind="float", description="x + 1")},
         metrics=[Metric(name="error", description="|y - (x + 1)|, capped at 1", higher_is_better=False,
                         best=0.0, worst=1.0)],
-        headline="error", groups=["all"],
+        headline="error", groups=["all"], group_public=True, group_because="one group",
         limits=ResourceLimits(wall_time_s=30, memory_mb=2000, output_mb=1),
         dataset=DatasetRef(repo_id="phasebench/tests", config=ECHO_TASK, revision="0" * 40))
-    dev_seed = 0
-
-    def instance_specs(self, split: str, base_seed: int) -> list[InstanceSpec]:
-        return [InstanceSpec(f"echo-{i}", "all", {"x": base_seed + i}, base_seed + i) for i in range(1)]
+    def draw_configs(self, split, rng):
+        return [("all", {"x": int(rng.integers(100))})]
 
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         x = int(spec.params["x"])

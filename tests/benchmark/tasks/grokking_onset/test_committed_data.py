@@ -65,7 +65,7 @@ def _every_step(prefix: int) -> int:
 def test_first_batch_retrained_for_a_prefix_logs_the_committed_curves(dev_split_of, architecture, dtype):
     train_only, with_test = dev_split_of("grokking-onset"), dev_split_of("grokking-onset-with-test")
     design = DESIGNS["dev"]
-    configs = run_configs("dev", GrokkingOnset.dev_seed, design)
+    configs = run_configs("dev", GrokkingOnset().run_seeds("dev"), design)
     first = next(c for c in batches(configs, CPU_BATCH)
                  if architecture_of(configs[c[0]]) == architecture and configs[c[0]].dtype == dtype)
     prefix = _prefix(architecture, dtype)

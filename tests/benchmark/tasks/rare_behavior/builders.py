@@ -5,6 +5,7 @@ from pathlib import Path
 
 from benchmark.dataset import SplitWriter, open_split
 from benchmark.task import InstanceSpec, get_task
+from benchmark.tasks.rare_behavior.task import BUDGETS
 
 TINY_CONFIGS = [
     ("F1", {"input_dist": "gaussian", "dim": 32, "rank": 1, "hidden_layers": 1, "width": 8, "classes": 1,
@@ -20,6 +21,7 @@ def build_rare_split(root: Path, task_name: str = "rare-behavior", configs=None,
     task = get_task(task_name)
     writer = SplitWriter(root, task_name, "dev", root)
     for i, (family, params) in enumerate(configs or TINY_CONFIGS):
+        params = {"budget": BUDGETS[i % len(BUDGETS)], **params}  # the black-box track's (drawn) budget
         spec = InstanceSpec(id=f"tiny-{i}-{family}", group=family, params=params, seed=seed + i)
         inst = task.generate(spec)
         writer.add(spec.id, family, inst.public_fields, inst.inputs, inst.answer, inst.answer_info)

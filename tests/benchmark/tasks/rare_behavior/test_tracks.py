@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from benchmark.split_secret import SplitSecret, new_secret_text
 from benchmark.task import get_task
 from benchmark.tasks.rare_behavior.models import forward
 from benchmark.tasks.rare_behavior.task import BUDGETS, model_arrays
@@ -29,11 +30,25 @@ def white_split(tmp_path_factory):
 
 
 def test_the_tracks_never_share_a_model():
-    for split, base in (("dev", None), ("test", 12345)):
-        black = BLACK.instance_specs(split, base if base is not None else BLACK.dev_seed)
-        white = WHITE.instance_specs(split, base if base is not None else WHITE.dev_seed)
+    """Each track is a task of its own, so its seeds, targets and budgets are its own draws, from the
+    same secret too."""
+    secret = SplitSecret.parse(new_secret_text(), "test")
+    for split in ("dev", "test"):
+        black, white = BLACK.instance_specs(split, secret), WHITE.instance_specs(split, secret)
         assert not {s.seed for s in black} & {s.seed for s in white}, split
-    assert {s.group for s in BLACK.instance_specs("dev", BLACK.dev_seed)} == {"F1", "F2", "F3"}
+        assert [s.params["log10_p"] for s in black] != [s.params["log10_p"] for s in white]
+    assert {s.group for s in WHITE.instance_specs("dev")} == {"F1", "F2", "F3"}
+    # the black-box track holds the sequences only: the MLPs give p away to probing (test_oracle_extraction)
+    assert {s.group for s in BLACK.instance_specs("dev")} == {"F3"} == set(BLACK.metadata.groups)
+
+
+def test_target_p_is_drawn_continuously_and_budgets_do_not_follow_it():
+    secret = SplitSecret.parse(new_secret_text(), "test")
+    specs = BLACK.instance_specs("test", secret)
+    targets = [s.params["log10_p"] for s in specs]
+    assert len(set(targets)) == len(targets) and all(-12 <= t <= -3 for t in targets)
+    assert {s.params["budget"] for s in specs} <= set(BUDGETS)
+    assert all("budget" not in s.params for s in WHITE.instance_specs("test", secret))
 
 
 def test_blackbox_inputs_hold_no_weights_and_whitebox_inputs_do(black_split, white_split):
