@@ -26,9 +26,10 @@ SANDBOX_PARAMS = ["none", *ISOLATED_PARAMS]
 
 
 def build_tiny_split(root: Path, n_instances: int = 3, n: int = 12, d: int = 6, n_samples: int = 400,
-                     split: str = "dev", answers_root: Path | None = None, seed: int = 0):
-    """A planted-features split small enough to evaluate in a second."""
-    writer = SplitWriter(root, "planted-features", split, answers_root or root)
+                     split: str = "dev", answers_root: Path | None = None, seed: int = 0, group_public: bool = True):
+    """A planted-features split small enough to evaluate in a second (its group public by default, as the
+    old layout had it; ``group_public=False`` keeps it in the private index as the task does now)."""
+    writer = SplitWriter(root, "planted-features", split, answers_root or root, group_public=group_public)
     for i in range(n_instances):
         params = {"d": d, "n": n, "l0": 2.0, "law": "uniform", "structure": "independent", "n_samples": n_samples}
         planted = plant(params, seed + i)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "Submission", "Evaluation", "InstanceResult", "RECORD_FORMAT", "EvaluationStatus",
@@ -43,6 +43,22 @@ class InstanceStatus:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def storable_text(value: str) -> str:
+    """NUL and lone surrogates spelled out (``\\x00``, ``\\udc80``), everything else kept: PostgreSQL
+    refuses NUL in text and no driver encodes a lone surrogate, so one such byte in a method's error
+    message once failed the insert and, with it, the whole run."""
+    return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class StoredText(TypeDecorator):
+    """Text from outside the evaluator's control (a method's error, a stop reason): always storable."""
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # noqa: ARG002 (SQLAlchemy's signature)
+        return None if value is None else storable_text(str(value))
 
 
 class Base(DeclarativeBase):
@@ -91,7 +107,7 @@ class Evaluation(Base):
     n_failed: Mapped[int] = mapped_column(Integer, default=0)
     runtime_s: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict | None] = mapped_column(JSON)     # aggregate: {"metrics": {...}, "groups": {...}}
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(StoredText)
 
     submission: Mapped[Submission] = relationship(back_populates="evaluations")
     instances: Mapped[list["InstanceResult"]] = relationship(
@@ -109,7 +125,7 @@ class InstanceResult(Base):
     status: Mapped[str] = mapped_column(String(20))
     metrics: Mapped[dict] = mapped_column(JSON)
     runtime_s: Mapped[float | None] = mapped_column(Float)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(StoredText)
     # Task-defined scalars for plots (e.g. predicted and true grok step, n/d and L0): what the
     # task's instance_details returned. Schemaless like metrics, hence RECORD_FORMAT 2.
     details: Mapped[dict | None] = mapped_column(JSON)
@@ -142,7 +158,7 @@ class Job(Base):
     force: Mapped[bool] = mapped_column(default=False)
     options: Mapped[dict] = mapped_column(JSON)          # data_dir, private_dir, limit overrides
     state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED)
-    reason: Mapped[str | None] = mapped_column(Text)     # why it failed, or why an attempt was retried
+    reason: Mapped[str | None] = mapped_column(StoredText)  # why it failed, or why an attempt was retried
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200))
     enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -54,9 +54,10 @@ def tiny_test_designs() -> Iterator[None]:
                                                  ("B", "random_features"): 1, ("B", "variance_limited"): 1,
                                                  ("C", "published"): 1})
         mp.setitem(rare.DESIGNS, "test", rare.SplitDesign(n_f1=3, n_f2_plane=3, f2_box_dims=(3,),
-                                                          f3_shapes=((4, 5, 1),)))
+                                                          f3_shapes=((4, 5, 1, 16),)))
         mp.setitem(rare.BLACKBOX_DESIGNS, "test", rare.SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
-                                                                   f3_shapes=((4, 5, 1), (5, 4, 1), (4, 4, 1))))
+                                                                   f3_shapes=((4, 5, 1, 16), (5, 4, 1, 16),
+                                                                              (4, 4, 1, 16))))
         grok = tiny_design(transformers=replace(tiny_design().transformers, lr=(1e-3, 3e-3), wd=(0.01, 0.02),
                                                 train_frac=(0.5, 0.7)))
         mp.setitem(grok_generator.DESIGNS, "test", grok)
@@ -267,13 +268,15 @@ def stream_correlations(specs_by_task: dict[str, list[InstanceSpec]]) -> dict[tu
     first = {}
     for name, specs in specs_by_task.items():
         ordered = sorted(specs, key=lambda s: s.index)
-        first[name] = np.array([np.random.default_rng(s.seed).random() for s in ordered])
+        # the first 64 draws of each stream: a thousand pairs or more, so that independent streams stay
+        # far below the threshold (|r| ~ 0.03) while a shared one gives exactly 1
+        first[name] = np.array([np.random.default_rng(s.seed).random(64) for s in ordered])
     names = sorted(first)
     out = {}
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            n = min(first[a].size, first[b].size)
-            out[(a, b)] = float(abs(np.corrcoef(first[a][:n], first[b][:n])[0, 1]))
+            n = min(len(first[a]), len(first[b]))
+            out[(a, b)] = float(abs(np.corrcoef(first[a][:n].ravel(), first[b][:n].ravel())[0, 1]))
     return out
 
 

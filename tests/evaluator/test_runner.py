@@ -5,7 +5,7 @@ from evaluator.runner import evaluate_submission
 from evaluator.sandbox import NoSandbox, get_sandbox
 from evaluator.store import EvaluationStatus
 from evaluator.submission import load_submission
-from tests.builders import SANDBOX_PARAMS, write_submission
+from tests.builders import SANDBOX_PARAMS, build_tiny_split, write_submission
 
 TASK = get_task("planted-features")
 ORACLE_PEEK = """
@@ -49,6 +49,26 @@ def test_a_broken_instance_fails_alone(tmp_path, tiny_split, sqlite_store, sandb
     assert by_id["tiny-1"].metrics["recall@0.9"] == 0.0
     assert ev.sandbox == sandbox and ev.dataset_revision == tiny_split.revision
     assert ev.library_versions["numpy"] and ev.hardware["cores"] >= 1
+
+
+def test_a_hidden_group_reaches_the_scores_but_never_the_method(tmp_path, sqlite_store):
+    """The tier of a planted-features instance is a hidden parameter: the method's problem has no
+    'group', and the stored per-instance rows and per-group aggregates still have it."""
+    split = build_tiny_split(tmp_path / "data", group_public=False)
+    assert '"group"' not in (split.root / "instances.jsonl").read_text()
+    code = """
+import numpy as np
+def run(problem):
+    if "group" in problem:
+        raise RuntimeError(f"the method was told the hidden group {problem['group']!r}")
+    return np.random.default_rng(0).standard_normal((problem["n_features"], problem["dim"]))
+"""
+    sub = load_submission(write_submission(tmp_path, name="no-peek", code=code))
+    out = evaluate_submission(sub, TASK, split, NoSandbox(), sqlite_store)
+    assert out.status == EvaluationStatus.COMPLETE
+    ev = sqlite_store.evaluation(out.evaluation_id, with_instances=True)
+    assert sorted(r.group for r in ev.instances) == ["T0", "T0", "T1"]
+    assert set(ev.metrics["groups"]) == {"T0", "T1"}
 
 
 def test_the_oracle_cannot_peek_inside_bwrap(tmp_path, tiny_split, sqlite_store):
@@ -249,3 +269,25 @@ def test_bwrap_and_docker_give_the_same_scores(tmp_path, dev_split, sqlite_store
     assert scores["bwrap"].keys() == scores["docker"].keys()
     for iid, metrics in scores["bwrap"].items():
         assert metrics == pytest.approx(scores["docker"][iid], abs=1e-9), iid
+
+
+NASTY_MESSAGES = """
+import numpy as np
+def run(problem):
+    if problem["instance_id"] == "tiny-0":
+        raise RuntimeError("NUL here: \\x00, and a lone surrogate: \\udc80 <img src=x>")
+    return np.random.default_rng(0).standard_normal((problem["n_features"], problem["dim"]))
+"""
+
+
+def test_a_method_message_with_nul_or_a_lone_surrogate_fails_only_its_instance(tmp_path, tiny_split, store):
+    """PostgreSQL refuses NUL in text and the driver cannot encode a lone surrogate: such a message once
+    crashed the whole run at the insert. It is stored readable (the bytes named), the run completes."""
+    sub = load_submission(write_submission(tmp_path, name="nasty", code=NASTY_MESSAGES))
+    out = evaluate_submission(sub, TASK, tiny_split, NoSandbox(), store)
+    assert out.status == EvaluationStatus.PARTIAL and out.n_failed == 1 and out.n_instances == 3
+    ev = store.evaluation(out.evaluation_id, with_instances=True)
+    error = next(r.error for r in ev.instances if r.instance_id == "tiny-0")
+    assert "\x00" not in error and "\\x00" in error and "\\udc80" in error and "<img src=x>" in error
+    store.mark(out.evaluation_id, EvaluationStatus.INTERRUPTED, "note with \x00 and \udc80")
+    assert store.evaluation(out.evaluation_id).note == "note with \\x00 and \\udc80"

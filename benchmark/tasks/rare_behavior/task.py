@@ -53,9 +53,8 @@ def _f2_box(dim: int, rng: np.random.Generator) -> dict[str, Any]:
             "classes": int(rng.choice([1, 3]))}
 
 
-def _f3(vocab: int, length: int, n_layers: int) -> dict[str, Any]:
-    return {"vocab": vocab, "length": length, "n_layers": n_layers, "width": 64 if n_layers == 1 else 128,
-            "n_heads": 2}
+def _f3(vocab: int, length: int, n_layers: int, width: int) -> dict[str, Any]:
+    return {"vocab": vocab, "length": length, "n_layers": n_layers, "width": width, "n_heads": 2}
 
 
 @dataclass(frozen=True)
@@ -66,19 +65,20 @@ class SplitDesign:
     n_f1: int
     n_f2_plane: int
     f2_box_dims: tuple[int, ...]
-    f3_shapes: tuple[tuple[int, int, int], ...]  # (vocab, length, blocks)
+    f3_shapes: tuple[tuple[int, int, int, int], ...]  # (vocab, length, blocks, width)
 
 
 #: The white-box track: every family.
 DESIGNS = {
     # Small enough that both dev splits build in a few minutes on 2 cores (F3: two 8^8 models, one and two
-    # blocks, and two of 8^6 and 7^6 sequences).
-    "dev": SplitDesign(n_f1=6, n_f2_plane=5, f2_box_dims=(3, 4, 6), f3_shapes=((8, 8, 1), (8, 6, 1), (8, 8, 2), (7, 6, 1))),
+    # blocks of width 64, whose 2^17 forward passes fit a baseline's 4 GB, and 8^6 and 7^6 sequences).
+    "dev": SplitDesign(n_f1=6, n_f2_plane=5, f2_box_dims=(3, 4, 6),
+                       f3_shapes=((8, 8, 1, 64), (8, 6, 1, 64), (8, 8, 2, 64), (7, 6, 1, 128))),
     # The F3 models are the size (length 8-10, vocabulary 8-16, at most 2^32 sequences): build
     # it on a GPU.
     "test": SplitDesign(n_f1=20, n_f2_plane=10, f2_box_dims=(3, 4, 5, 6, 3, 4, 5, 6),
-                        f3_shapes=((8, 8, 1), (8, 10, 1), (12, 8, 1), (16, 8, 2), (8, 9, 2), (10, 8, 1), (16, 7, 1),
-                                   (12, 8, 2))),
+                        f3_shapes=((8, 8, 1, 64), (8, 10, 1, 64), (12, 8, 1, 64), (16, 8, 2, 128), (8, 9, 2, 128),
+                                   (10, 8, 1, 64), (16, 7, 1, 64), (12, 8, 2, 128))),
 }
 #: The black-box track: F3 only. Through a float64 oracle, F1's rank-1/2 bottleneck and F2's 2-6
 #: dimensions give p away to geometric probing (finite-difference Jacobians, root search, polytope
@@ -87,12 +87,12 @@ DESIGNS = {
 #: test_oracle_extraction.py). Sequences leave nothing to probe: estimating is the only way.
 BLACKBOX_DESIGNS = {
     "dev": SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
-                       f3_shapes=((8, 8, 1), (8, 6, 1), (8, 8, 2), (7, 6, 1), (6, 7, 1), (7, 7, 1), (8, 7, 2),
-                                  (6, 6, 2))),
+                       f3_shapes=((8, 8, 1, 64), (8, 6, 1, 64), (8, 8, 2, 64), (7, 6, 1, 128), (6, 7, 1, 64),
+                                  (7, 7, 1, 64), (8, 7, 2, 64), (6, 6, 2, 64))),
     "test": SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
-                        f3_shapes=((8, 8, 1), (8, 10, 1), (12, 8, 1), (16, 8, 2), (8, 9, 2), (10, 8, 1), (16, 7, 1),
-                                   (12, 8, 2), (8, 8, 2), (9, 8, 1), (10, 7, 2), (7, 8, 1), (6, 9, 1), (11, 7, 1),
-                                   (8, 7, 2), (7, 7, 2))),
+                        f3_shapes=DESIGNS["test"].f3_shapes + ((8, 8, 2, 64), (9, 8, 1, 64), (10, 7, 2, 64),
+                                                               (7, 8, 1, 128), (6, 9, 1, 64), (11, 7, 1, 64),
+                                                               (8, 7, 2, 128), (7, 7, 2, 64))),
 }
 
 
@@ -322,7 +322,7 @@ class _RareBehaviorBase(Task):
 @register_task
 class RareBehavior(_RareBehaviorBase):
     metadata = _metadata("rare-behavior", whitebox=False,
-                         revision="sha256:2c7ca0c28ee488d937896cef3831e9b55a3eb6d6de7c715341d2954460107c6a")
+                         revision="sha256:4f3cff48f4b1d12ef73db459ddc374f58aa5781ede3d47baa2c1668b25f5bfca")
 
     def oracle(self, record: InstanceRecord, truth: dict[str, np.ndarray]) -> Oracle:
         pub = record.public
@@ -335,5 +335,5 @@ class RareBehavior(_RareBehaviorBase):
 @register_task
 class RareBehaviorWhitebox(_RareBehaviorBase):
     metadata = _metadata("rare-behavior-whitebox", whitebox=True,
-                         revision="sha256:bf5d1cfd86525e82861dca1b30223b226d94c29b515de0b8a699614ce45f2a8a")
+                         revision="sha256:a640779e57b66eff136d57be640976cd4d42a00a7396e0a41f08665477c4275c")
     whitebox = True

@@ -8,7 +8,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ...dataset import InstanceRecord
-from ...metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .generator import VARS, Instance, make_instance
 from .reference import fit_approach3
@@ -96,6 +96,12 @@ METADATA = TaskMetadata(
                  x_label="true held-out loss at the largest scale", y_label="predicted loss",
                  caption="One point per instance: the query farthest out (lowest true loss);"
                          " on the diagonal the extrapolation is exact."),
+    ],
+    breakdowns=[
+        Breakdown(name="kind", key="kind", title="By law",
+                  caption="The law behind each instance (hidden from the method, kept in the private index): "
+                          "Chinchilla form, broken power law, M4, random features, variance-limited, sparse "
+                          "parity, published."),
     ],
 )
 
@@ -228,7 +234,8 @@ class ScalingExponents(Task):
         true_loss = np.asarray(truth["loss"], dtype=np.float64)
         far = int(np.argmin(true_loss))
         predicted = None if answer is None else float(np.asarray(answer["loss"])[far])
-        return {"true_loss": float(true_loss[far]), "predicted_loss": predicted}
+        # the law's kind is hidden from the method; the private index gives it to the breakdown
+        return {"true_loss": float(true_loss[far]), "predicted_loss": predicted, "kind": record.hidden.get("kind")}
 
     def failure_metrics(self, record: InstanceRecord) -> dict[str, float | None]:
         """Worst values; exponent_error only where exponents are requested, and no interval

@@ -301,8 +301,10 @@ def test_details_compare_prediction_and_truth_at_the_farthest_query():
     truth = _truth()
     record = _record()
     answer = {"loss": np.array([2.2, 2.4, 2.9])}
-    assert TASK.instance_details(answer, truth, record) == {"true_loss": 2.0, "predicted_loss": 2.2}
-    assert TASK.instance_details(None, truth, record) == {"true_loss": 2.0, "predicted_loss": None}
+    assert TASK.instance_details(answer, truth, record) == {"true_loss": 2.0, "predicted_loss": 2.2, "kind": None}
+    assert TASK.instance_details(None, truth, record) == {"true_loss": 2.0, "predicted_loss": None, "kind": None}
+    hidden = InstanceRecord(id=record.id, group=record.group, public=record.public, hidden={"kind": "m4"})
+    assert TASK.instance_details(None, truth, hidden)["kind"] == "m4"   # the law, from the private index only
 
 
 def test_details_of_a_real_instance_lie_on_the_diagonal_for_the_truth(generated):
