@@ -77,12 +77,17 @@ def code_sha256(folder: Path) -> str:
 
 
 def _git_commit(folder: Path) -> str | None:
+    """The commit of the repository holding the folder (``-dirty`` if the folder has changes). Never
+    run in a repository of the submission's own: its config (core.fsmonitor, hooks) would be the
+    submitter's commands, run here, before any sandbox."""
+    if any(p.name == ".git" for p in folder.rglob(".git")):
+        return None
+    git = ["git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-C", str(folder)]
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", "."],
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "."],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.TimeoutExpired):
@@ -143,6 +148,22 @@ def _outside_links(folder: Path) -> list[str]:
     return problems
 
 
+def _foreign_files(folder: Path) -> list[str]:
+    """Files that would act without being part of the code hash: a repository of the submission's own
+    (git reads its config, commands included) and bytecode outside ``__pycache__`` (Python imports a
+    sourceless .pyc; the hash skips bytecode, and the worker compiles the submission from source)."""
+    problems = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.name == ".git" and not _IGNORED_PARTS.intersection(rel.parts[:-1]):
+            problems.append(f"{path}: a .git folder or file is not allowed in a submission (git would read its "
+                            "config and hooks); submit the files, not a repository")
+        elif path.suffix == ".pyc" and "__pycache__" not in rel.parts:
+            problems.append(f"{path}: compiled bytecode is not accepted (it would run without being part of the "
+                            "code hash); ship the .py source")
+    return problems
+
+
 def validate_submission(folder: Path | str) -> tuple[SubmissionSpec | None, list[str]]:
     """The parsed spec (or None) and every problem found, each naming its file and field."""
     folder = Path(folder)
@@ -165,7 +186,7 @@ def validate_submission(folder: Path | str) -> tuple[SubmissionSpec | None, list
         spec = SubmissionSpec.model_validate(raw)
     except ValidationError as exc:
         return None, _format_pydantic(exc, spec_file)
-    problems = _outside_links(folder)
+    problems = _outside_links(folder) + _foreign_files(folder)
     if spec.name != folder.resolve().name:
         problems.append(f"{spec_file}: name: {spec.name!r} must equal the folder name {folder.resolve().name!r}")
     for task, entry in spec.tasks.items():

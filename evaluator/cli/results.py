@@ -81,6 +81,13 @@ def _cell(text: object) -> str:
     return s if len(s) <= 160 else s[:157] + "..."
 
 
+def _code_cell(text: object) -> str:
+    """A cell for text a method wrote (its error message): one code span, so that GitHub renders no
+    image, link, mention or HTML from it (an unclosed ``<!--`` would hide the rest of the report);
+    backticks inside become quotes, pipes stay escaped (GFM splits cells on them even in code)."""
+    return "`" + _cell(str(text).replace("`", "'")) + "`"
+
+
 def _num(x: float | None, digits: int = 3) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
@@ -134,7 +141,8 @@ def render_report(store: ResultsStore, names: list[str], split: str, markdown: b
         if failures:
             lines += ["", f"<details><summary>{len(failures)} failed instance(s)</summary>", "",
                       "| submission | task | instance | status | error |", "|---|---|---|---|---|"]
-            lines += ["| " + " | ".join(_cell(c) for c in f) + " |" for f in failures[:_MAX_FAILURES_SHOWN]]
+            lines += ["| " + " | ".join([*(_cell(c) for c in f[:-1]), _code_cell(f[-1])]) + " |"
+                      for f in failures[:_MAX_FAILURES_SHOWN]]
             if len(failures) > _MAX_FAILURES_SHOWN:
                 lines.append(f"\n…and {len(failures) - _MAX_FAILURES_SHOWN} more.")
             lines += ["", "</details>"]

@@ -114,6 +114,31 @@ class OracleClient:
         return out
 
 
+def _source_only_imports(folder):
+    """Import the submission's own modules from their .py source only. CPython trusts a cached .pyc in
+    __pycache__ (an unchecked-hash one without even reading the source) and imports a sourceless .pyc;
+    neither is part of the code hash, so neither may run. Other paths keep their caches (fast imports)."""
+    import importlib.machinery as machinery
+
+    class SourceOnlyLoader(machinery.SourceFileLoader):
+        def get_code(self, fullname):
+            path = self.get_filename(fullname)
+            return self.source_to_code(self.get_data(path), path)
+
+    root = os.path.realpath(folder)
+    loaders = [(machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+               (SourceOnlyLoader, machinery.SOURCE_SUFFIXES)]
+
+    def hook(path):
+        real = os.path.realpath(path or ".")
+        if real == root or real.startswith(root + os.sep):
+            return machinery.FileFinder(path, *loaders)
+        raise ImportError("not the submission's folder")
+
+    sys.path_hooks.insert(0, hook)
+    sys.path_importer_cache.clear()
+
+
 def main(job_path):
     with open(job_path) as f:
         job = json.load(f)
@@ -123,6 +148,7 @@ def main(job_path):
     open(os.path.join(scratch, "started"), "w").close()
     try:
         sys.path.insert(0, job["submission"])
+        _source_only_imports(job["submission"])
         from safetensors.numpy import load_file, save_file
 
         problem = dict(job["problem"])

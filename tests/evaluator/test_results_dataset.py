@@ -167,7 +167,22 @@ def test_report_markdown_ranks_and_lists_failures(tmp_path):
     assert text.startswith("<!-- phasebench-evaluation-report -->\n### PhaseBench: dev split")
     row = next(line for line in text.splitlines() if line.startswith("| my\\|method | planted-features"))
     assert "recall@0.9 ↑ 0.700" in row and "| 1 of 2 |" in row and "| 1/1 |" in row
-    assert "| i-000 | error | ValueError: bad \\| shape line two |" in text
+    assert "| i-000 | error | `ValueError: bad \\| shape line two` |" in text
+
+
+def test_report_markdown_shows_a_method_s_message_as_code_only(tmp_path):
+    """A method's error is its own text: in the pull-request comment it must not become an image, a
+    link, a mention, an HTML comment that hides the rest of the report, or break out of its cell."""
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    nasty = "x <img src=https://evil/p.png> [ok](https://evil) @maintainer <!-- `tick` | end"
+    make_evaluation(_fresh(url), name="m", headline=0.5, note=None,
+                    instances=[{"instance_id": "i-0", "group": "T0", "status": "error", "metrics": {},
+                                "runtime_s": 0.1, "error": nasty}])
+    out = invoke("results", "report", "--db", url, "--submission", "m", "--format", "markdown")
+    row = next(line for line in out.output.splitlines() if line.startswith("| m | planted-features | i-0"))
+    cell = row.split(" | error | ", 1)[1].removesuffix(" |")
+    assert cell.startswith("`") and cell.endswith("`") and cell.count("`") == 2, cell
+    assert "<img" in cell and "<!--" in cell and "\\|" in cell   # shown, inside one code span
 
 
 def test_report_fails_for_a_submission_without_a_result(tmp_path):

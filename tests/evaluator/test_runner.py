@@ -1,10 +1,12 @@
+from pathlib import Path
+
 import pytest
 
 from benchmark.task import get_task
 from evaluator.runner import evaluate_submission
 from evaluator.sandbox import NoSandbox, get_sandbox
 from evaluator.store import EvaluationStatus
-from evaluator.submission import load_submission
+from evaluator.submission import code_sha256, load_submission
 from tests.builders import SANDBOX_PARAMS, build_tiny_split, write_submission
 
 TASK = get_task("planted-features")
@@ -291,3 +293,30 @@ def test_a_method_message_with_nul_or_a_lone_surrogate_fails_only_its_instance(t
     assert "\x00" not in error and "\\x00" in error and "\\udc80" in error and "<img src=x>" in error
     store.mark(out.evaluation_id, EvaluationStatus.INTERRUPTED, "note with \x00 and \udc80")
     assert store.evaluation(out.evaluation_id).note == "note with \\x00 and \\udc80"
+
+
+PYC_EVIL = """
+def run(problem):
+    raise RuntimeError("the cached bytecode ran, not method.py")
+"""
+
+
+@pytest.mark.parametrize("sandbox", SANDBOX_PARAMS)
+def test_cached_bytecode_beside_the_source_never_runs(tmp_path, tiny_split, sqlite_store, sandbox):
+    """An unchecked-hash .pyc in __pycache__ is trusted by CPython without looking at method.py, and
+    the code hash skips caches: the worker compiles the submission's modules from source only."""
+    import importlib.util
+    import py_compile
+
+    folder = write_submission(tmp_path)
+    evil = tmp_path / "evil.py"
+    evil.write_text(PYC_EVIL)
+    target = Path(importlib.util.cache_from_source(str(folder / "method.py")))
+    py_compile.compile(str(evil), cfile=str(target), dfile=str(folder / "method.py"), doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    clean = code_sha256(folder)
+    sub = load_submission(folder)
+    assert sub.code_sha256 == clean
+    out = evaluate_submission(sub, TASK, tiny_split, get_sandbox(sandbox), sqlite_store)
+    ev = sqlite_store.evaluation(out.evaluation_id, with_instances=True)
+    assert out.status == EvaluationStatus.COMPLETE, [r.error for r in ev.instances]

@@ -98,3 +98,29 @@ def test_load_raises_with_every_problem(tmp_path):
     with pytest.raises(SubmissionError) as info:
         load_submission(folder)
     assert len(info.value.problems) == 2
+
+
+def test_a_nested_git_repository_is_refused_and_git_never_runs_in_it(tmp_path):
+    """A submission folder with its own .git: `git status` there would read the submitter's config,
+    whose core.fsmonitor is a command (host code execution at `phasebench evaluate`, before any sandbox)."""
+    import subprocess
+
+    folder = write_submission(tmp_path)
+    marker = tmp_path / "fsmonitor-ran"
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    subprocess.run(["git", "-C", str(folder), "config", "core.fsmonitor", f"touch {marker}; false"], check=True)
+    subprocess.run(["git", "-C", str(folder), "-c", "user.name=a", "-c", "user.email=a@b", "-c", "core.fsmonitor=false",
+                    "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    spec, problems = validate_submission(folder)
+    assert any(".git" in p and "not allowed" in p for p in problems), problems
+    with pytest.raises(SubmissionError):
+        load_submission(folder)
+    assert not marker.exists(), "git ran the submission's fsmonitor hook"
+
+
+def test_compiled_bytecode_is_refused_where_nothing_would_hash_it(tmp_path):
+    """A sourceless .pyc would run without being part of the code hash (which skips bytecode)."""
+    folder = write_submission(tmp_path)
+    (folder / "helper.pyc").write_bytes(b"\0" * 16)
+    _, problems = validate_submission(folder)
+    assert any("helper.pyc" in p and "bytecode" in p for p in problems), problems
