@@ -118,7 +118,7 @@ def _source_only_imports(folder):
     """Import the submission's own modules from their .py source only. CPython trusts a cached .pyc in
     __pycache__ (an unchecked-hash one without even reading the source) and imports a sourceless .pyc;
     neither is part of the code hash, so neither may run. Other paths keep their caches (fast imports)."""
-    import importlib.machinery as machinery
+    from importlib import machinery
 
     class SourceOnlyLoader(machinery.SourceFileLoader):
         def get_code(self, fullname):

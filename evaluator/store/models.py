@@ -57,7 +57,7 @@ class StoredText(TypeDecorator):
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # noqa: ARG002 (SQLAlchemy's signature)
+    def process_bind_param(self, value, dialect):
         return None if value is None else storable_text(str(value))
 
 
