@@ -143,7 +143,14 @@ def _outside_links(folder: Path) -> list[str]:
     root = folder.resolve()
     problems = []
     for path in sorted(folder.rglob("*")):
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
+        if not path.is_symlink():
+            continue
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # a loop, or a link to nothing
+            problems.append(f"{path}: symlink to {os.readlink(path)} leads nowhere (a loop or a missing file)")
+            continue
+        if not target.is_relative_to(root):
             problems.append(f"{path}: symlink to {os.readlink(path)} points outside the submission")
     return problems
 
@@ -180,6 +187,8 @@ def validate_submission(folder: Path | str) -> tuple[SubmissionSpec | None, list
         return None, [f"{spec_file}{pos}: malformed YAML ({getattr(exc, 'problem', None) or exc})"]
     except UnicodeDecodeError:
         return None, [f"{spec_file}: not UTF-8 text"]
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit integer, nesting deeper than the parser goes
+        return None, [f"{spec_file}: unreadable YAML ({type(exc).__name__}: {str(exc)[:200]})"]
     if not isinstance(raw, dict):
         return None, [f"{spec_file}: expected a mapping of fields at the top level, got {type(raw).__name__}"]
     try:

@@ -124,3 +124,15 @@ def test_compiled_bytecode_is_refused_where_nothing_would_hash_it(tmp_path):
     (folder / "helper.pyc").write_bytes(b"\0" * 16)
     _, problems = validate_submission(folder)
     assert any("helper.pyc" in p and "bytecode" in p for p in problems), problems
+
+
+def test_an_unparsable_integer_or_a_symlink_loop_is_a_problem_not_a_traceback(tmp_path):
+    big = write_submission(tmp_path, name="big")
+    (big / "submission.yaml").write_text((big / "submission.yaml").read_text() + f"extra: {'9' * 5000}\n")
+    _, problems = validate_submission(big)
+    assert len(problems) == 1 and "submission.yaml: unreadable YAML (ValueError" in problems[0]
+    loop = write_submission(tmp_path, name="loop")
+    (loop / "a").symlink_to("b")
+    (loop / "b").symlink_to("a")
+    _, problems = validate_submission(loop)
+    assert sorted(Path(p.split(":")[0]).name for p in problems) == ["a", "b"] and "leads nowhere" in problems[0]
