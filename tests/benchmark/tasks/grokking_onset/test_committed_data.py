@@ -26,7 +26,7 @@ from safetensors import safe_open
 
 from benchmark.tasks.grokking_onset.generator import (CPU_BATCH, DESIGNS, TEST_KEYS, TRAIN_KEYS, architecture_of,
                                                       batches, layer_norms, run_configs)
-from benchmark.tasks.grokking_onset.task import GrokkingOnset, _instance_id
+from benchmark.tasks.grokking_onset.task import GrokkingOnset
 from benchmark.tasks.grokking_onset.trainer import log_grid, train_batch
 from benchmark.tasks.grokking_onset.transformer import train_transformer_batch
 
@@ -81,7 +81,7 @@ def test_first_batch_retrained_for_a_prefix_logs_the_committed_curves(dev_split_
     ids = {r.id for r in train_only.instances}
     compared = 0
     for i, cu in zip(first, curves):
-        instance_id = _instance_id("dev", i, configs[i].op)
+        instance_id = GrokkingOnset().instance_id("dev", i, configs[i].op)
         if instance_id not in ids:
             continue                      # grokked inside its observed prefix: not an instance
         assert np.array_equal(cu.steps, np.arange(prefix + 1))
