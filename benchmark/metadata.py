@@ -27,10 +27,10 @@ class Metric(_Strict):
     best: float = Field(description="the value a perfect answer reaches")
     worst: float = Field(description="the value a failed instance is given")
     nominal_rate: float | None = Field(
-        None, gt=0, lt=1, description="for a 0/1 metric (e.g. a bound's coverage): the rate it should reach; the"
+        default=None, gt=0, lt=1, description="for a 0/1 metric (e.g. a bound's coverage): the rate it should reach; the"
         " aggregate flags a rate significantly below it (one-sided binomial test)")
     label: str | None = Field(
-        None, description="for aggregation 'auroc': the key of the instance details holding the 0/1 class; the"
+        default=None, description="for aggregation 'auroc': the key of the instance details holding the 0/1 class; the"
         " metric's per-instance value is then the method's score for class 1, and the aggregate is the AUROC")
 
     @model_validator(mode="after")
@@ -56,7 +56,7 @@ class FieldSpec(_Strict):
     dtype: str | None = None
     shape: list[str] | None = None
     public_because: str | None = Field(
-        None, description="for an input field: why a method may see it (what the task gives away by design, and "
+        default=None, description="for an input field: why a method may see it (what the task gives away by design, and "
         "why it does not identify a hidden parameter); required on every input field")
 
 
