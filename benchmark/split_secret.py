@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,8 +118,8 @@ def new_secret_text() -> str:
             return text
 
 
-def default_secret_file() -> Path:
-    return Path(os.environ.get(SECRET_FILE_ENV, "var/test-secret"))
+def default_secret_file(environ: Mapping[str, str] | None = None) -> Path:
+    return Path((os.environ if environ is None else environ).get(SECRET_FILE_ENV, "var/test-secret"))
 
 
 def write_secret_file(path: Path, text: str, force: bool = False) -> None:
@@ -136,7 +137,7 @@ def write_secret_file(path: Path, text: str, force: bool = False) -> None:
         os.close(fd)
 
 
-def load_test_secret(environ: dict[str, str] | None = None) -> SplitSecret:
+def load_test_secret(environ: Mapping[str, str] | None = None) -> SplitSecret:
     """The operator's test-split key: ``$PHASEBENCH_TEST_SECRET`` (hex; for CI secrets), else the file
     ``$PHASEBENCH_TEST_SECRET_FILE`` (default ``var/test-secret``). SecretError says what to do."""
     env = os.environ if environ is None else environ
@@ -145,7 +146,7 @@ def load_test_secret(environ: dict[str, str] | None = None) -> SplitSecret:
                           f"`phasebench data secret new` (or set {SECRET_ENV} to one)")
     if env.get(SECRET_ENV):
         return SplitSecret.parse(env[SECRET_ENV], f"${SECRET_ENV}")
-    path = Path(env.get(SECRET_FILE_ENV, "var/test-secret"))
+    path = default_secret_file(env)
     if not path.exists():
         raise SecretError(f"{path}: no test-split secret (make one with `phasebench data secret new`, or set "
                           f"{SECRET_ENV})")

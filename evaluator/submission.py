@@ -80,7 +80,7 @@ def _git_commit(folder: Path) -> str | None:
     """The commit of the repository holding the folder (``-dirty`` if the folder has changes). Never
     run in a repository of the submission's own: its config (core.fsmonitor, hooks) would be the
     submitter's commands, run here, before any sandbox."""
-    if any(p.name == ".git" for p in folder.rglob(".git")):
+    if next(folder.rglob(".git"), None) is not None:
         return None
     git = ["git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-C", str(folder)]
     try:
@@ -162,7 +162,7 @@ def _foreign_files(folder: Path) -> list[str]:
     problems = []
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
-        if path.name == ".git" and not _IGNORED_PARTS.intersection(rel.parts[:-1]):
+        if path.name == ".git":
             problems.append(f"{path}: a .git folder or file is not allowed in a submission (git would read its "
                             "config and hooks); submit the files, not a repository")
         elif path.suffix == ".pyc" and "__pycache__" not in rel.parts:
