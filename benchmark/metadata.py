@@ -130,6 +130,10 @@ class TaskMetadata(_Strict):
     group_public: bool = Field(description="whether a method is told its instance's group; a group that is a hidden "
                                "generation parameter (a difficulty tier) stays in the private index")
     group_because: str = Field(min_length=1, description="why the group is public, or why it is hidden")
+    unranked_groups: list[str] = Field(default_factory=list, description=(
+        "groups scored and shown as sanity rows but left out of the overall metrics, the ranking and skill "
+        "(e.g. instances built from published data, whose answers can be looked up)"))
+    unranked_because: str | None = Field(default=None, description="why the unranked groups are left out")
     limits: ResourceLimits
     dataset: DatasetRef
     plots: list[PlotSpec] = Field(default_factory=list)
@@ -147,6 +151,11 @@ class TaskMetadata(_Strict):
         plot_names = [p.name for p in self.plots]
         if len(set(plot_names)) != len(plot_names):
             raise ValueError(f"duplicate plot names in {plot_names}")
+        unknown = [g for g in self.unranked_groups if g not in self.groups]
+        if unknown:
+            raise ValueError(f"unranked groups {unknown} are not among the groups {self.groups}")
+        if bool(self.unranked_groups) != bool(self.unranked_because):
+            raise ValueError("unranked_groups and unranked_because go together: say why the groups are left out")
         undeclared = [k for k, f in self.input_schema.items() if not f.public_because]
         if undeclared:
             raise ValueError(f"input fields {undeclared} do not say why they are public (public_because)")
@@ -159,6 +168,10 @@ class TaskMetadata(_Strict):
                     raise ValueError(f"plot {plot.name!r} refers to {METRIC_PREFIX}{metric}, which is not one of"
                                      f" the metrics {names}")
         return self
+
+    def ranked(self, group: str | None) -> bool:
+        """Whether an instance of this group counts towards the overall metrics and the ranking."""
+        return group not in self.unranked_groups
 
     def metric(self, name: str) -> Metric:
         for m in self.metrics:

@@ -40,7 +40,11 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
     score by crashing on the hard instances. Metrics that do not apply to an instance are None
     there and are aggregated over the instances they apply to (``n`` says how many).
     """
+    all_rows = rows
+    rows = [r for r in all_rows if meta.ranked(r.get("group"))]
     out: dict[str, Any] = {"n_instances": len(rows), "metrics": {}, "groups": {}}
+    if len(rows) != len(all_rows):
+        out["n_unranked"] = len(all_rows) - len(rows)
     for m in meta.metrics:
         vals = _applicable(rows, m.name)
         if m.aggregation == "auroc":
@@ -52,7 +56,7 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
                 out["metrics"][m.name].update(below_nominal(vals, m.nominal_rate))
         else:
             out["metrics"][m.name] = {"value": None, "ci_low": None, "ci_high": None, "n": 0}
-    out["groups"] = _slices(meta, rows, lambda r: r["group"])
+    out["groups"] = _slices(meta, all_rows, lambda r: r["group"])
     if meta.breakdowns:
         # An optional key of the stored summary (absent in summaries written before breakdowns
         # existed, and for tasks without any): readers must treat a missing key as "none".

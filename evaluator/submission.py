@@ -7,10 +7,10 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchmark.registry import UnknownNameError
 from benchmark.task import get_task
@@ -30,6 +30,12 @@ class SubmissionSpec(BaseModel):
     license: str = Field(min_length=1)
     url: str
     baseline: bool = False
+    floor: bool = Field(False, description=(
+        "a no-skill reference (a constant, a lookup a method could make without the skill): shown on every "
+        "board as a reference line and used as the zero of skill, never ranked as a method"))
+    fitted_on: list[Literal["train", "dev"]] = Field(default_factory=list, description=(
+        "the public splits whose answers the method's shipped parameters were fitted on; a method fitted "
+        "on dev answers is in-sample on dev and is shown apart from the dev ranking"))
     gpu: bool = Field(False, description="the method can use a GPU when the evaluator is given one")
     requirements: list[str] = Field(default_factory=list, description=(
         "extra pip requirement lines, or paths of wheels inside the folder; the docker sandbox installs "
@@ -44,6 +50,12 @@ class SubmissionSpec(BaseModel):
             if not sep or not all(p.isidentifier() for p in module.split(".")) or not func.isidentifier():
                 raise ValueError(f"entry point for {task!r} must look like 'module:function', got {entry!r}")
         return tasks
+
+    @model_validator(mode="after")
+    def _floor_is_not_a_baseline(self) -> "SubmissionSpec":
+        if self.floor and self.baseline:
+            raise ValueError("a submission is either a floor (a no-skill reference) or a baseline, not both")
+        return self
 
 
 @dataclass(frozen=True)
