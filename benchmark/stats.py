@@ -1,21 +1,82 @@
-"""Aggregation with honest uncertainty: bootstrap confidence intervals over instances."""
+"""PhaseBench's one statistics module: aggregation of per-instance scores with honest uncertainty,
+rank intervals and paired comparisons for the leaderboard, and skill against the no-skill floors.
+
+Every interval is a percentile bootstrap over instances. Where instances belong to groups (a task's
+families or tiers), resamples draw *within* each group (stratified), so every resample keeps the
+split's composition and a difference between groups never masquerades as uncertainty. Paired
+statistics score all evaluations on the same resampled instances, so instance difficulty cancels
+out. Draws are seeded: the same inputs always give the same intervals.
+"""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import math
+import warnings
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest, rankdata
 
-from .metadata import TaskMetadata
+from .metadata import Metric, TaskMetadata
 
-__all__ = ["bootstrap_ci", "aggregate", "below_nominal", "auroc", "auroc_ci"]
+__all__ = [
+    "LEVEL",
+    "N_BOOT",
+    "SEED",
+    "SKILL_CLIP",
+    "PairedDiff",
+    "RankInterval",
+    "Skill",
+    "aggregate",
+    "auroc",
+    "auroc_ci",
+    "below_nominal",
+    "bootstrap_ci",
+    "detectable_difference",
+    "format_rank_interval",
+    "paired_difference",
+    "rank_intervals",
+    "resample_indices",
+    "skill_against_floor",
+]
+
+N_BOOT = 2000
+SEED = 20250101
+LEVEL = 0.95
+# A task's contribution to the overall ranking is its skill clipped to this range, so one task on
+# which a method is far below the floor cannot outweigh every other task.
+SKILL_CLIP = (-1.0, 1.0)
 
 _AGG = {"mean": np.mean, "median": np.median}
 
 
-def bootstrap_ci(values: Sequence[float], aggregation: str = "mean", n_boot: int = 2000,
-                 level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Point estimate and percentile-bootstrap interval of the aggregate over instances."""
+def resample_indices(n: int, n_boot: int = N_BOOT, seed: int = SEED,
+                     strata: Sequence[Hashable] | None = None) -> np.ndarray:
+    """(n_boot, n) bootstrap draws of indices into n instances; with ``strata`` (one label per
+    instance) each resample draws within every stratum as many instances as it holds."""
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        return rng.integers(0, n, size=(n_boot, n))
+    labels = list(strata)
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} strata labels for {n} instances")
+    draws = np.empty((n_boot, n), dtype=np.int64)
+    by_stratum: dict[Hashable, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_stratum.setdefault(label, []).append(i)
+    # sorted by first member, so the draws do not depend on the labels' hash order
+    for members in sorted(by_stratum.values(), key=lambda m: m[0]):
+        idx = np.asarray(members)
+        draws[:, idx] = idx[rng.integers(0, idx.size, size=(n_boot, idx.size))]
+    return draws
+
+
+def bootstrap_ci(values: Sequence[float], aggregation: str = "mean", n_boot: int = N_BOOT,
+                 level: float = LEVEL, seed: int = 0,
+                 strata: Sequence[Hashable] | None = None) -> tuple[float, float, float]:
+    """Point estimate and percentile-bootstrap interval of the aggregate over instances
+    (stratified by ``strata`` when given)."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         return float("nan"), float("nan"), float("nan")
@@ -23,9 +84,7 @@ def bootstrap_ci(values: Sequence[float], aggregation: str = "mean", n_boot: int
     point = float(agg(x))
     if x.size == 1:
         return point, point, point
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.size, size=(n_boot, x.size))
-    stats = agg(x[idx], axis=1)
+    stats = agg(x[resample_indices(x.size, n_boot, seed, strata)], axis=1)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(stats, [alpha, 1 - alpha])
     return point, float(lo), float(hi)
@@ -46,11 +105,12 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
     if len(rows) != len(all_rows):
         out["n_unranked"] = len(all_rows) - len(rows)
     for m in meta.metrics:
-        vals = _applicable(rows, m.name)
+        applicable = [r for r in rows if r["metrics"].get(m.name) is not None]
+        vals = [r["metrics"][m.name] for r in applicable]
         if m.aggregation == "auroc":
             out["metrics"][m.name] = _auroc_summary(*_labelled(rows, m.name, m.label))
         elif vals:
-            point, lo, hi = bootstrap_ci(vals, m.aggregation)
+            point, lo, hi = bootstrap_ci(vals, m.aggregation, strata=[r.get("group") for r in applicable])
             out["metrics"][m.name] = {"value": point, "ci_low": lo, "ci_high": hi, "n": len(vals)}
             if m.nominal_rate is not None:
                 out["metrics"][m.name].update(below_nominal(vals, m.nominal_rate))
@@ -161,3 +221,247 @@ def _applicable(rows: Sequence[dict[str, Any]], name: str) -> list[float]:
     """The metric's values over the instances it applies to. A task reports None for a metric
     that does not apply to an instance (None, not NaN: PostgreSQL's JSON rejects NaN)."""
     return [r["metrics"][name] for r in rows if r["metrics"].get(name) is not None]
+
+
+# --- the leaderboard: rank intervals, paired differences, skill ----------------------------------
+@dataclass(frozen=True)
+class RankInterval:
+    low: int
+    high: int
+    tied_with_previous: bool = False   # paired bootstrap cannot separate it from the row above
+
+    def label(self) -> str:
+        return format_rank_interval(self.low, self.high)
+
+
+def format_rank_interval(low: int | None, high: int | None) -> str:
+    if low is None or high is None:
+        return "—"
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _boot_stat(values: np.ndarray, mask: np.ndarray, draws: np.ndarray, aggregation: str) -> np.ndarray:
+    """(rows, n_boot) statistic of each row on each resample, over the drawn instances the row has;
+    NaN where a resample drew none of them."""
+    rows, n = values.shape
+    if aggregation == "median":
+        out = np.empty((rows, draws.shape[0]))
+        masked = np.where(mask, values, np.nan)
+        for start in range(0, draws.shape[0], 64):
+            chunk = masked[:, draws[start:start + 64]]          # rows × chunk × n
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN slices give NaN
+                out[:, start:start + 64] = np.nanmedian(chunk, axis=2)
+        return out
+    counts = np.zeros((draws.shape[0], n))
+    np.add.at(counts, (np.repeat(np.arange(draws.shape[0]), n), draws.ravel()), 1.0)
+    filled = np.where(mask, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (filled @ counts.T) / (mask.astype(float) @ counts.T)
+
+
+def _value_matrix(per_instance: Sequence[dict[str, float | None]],
+                  groups: dict[str, Hashable] | None) -> tuple[np.ndarray, np.ndarray, list[Hashable] | None]:
+    ids = sorted({i for d in per_instance for i in d})
+    col = {iid: k for k, iid in enumerate(ids)}
+    values = np.full((len(per_instance), len(ids)), np.nan)
+    for r, d in enumerate(per_instance):
+        for iid, v in d.items():
+            if v is not None and math.isfinite(v):
+                values[r, col[iid]] = v
+    strata = None if groups is None else [groups.get(i) for i in ids]
+    return values, ~np.isnan(values), strata
+
+
+def rank_intervals(per_instance: Sequence[dict[str, float | None]], higher_is_better: bool,
+                   aggregation: str = "mean", n_boot: int = N_BOOT, seed: int = SEED,
+                   level: float = LEVEL, groups: dict[str, Hashable] | None = None) -> list[RankInterval]:
+    """Rank intervals for rows given as ``{instance_id: headline value or None}`` each.
+
+    On every resample (stratified by ``groups``, ``{instance_id: group}``, when given) all rows are
+    scored on the same drawn instances (a row missing an instance, or whose value there is None, is
+    scored over the drawn instances it has) and ranked jointly (1 = best, equal scores share the
+    better rank, a row with nothing drawn ranks last). The interval is the central ``level`` range
+    of each row's rank. ``tied_with_previous`` says the paired difference of the aggregates to the
+    row before it (over the instances the two share) has a ``level`` interval containing 0.
+    """
+    rows = len(per_instance)
+    if rows == 0:
+        return []
+    values, mask, strata = _value_matrix(per_instance, groups)
+    if values.shape[1] == 0:
+        return [RankInterval(1, rows) for _ in range(rows)]
+    draws = resample_indices(values.shape[1], n_boot, seed, strata)
+    stat = _boot_stat(values, mask, draws, aggregation)
+    score = stat if higher_is_better else -stat
+    score = np.where(np.isnan(score), -np.inf, score)
+    # rank = 1 + number of rows strictly better on that resample
+    ordered = np.sort(score, axis=0)
+    ranks = np.empty_like(score)
+    for b in range(score.shape[1]):
+        ranks[:, b] = 1 + rows - np.searchsorted(ordered[:, b], score[:, b], side="right")
+    alpha = (1 - level) / 2
+    lows = np.floor(np.quantile(ranks, alpha, axis=1)).astype(int)
+    highs = np.ceil(np.quantile(ranks, 1 - alpha, axis=1)).astype(int)
+
+    tied = [False] * rows
+    for r in range(1, rows):
+        shared = mask[r] & mask[r - 1]
+        pair = np.where(shared, values[[r, r - 1]], np.nan)
+        d = _boot_stat(pair, np.vstack([shared, shared]), draws, aggregation)
+        d = (d[0] - d[1])[~np.isnan(d[0] - d[1])]
+        if d.size == 0:
+            tied[r] = True
+            continue
+        lo, hi = np.quantile(d, [alpha, 1 - alpha])
+        tied[r] = bool(lo <= 0.0 <= hi)
+    return [RankInterval(int(lo), int(hi), t) for lo, hi, t in zip(lows, highs, tied)]
+
+
+@dataclass(frozen=True)
+class PairedDiff:
+    n: int
+    value_a: float | None       # the aggregate of a over the shared instances
+    value_b: float | None
+    diff: float | None          # aggregate(a) − aggregate(b) over the shared instances
+    ci_low: float | None
+    ci_high: float | None
+    aggregation: str = "mean"
+
+    @property
+    def significant(self) -> bool:
+        return self.ci_low is not None and self.ci_high is not None and not (self.ci_low <= 0.0 <= self.ci_high)
+
+    @property
+    def half_width(self) -> float | None:
+        return None if self.ci_low is None or self.ci_high is None else (self.ci_high - self.ci_low) / 2
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "aggregation": self.aggregation, "value_a": self.value_a, "value_b": self.value_b,
+                "diff": self.diff, "ci_low": self.ci_low, "ci_high": self.ci_high, "significant": self.significant}
+
+
+def _boot_aggregates(values: np.ndarray, draws: np.ndarray | None, aggregation: str,
+                     labels: np.ndarray | None) -> np.ndarray:
+    """The aggregate of ``values`` on each resample (a 0-d array without ``draws``)."""
+    if aggregation == "auroc":
+        if labels is None:
+            raise ValueError("aggregation 'auroc' needs the 0/1 labels of the instances")
+        idx = np.arange(values.size)[None, :] if draws is None else draws
+        out = np.array([auroc(labels[d].tolist(), values[d].tolist()) for d in idx], dtype=float)
+        return out[0] if draws is None else out
+    agg = _AGG[aggregation]
+    return np.asarray(agg(values)) if draws is None else agg(values[draws], axis=1)
+
+
+def paired_difference(pairs: Sequence[tuple[float | None, float | None]], aggregation: str = "mean",
+                      n_boot: int = N_BOOT, seed: int = SEED, level: float = LEVEL, with_ci: bool = True,
+                      strata: Sequence[Hashable] | None = None,
+                      labels: Sequence[int | None] | None = None) -> PairedDiff:
+    """aggregate(a) − aggregate(b) over the instances where both are finite, by the metric's
+    declared aggregation ("mean", "median", or "auroc" with each instance's 0/1 ``labels``), with a
+    paired percentile-bootstrap interval (stratified by ``strata``, one label per pair, when given)."""
+    pairs = list(pairs)
+    keep = [k for k, (a, b) in enumerate(pairs) if a is not None and b is not None
+            and math.isfinite(a) and math.isfinite(b)
+            and (labels is None or labels[k] is not None)]
+    n = len(keep)
+    if n == 0:
+        return PairedDiff(0, None, None, None, None, None, aggregation)
+    arr = np.array([pairs[k] for k in keep], dtype=float)
+    y = None if labels is None else np.array([int(labels[k]) for k in keep])   # type: ignore[arg-type]
+    va = float(_boot_aggregates(arr[:, 0], None, aggregation, y))
+    vb = float(_boot_aggregates(arr[:, 1], None, aggregation, y))
+    if not (math.isfinite(va) and math.isfinite(vb)):
+        return PairedDiff(n, None, None, None, None, None, aggregation)
+    lo = hi = None
+    if with_ci:
+        draws = resample_indices(n, n_boot, seed, None if strata is None else [strata[k] for k in keep])
+        diffs = (_boot_aggregates(arr[:, 0], draws, aggregation, y)
+                 - _boot_aggregates(arr[:, 1], draws, aggregation, y))
+        diffs = diffs[np.isfinite(diffs)]
+        if diffs.size:
+            alpha = (1 - level) / 2
+            lo, hi = (float(x) for x in np.quantile(diffs, [alpha, 1 - alpha]))
+    return PairedDiff(n, va, vb, va - vb, lo, hi, aggregation)
+
+
+@dataclass(frozen=True)
+class Skill:
+    """A method's skill against a no-skill floor on one task: (m − f) / (best − f) of the headline
+    aggregates m (method) and f (floor) over the instances both answered, where ``best`` is the
+    value a perfect answer reaches. 1 is perfect, 0 is the floor's score, negative is below it. The
+    interval is a paired (stratified) bootstrap of that ratio; ``gain`` is the raw paired difference
+    m − f, oriented so that positive is better."""
+    floor: str
+    n: int
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    gain: PairedDiff
+
+    @property
+    def beats_floor(self) -> bool:
+        return self.ci_low is not None and self.ci_low > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"floor": self.floor, "n": self.n, "skill": self.value, "ci_low": self.ci_low,
+                "ci_high": self.ci_high, "beats_floor": self.beats_floor,
+                "gain": self.gain.diff, "gain_ci_low": self.gain.ci_low, "gain_ci_high": self.gain.ci_high}
+
+
+def skill_against_floor(method: dict[str, float | None], floor: dict[str, float | None], metric: Metric,
+                        floor_name: str = "floor", groups: dict[str, Hashable] | None = None,
+                        labels: dict[str, int | None] | None = None,
+                        n_boot: int = N_BOOT, seed: int = SEED, level: float = LEVEL) -> Skill:
+    """The :class:`Skill` of ``method`` against ``floor`` (``{instance_id: headline value}`` each)."""
+    ids = sorted(set(method) & set(floor))
+    pairs = [(method[i], floor[i]) for i in ids]
+    strata = None if groups is None else [groups.get(i) for i in ids]
+    lab = None if labels is None else [labels.get(i) for i in ids]
+    sign = 1.0 if metric.higher_is_better else -1.0
+    raw = paired_difference(pairs, metric.aggregation, n_boot, seed, level, True, strata, lab)
+    gain = PairedDiff(raw.n, raw.value_a, raw.value_b, None if raw.diff is None else sign * raw.diff,
+                      *(sorted(sign * x for x in (raw.ci_low, raw.ci_high)) if raw.ci_low is not None
+                        and raw.ci_high is not None else (None, None)), raw.aggregation)
+    if raw.value_a is None or raw.value_b is None or raw.value_b == metric.best:
+        return Skill(floor_name, raw.n, None, None, None, gain)
+    keep = [k for k, (a, b) in enumerate(pairs) if a is not None and b is not None and math.isfinite(a)
+            and math.isfinite(b) and (lab is None or lab[k] is not None)]
+    arr = np.array([pairs[k] for k in keep], dtype=float)
+    y = None if lab is None else np.array([int(lab[k]) for k in keep])   # type: ignore[arg-type]
+
+    def ratio(draws: np.ndarray | None) -> np.ndarray:
+        m = _boot_aggregates(arr[:, 0], draws, metric.aggregation, y)
+        f = _boot_aggregates(arr[:, 1], draws, metric.aggregation, y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(f != metric.best, (m - f) / (metric.best - f), np.nan)
+    value = float(ratio(None))
+    boots = ratio(resample_indices(len(keep), n_boot, seed, None if strata is None else [strata[k] for k in keep]))
+    boots = boots[np.isfinite(boots)]
+    lo = hi = None
+    if boots.size:
+        alpha = (1 - level) / 2
+        lo, hi = (float(x) for x in np.quantile(boots, [alpha, 1 - alpha]))
+    return Skill(floor_name, raw.n, value, lo, hi, gain)
+
+
+def detectable_difference(per_instance: Sequence[dict[str, float | None]], metric: Metric,
+                          groups: dict[str, Hashable] | None = None, n_boot: int = N_BOOT, seed: int = SEED,
+                          level: float = LEVEL) -> float | None:
+    """The smallest difference of the headline aggregate that a split can tell apart at ``level``
+    between two of the given methods: the median, over all pairs of rows, of the half-width of
+    their paired bootstrap interval. A real difference smaller than this is usually reported as
+    "not separable". None with fewer than two rows."""
+    if metric.aggregation == "auroc" or len(per_instance) < 2:
+        return None
+    halves = []
+    for i in range(len(per_instance)):
+        for j in range(i + 1, len(per_instance)):
+            ids = sorted(set(per_instance[i]) & set(per_instance[j]))
+            strata = None if groups is None else [groups.get(k) for k in ids]
+            d = paired_difference([(per_instance[i][k], per_instance[j][k]) for k in ids], metric.aggregation,
+                                  n_boot, seed, level, True, strata)
+            if d.half_width is not None:
+                halves.append(d.half_width)
+    return float(np.median(halves)) if halves else None

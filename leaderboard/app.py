@@ -1,7 +1,7 @@
 """Application factory for the leaderboard website."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
@@ -13,7 +13,7 @@ from evaluator.store import SchemaOutOfDate
 from . import db
 from .ranking import clean_number
 
-__all__ = ["create_app", "fmt_num", "fmt_ci", "fmt_dt", "fmt_runtime"]
+__all__ = ["create_app", "fmt_ci", "fmt_dt", "fmt_num", "fmt_runtime"]
 
 DASH = "—"
 
@@ -33,7 +33,7 @@ def fmt_dt(value: datetime | None) -> str:
     if value is None:
         return DASH
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -73,7 +73,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1", name="api_v1")
     app.register_blueprint(api_bp, url_prefix="/api")   # the original unversioned routes, as aliases
-    from .views.jobs import api_bp as jobs_api_bp, bp as jobs_bp
+    from .views.jobs import api_bp as jobs_api_bp
+    from .views.jobs import bp as jobs_bp
     app.register_blueprint(jobs_bp)
     app.register_blueprint(jobs_api_bp, url_prefix="/api/v1", name="jobs_api_v1")
 

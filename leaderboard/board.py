@@ -8,21 +8,48 @@ cached per set of evaluation ids) and on the evaluation and compare pages.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from benchmark.metadata import TaskMetadata
+from benchmark.stats import (
+    N_BOOT,
+    SEED,
+    SKILL_CLIP,
+    PairedDiff,
+    RankInterval,
+    Skill,
+    detectable_difference,
+    format_rank_interval,
+    paired_difference,
+    rank_intervals,
+    skill_against_floor,
+)
 from evaluator.store import Evaluation
 
 from . import db
 from .plots import PlotData, build_plot, plot_rows
 from .ranking import RankedRow, clean_number, rank_rows
-from .stats import (N_BOOT, SEED, PairedDiff, RankInterval, format_rank_interval, paired_difference,
-                    rank_intervals)
 
-__all__ = ["Board", "StaleSection", "get_board", "board_intervals", "sorted_filtered", "sort_keys",
-           "overall_ranking", "OverallRow", "Comparison", "compare", "CompareError", "OVERALL_RULE",
-           "board_plots"]
+__all__ = [
+    "OVERALL_RULE",
+    "Board",
+    "CompareError",
+    "Comparison",
+    "OverallRow",
+    "StaleSection",
+    "best_floor",
+    "board_detectable_difference",
+    "board_intervals",
+    "board_plots",
+    "board_skill",
+    "compare",
+    "get_board",
+    "overall_ranking",
+    "sort_keys",
+    "sorted_filtered",
+]
 
 
 @dataclass
@@ -36,13 +63,17 @@ class Board:
     meta: TaskMetadata
     split: str
     fingerprint: tuple
-    current: list[RankedRow]
+    current: list[RankedRow]                  # the ranked methods of the current task version
     stale: list[StaleSection]
+    # Reference rows of the current version, shown but never ranked: the no-skill floors (best
+    # first), and methods fitted on this split's public answers (in-sample here).
+    floors: list[RankedRow] = field(default_factory=list)
+    in_sample: list[RankedRow] = field(default_factory=list)
     memo: dict = field(default_factory=dict)   # derived outputs (rendered pages, JSON), same lifetime
 
     @property
     def all_rows(self) -> list[RankedRow]:
-        return self.current + [r for s in self.stale for r in s.rows]
+        return self.current + self.floors + self.in_sample + [r for s in self.stale for r in s.rows]
 
     def memoize(self, key: Any, compute: Callable[[], Any]) -> Any:
         if key not in self.memo:
@@ -55,6 +86,12 @@ class Board:
 def _build_board(meta: TaskMetadata, split: str, fingerprint: tuple) -> Board:
     rows = db.latest_finished(meta.name, split)
     current = [r for r in rows if r.evaluation.task_version == meta.version]
+    kinds = {id(r): _reference_kind(r.submission.meta, split) for r in current}
+    floors = rank_rows([r for r in current if kinds[id(r)] == "floor"], meta)
+    in_sample = rank_rows([r for r in current if kinds[id(r)] == "in-sample"], meta)
+    for row in floors + in_sample:
+        row.rank = None
+    current = [r for r in current if kinds[id(r)] is None]
     stale_by_version: dict[int, list] = {}
     for r in rows:
         if r.evaluation.task_version != meta.version:
@@ -65,7 +102,18 @@ def _build_board(meta: TaskMetadata, split: str, fingerprint: tuple) -> Board:
         for row in ranked:       # ordered by the headline, but never given a rank
             row.rank = None
         stale.append(StaleSection(version, ranked))
-    return Board(meta, split, fingerprint, rank_rows(current, meta), stale)
+    return Board(meta, split, fingerprint, rank_rows(current, meta), stale, floors, in_sample)
+
+
+def _reference_kind(spec: object, split: str) -> str | None:
+    """"floor", "in-sample" (fitted on this split's answers) or None (a ranked method)."""
+    spec = spec if isinstance(spec, dict) else {}
+    if spec.get("floor") is True:
+        return "floor"
+    fitted = spec.get("fitted_on")
+    if isinstance(fitted, list) and split in fitted:
+        return "in-sample"
+    return None
 
 
 def get_board(meta: TaskMetadata, split: str) -> Board:
@@ -80,12 +128,52 @@ def board_intervals(board: Board) -> dict[int, RankInterval]:
     ranked = [r for r in board.current if r.rank is not None]
     ids = tuple(r.evaluation.id for r in ranked)
     metric = board.meta.headline_metric
-    key = ("intervals", ids, metric.name, metric.higher_is_better, metric.aggregation, N_BOOT, SEED)
+    key = ("intervals", ids, metric.name, metric.higher_is_better, metric.aggregation,
+           tuple(board.meta.unranked_groups), N_BOOT, SEED)
 
     def compute() -> dict[int, RankInterval]:
-        values = db.instance_values(list(ids), metric.name)
-        intervals = rank_intervals([values[i] for i in ids], metric.higher_is_better, metric.aggregation)
+        values, groups = db.instance_table(list(ids), metric.name, board.meta)
+        intervals = rank_intervals([values[i] for i in ids], metric.higher_is_better, metric.aggregation,
+                                   groups=groups)
         return dict(zip(ids, intervals))
+    return db.cache().get_or_compute(key, compute)
+
+
+def best_floor(board: Board) -> RankedRow | None:
+    """The floor with the best headline (the zero of skill), or None when no floor was evaluated."""
+    return next((r for r in board.floors if r.headline is not None), None)
+
+
+def board_skill(board: Board) -> dict[int, Skill]:
+    """``{evaluation_id: Skill}`` of every ranked and in-sample row against the best floor, over
+    the ranked instances both answered (cached per evaluation ids); empty without a floor."""
+    floor = best_floor(board)
+    if floor is None:
+        return {}
+    rows = [r for r in board.current + board.in_sample if r.headline is not None]
+    ids = tuple(r.evaluation.id for r in rows)
+    metric = board.meta.headline_metric
+    key = ("skill", ids, floor.evaluation.id, metric.name, metric.aggregation, metric.best,
+           tuple(board.meta.unranked_groups), N_BOOT, SEED)
+
+    def compute() -> dict[int, Skill]:
+        values, groups = db.instance_table([*ids, floor.evaluation.id], metric.name, board.meta)
+        reference = values[floor.evaluation.id]
+        return {i: skill_against_floor(values[i], reference, metric, floor.submission.name, groups) for i in ids}
+    return db.cache().get_or_compute(key, compute)
+
+
+def board_detectable_difference(board: Board) -> float | None:
+    """The smallest headline difference this split separates at 95% (see
+    :func:`benchmark.stats.detectable_difference`), measured on the floors and baselines."""
+    rows = [r for r in board.floors + board.current if (r.floor or r.baseline) and r.headline is not None]
+    ids = tuple(r.evaluation.id for r in rows)
+    metric = board.meta.headline_metric
+    key = ("detectable", ids, metric.name, metric.aggregation, tuple(board.meta.unranked_groups), N_BOOT, SEED)
+
+    def compute() -> float | None:
+        values, groups = db.instance_table(list(ids), metric.name, board.meta)
+        return detectable_difference([values[i] for i in ids], metric, groups)
     return db.cache().get_or_compute(key, compute)
 
 
@@ -157,12 +245,15 @@ def default_order(sort: str, meta: TaskMetadata) -> str:
 
 
 # --- the overall ranking across tasks ----------------------------------------------------------
-OVERALL_RULE = ("Each method's rank on each task is its position on that task's current-version "
-                "leaderboard. Methods are ordered first by how many tasks they have a ranked result "
-                "on (more first), then by their mean rank over exactly those tasks (lower first). A "
-                "method that skipped a task is therefore never placed above one that entered more "
-                "tasks, and skipping a hard task cannot improve its mean; the number of tasks each "
-                "method entered is shown.")
+OVERALL_RULE = ("A method's score on a task is its skill against the task's best no-skill floor: "
+                "(m − f) / (best − f) of the headline, where m is the method's value, f the floor's on the "
+                "same instances and best the value a perfect answer reaches. 1 is perfect; 0 is no better "
+                "than a method without the skill. A task counts once a floor has been evaluated on it, and "
+                "contributes its skill clipped to [−1, 1], so one task cannot outweigh the others. Methods "
+                "are ordered first by how many tasks they have a skill on (more first), then by their mean "
+                "skill over exactly those tasks (higher first): a method that skipped a task is never placed "
+                "above one that entered more. Floors and results fitted on the split's own answers are shown "
+                "on the task pages but never ranked.")
 
 
 @dataclass
@@ -170,34 +261,42 @@ class OverallRow:
     position: int
     name: str
     baseline: bool
-    ranks: dict[str, int]            # task -> rank (only tasks entered with a ranked result)
+    ranks: dict[str, int]            # task -> rank (tasks with a skill only)
+    skills: dict[str, float]         # task -> skill against the task's best floor, clipped
     evaluation_ids: dict[str, int]
     n_tasks: int
+    mean_skill: float
     mean_rank: float
 
     def to_json(self, n_total_tasks: int) -> dict[str, Any]:
         return {"position": self.position, "submission": self.name, "baseline": self.baseline,
-                "n_tasks": self.n_tasks, "n_total_tasks": n_total_tasks, "mean_rank": self.mean_rank,
-                "ranks": self.ranks, "evaluation_ids": self.evaluation_ids}
+                "n_tasks": self.n_tasks, "n_total_tasks": n_total_tasks, "mean_skill": self.mean_skill,
+                "mean_rank": self.mean_rank, "skills": self.skills, "ranks": self.ranks,
+                "evaluation_ids": self.evaluation_ids}
 
 
 def overall_ranking(boards: list[Board]) -> list[OverallRow]:
     entries: dict[str, OverallRow] = {}
+    low, high = SKILL_CLIP
     for board in boards:
+        skills = board_skill(board)
         for row in board.current:
-            if row.rank is None:
+            skill = skills.get(row.evaluation.id)
+            if row.rank is None or skill is None or skill.value is None:
                 continue
             e = entries.setdefault(row.submission.name, OverallRow(0, row.submission.name, row.baseline,
-                                                                   {}, {}, 0, 0.0))
+                                                                   {}, {}, {}, 0, 0.0, 0.0))
             e.ranks[board.meta.name] = row.rank
+            e.skills[board.meta.name] = min(high, max(low, skill.value))
             e.evaluation_ids[board.meta.name] = row.evaluation.id
     for e in entries.values():
-        e.n_tasks = len(e.ranks)
+        e.n_tasks = len(e.skills)
+        e.mean_skill = sum(e.skills.values()) / e.n_tasks
         e.mean_rank = sum(e.ranks.values()) / e.n_tasks
-    ordered = sorted(entries.values(), key=lambda e: (-e.n_tasks, e.mean_rank, e.name))
+    ordered = sorted(entries.values(), key=lambda e: (-e.n_tasks, -e.mean_skill, e.name))
     for i, e in enumerate(ordered):
         prev = ordered[i - 1] if i else None
-        same = prev is not None and (prev.n_tasks, prev.mean_rank) == (e.n_tasks, e.mean_rank)
+        same = prev is not None and (prev.n_tasks, prev.mean_skill) == (e.n_tasks, e.mean_skill)
         e.position = prev.position if same else i + 1
     return ordered
 
@@ -245,10 +344,13 @@ class Comparison:
             "task": self.a.task, "a": side(self.a), "b": side(self.b),
             "headline": self.meta.headline if self.meta else self.a.headline_metric,
             "n_shared": len(self.shared), "only_a": self.only_a, "only_b": self.only_b,
-            "bootstrap": {"resamples": N_BOOT, "seed": SEED, "level": 0.95, "paired": True},
+            "bootstrap": {"resamples": N_BOOT, "seed": SEED, "level": 0.95, "paired": True,
+                          "stratified_by": "group",
+                          "statistic": "the metric's declared aggregate of A minus that of B, over the shared "
+                                       "instances of the ranked groups"},
             "metrics": {m: {**d.to_json(), "higher_is_better": self.higher_is_better(m), "verdict": self.verdict(m)}
                         for m, d in self.metrics.items()},
-            "groups": {g: {m: {"n": d.n, "mean_a": d.mean_a, "mean_b": d.mean_b, "diff": d.diff}
+            "groups": {g: {m: {"n": d.n, "value_a": d.value_a, "value_b": d.value_b, "diff": d.diff}
                            for m, d in per.items()} for g, per in self.groups.items()},
             "instances": self.instances,
         }
@@ -256,6 +358,11 @@ class Comparison:
 
 def _num(metrics: Any, name: str) -> float | None:
     return clean_number(metrics.get(name)) if isinstance(metrics, dict) else None
+
+
+def _label(details: Any, key: str) -> int | None:
+    value = clean_number(details.get(key)) if isinstance(details, dict) else None
+    return None if value not in (0.0, 1.0) else int(value)   # type: ignore[arg-type]
 
 
 def compare(a: Evaluation, b: Evaluation, meta: TaskMetadata | None, metric_names: list[str],
@@ -266,15 +373,24 @@ def compare(a: Evaluation, b: Evaluation, meta: TaskMetadata | None, metric_name
     ia = {i.instance_id: i for i in a.instances}
     ib = {i.instance_id: i for i in b.instances}
     shared = sorted(set(ia) & set(ib))
-    metrics = {m: paired_difference((_num(ia[i].metrics, m), _num(ib[i].metrics, m)) for i in shared)
-               for m in metric_names}
+    declared = {m.name: m for m in meta.metrics} if meta else {}
+
+    def diff(m: str, ids: list[str], with_ci: bool = True) -> PairedDiff:
+        spec = declared.get(m)
+        aggregation = spec.aggregation if spec else "mean"
+        labels = None
+        if spec is not None and spec.label is not None:
+            labels = [_label(ia[i].details, spec.label) for i in ids]
+        return paired_difference([(_num(ia[i].metrics, m), _num(ib[i].metrics, m)) for i in ids], aggregation,
+                                 with_ci=with_ci, strata=[ia[i].group for i in ids], labels=labels)
+    ranked = [i for i in shared if meta is None or meta.ranked(ia[i].group)]
+    metrics = {m: diff(m, ranked) for m in metric_names}
     by_group: dict[str, list[str]] = {}
     for i in shared:
         by_group.setdefault(ia[i].group, []).append(i)
     groups = {}
     for g in group_order([{k: None for k in by_group}]):
-        groups[g] = {m: paired_difference(((_num(ia[i].metrics, m), _num(ib[i].metrics, m)) for i in by_group[g]),
-                                          with_ci=False) for m in metric_names}
+        groups[g] = {m: diff(m, by_group[g], with_ci=False) for m in metric_names}
     headline = meta.headline if meta else a.headline_metric
     instances = []
     for i in shared:

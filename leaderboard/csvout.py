@@ -4,12 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from flask import Response, request
 from werkzeug.exceptions import BadRequest
 
-__all__ = ["wants_csv", "csv_response", "cell"]
+__all__ = ["cell", "csv_response", "wants_csv"]
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 

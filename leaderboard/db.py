@@ -11,15 +11,36 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from benchmark.metadata import METRIC_PREFIX
-from evaluator.store import (FINISHED, Evaluation, InstanceResult, LeaderboardRow, ResultsStore, Submission,
-                             database_url, make_engine, require_current)
+from benchmark.metadata import METRIC_PREFIX, TaskMetadata
+from evaluator.store import (
+    FINISHED,
+    Evaluation,
+    InstanceResult,
+    LeaderboardRow,
+    ResultsStore,
+    Submission,
+    database_url,
+    make_engine,
+    require_current,
+)
 
 from .cache import LRUCache
 
-__all__ = ["EXTENSION", "init_app", "get_engine", "get_store", "ensure_schema", "evaluation",
-           "latest_finished", "evaluations_of", "latest_submission", "board_fingerprint", "instance_values",
-           "instance_axes", "cache"]
+__all__ = [
+    "EXTENSION",
+    "board_fingerprint",
+    "cache",
+    "ensure_schema",
+    "evaluation",
+    "evaluations_of",
+    "get_engine",
+    "get_store",
+    "init_app",
+    "instance_axes",
+    "instance_table",
+    "latest_finished",
+    "latest_submission",
+]
 
 EXTENSION = "phasebench_db"
 
@@ -128,19 +149,23 @@ def _fingerprint_query(task: str, split: str) -> tuple:
     return (count, max_id, str(max_finished))
 
 
-def instance_values(evaluation_ids: list[int], metric: str) -> dict[int, dict[str, float | None]]:
-    """``{evaluation_id: {instance_id: value of metric}}`` for many evaluations in ONE query; the
-    metric is extracted from the JSON column by the database."""
+def instance_table(evaluation_ids: list[int], metric: str, meta: TaskMetadata
+                   ) -> tuple[dict[int, dict[str, float | None]], dict[str, str]]:
+    """``({evaluation_id: {instance_id: value}}, {instance_id: group})`` over the instances that
+    count towards the ranking (the task's unranked groups left out), in ONE query."""
     out: dict[int, dict[str, float | None]] = {i: {} for i in evaluation_ids}
+    groups: dict[str, str] = {}
     if not evaluation_ids:
-        return out
+        return out, groups
     value = InstanceResult.metrics[metric].as_float()
-    q = (select(InstanceResult.evaluation_id, InstanceResult.instance_id, value)
+    q = (select(InstanceResult.evaluation_id, InstanceResult.instance_id, InstanceResult.group, value)
          .where(InstanceResult.evaluation_id.in_(evaluation_ids)))
     with get_engine().connect() as conn:
-        for ev_id, inst, v in conn.execute(q):
-            out[ev_id][inst] = v
-    return out
+        for ev_id, inst, group, v in conn.execute(q):
+            if meta.ranked(group):
+                out[ev_id][inst] = v
+                groups[inst] = group
+    return out, groups
 
 
 def instance_axes(evaluation_ids: list[int], axes: list[str]) -> dict[int, list[dict]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["openapi_document", "PATHS"]
+__all__ = ["PATHS", "openapi_document"]
 
 _split = {"name": "split", "in": "query", "required": False,
           "schema": {"type": "string", "enum": ["dev", "test"], "default": "dev"}}
@@ -45,6 +45,9 @@ _row = {"type": "object", "properties": {
     "status": {"type": "string"}, "task_version": {"type": "integer"}, "dataset_revision": {"type": "string"},
     "finished_at": {"type": ["string", "null"], "format": "date-time"},
     "rank_interval": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/RankInterval"}]},
+    "floor": {"type": "boolean"},
+    "skill": {"type": ["object", "null"], "description": "skill against the board's best floor (ranked and "
+              "in-sample rows): skill, ci_low, ci_high, beats_floor, gain (paired, positive = better) and its interval"},
 }}
 
 PATHS: dict[str, Any] = {
@@ -62,7 +65,14 @@ PATHS: dict[str, Any] = {
             "task": {"type": "string"}, "task_version": {"type": "integer"}, "split": {"type": "string"},
             "headline": {"type": "string"}, "higher_is_better": {"type": "boolean"},
             "rank_intervals": {"type": "object"},
+            "skill": {"type": "object", "description": "how skill is computed, and the floor it is measured against"},
+            "detectable_difference": {"type": ["number", "null"], "description": "the smallest headline "
+                                      "difference this split usually separates at 95%"},
+            "unranked_groups": {"type": "array", "items": {"type": "string"}},
             "rows": {"type": "array", "items": _row},
+            "floors": {"type": "array", "items": _row, "description": "no-skill references, best first; never ranked"},
+            "in_sample": {"type": "array", "items": _row, "description": "methods fitted on this split's answers; "
+                          "never ranked on it"},
             "stale": {"type": "array", "items": {"type": "object", "properties": {
                 "task_version": {"type": "integer"}, "note": {"type": "string"},
                 "rows": {"type": "array", "items": _row}}}}}}, csv=True)),

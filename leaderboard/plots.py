@@ -18,8 +18,21 @@ from benchmark.metadata import PlotSpec, TaskMetadata
 
 from .ranking import RankedRow, clean_number
 
-__all__ = ["group_chart_svg", "chart_title", "MAX_SERIES", "PlotPoint", "PlotSeries", "PlotData", "plot_rows",
-           "build_plot", "scatter_svg", "axis_ticks", "TOP_PLOTTED", "MAX_PLOT_SERIES", "plot_summary"]
+__all__ = [
+    "MAX_PLOT_SERIES",
+    "MAX_SERIES",
+    "TOP_PLOTTED",
+    "PlotData",
+    "PlotPoint",
+    "PlotSeries",
+    "axis_ticks",
+    "build_plot",
+    "chart_title",
+    "group_chart_svg",
+    "plot_rows",
+    "plot_summary",
+    "scatter_svg",
+]
 
 MAX_SERIES = 8
 PALETTE = ["#0b5cad", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a9f", "#555555"]
@@ -254,7 +267,7 @@ def scatter_svg(data: PlotData, meta: TaskMetadata) -> Markup:
     dodge = 4.0 if n_distinct_x * 2 < len(xs) else 0.0
 
     pid = f"plot-{spec.name}"
-    scale = lambda log: " (log scale)" if log else ""  # noqa: E731
+    scale = lambda log: " (log scale)" if log else ""
     desc = (f"Scatter plot. x: {spec.x_label}{scale(spec.x_log)}; y: {spec.y_label}{scale(spec.y_log)}."
             + (" The line y = x marks exact agreement." if spec.diagonal else "") + " " + plot_summary(data))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart scatter" role="img" id="{pid}" '

@@ -14,7 +14,7 @@ from typing import Any
 from benchmark.metadata import TaskMetadata
 from evaluator.store import RECORD_FORMAT, Evaluation, LeaderboardRow, Submission
 
-__all__ = ["RankedRow", "rank_rows", "clean_number", "metric_block", "group_block", "breakdown_blocks", "headline_of"]
+__all__ = ["RankedRow", "breakdown_blocks", "clean_number", "group_block", "headline_of", "metric_block", "rank_rows"]
 
 
 def clean_number(value: Any) -> float | None:
@@ -83,9 +83,23 @@ class RankedRow:
     current_version: bool = True
 
     @property
+    def _spec(self) -> dict[str, Any]:
+        return self.submission.meta if isinstance(self.submission.meta, dict) else {}
+
+    @property
     def baseline(self) -> bool:
-        meta = self.submission.meta if isinstance(self.submission.meta, dict) else {}
-        return bool(meta.get("baseline", False))
+        return bool(self._spec.get("baseline", False))
+
+    @property
+    def floor(self) -> bool:
+        """A no-skill reference (``floor: true`` in its submission.yaml): shown, never ranked."""
+        return self._spec.get("floor") is True
+
+    def in_sample(self, split: str) -> bool:
+        """Whether the method's shipped parameters were fitted on this split's public answers
+        (``fitted_on`` in its submission.yaml): its score there is not a measure of skill."""
+        fitted = self._spec.get("fitted_on")
+        return isinstance(fitted, list) and split in fitted
 
     @property
     def finished_at(self) -> datetime | None:
@@ -101,6 +115,7 @@ class RankedRow:
             "rank": self.rank,
             "submission": self.submission.name,
             "baseline": self.baseline,
+            "floor": self.floor,
             "evaluation_id": ev.id,
             "headline_metric": meta.headline,
             "headline": self.headline,

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any
-
 from dataclasses import dataclass
+from typing import Any
 
 from flask import request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
@@ -15,8 +14,20 @@ from benchmark.registry import UnknownNameError
 from benchmark.task import Task, all_tasks, get_task
 from evaluator.store import Evaluation, Submission
 
-__all__ = ["SPLITS", "split_arg", "Page", "page_args", "DEFAULT_LIMIT", "MAX_LIMIT", "task_or_404", "task_metadata_or_none", "registered_tasks", "group_columns",
-           "metric_columns", "reproduce_command"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "SPLITS",
+    "Page",
+    "group_columns",
+    "metric_columns",
+    "page_args",
+    "registered_tasks",
+    "reproduce_command",
+    "split_arg",
+    "task_metadata_or_none",
+    "task_or_404",
+]
 
 
 def split_arg(default: str = "dev") -> str:

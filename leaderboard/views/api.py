@@ -12,20 +12,57 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
 from benchmark.metadata import TaskMetadata
+from benchmark.stats import LEVEL, N_BOOT, SEED
 from evaluator.store import FINISHED
 
 from .. import db
-from ..board import (OVERALL_RULE, Board, CompareError, board_intervals, board_plots, compare, get_board,
-                     interval_json, overall_ranking)
+from ..board import (
+    OVERALL_RULE,
+    Board,
+    CompareError,
+    best_floor,
+    board_detectable_difference,
+    board_intervals,
+    board_plots,
+    board_skill,
+    compare,
+    get_board,
+    interval_json,
+    overall_ranking,
+)
 from ..csvout import csv_response, wants_csv
 from ..plots import PlotData, plot_rows, plot_summary
-from ..ranking import RankedRow, breakdown_blocks, group_block, headline_of, metric_block
-from ..stats import LEVEL, N_BOOT, SEED
-from . import Page, group_columns, metric_columns, page_args, registered_tasks, reproduce_command, split_arg, \
-    task_metadata_or_none, task_or_404
+from ..ranking import (
+    RankedRow,
+    breakdown_blocks,
+    group_block,
+    headline_of,
+    metric_block,
+)
+from . import (
+    Page,
+    group_columns,
+    metric_columns,
+    page_args,
+    registered_tasks,
+    reproduce_command,
+    split_arg,
+    task_metadata_or_none,
+    task_or_404,
+)
 
-__all__ = ["bp", "task_json", "json_safe", "leaderboard_payload", "leaderboard_csv", "overall_payload",
-           "load_comparison", "RANK_INTERVAL_METHOD", "plot_payload", "MAX_CHOSEN_EVALUATIONS"]
+__all__ = [
+    "MAX_CHOSEN_EVALUATIONS",
+    "RANK_INTERVAL_METHOD",
+    "bp",
+    "json_safe",
+    "leaderboard_csv",
+    "leaderboard_payload",
+    "load_comparison",
+    "overall_payload",
+    "plot_payload",
+    "task_json",
+]
 
 MAX_CHOSEN_EVALUATIONS = 20   # ?evaluations= of a plot
 
@@ -38,6 +75,14 @@ RANK_INTERVAL_METHOD = {
     "resamples": N_BOOT, "seed": SEED, "level": LEVEL,
     "tied_with_previous": "the 95% paired-bootstrap interval of the headline difference to the row "
                           "above, over the instances both share, contains 0",
+}
+
+
+SKILL_METHOD = {
+    "method": "(m − f) / (best − f) of the headline aggregate, m the method's and f the best floor's over the "
+              "ranked instances both answered, best the value a perfect answer reaches; 95% paired bootstrap "
+              "interval, resampled within groups",
+    "resamples": N_BOOT, "seed": SEED, "level": LEVEL,
 }
 
 
@@ -73,9 +118,12 @@ def task_json(meta: TaskMetadata) -> dict[str, Any]:
 
 
 # --- leaderboard ---------------------------------------------------------------------------------
-def _row_json(row: RankedRow, meta: TaskMetadata, intervals: dict) -> dict[str, Any]:
+def _row_json(row: RankedRow, meta: TaskMetadata, intervals: dict, skills: dict | None = None) -> dict[str, Any]:
     out = row.to_json(meta)
     out["rank_interval"] = interval_json(intervals.get(row.evaluation.id))
+    if skills is not None:
+        skill = skills.get(row.evaluation.id)
+        out["skill"] = skill.to_json() if skill else None
     return out
 
 
@@ -84,13 +132,21 @@ def leaderboard_payload(board: Board, page: Page | None = None) -> dict[str, Any
     ``page`` block with total and next/previous links). Stale sections are always whole."""
     meta = board.meta
     intervals = board_intervals(board)
+    skills = board_skill(board)
+    floor = best_floor(board)
     rows = page.slice(board.current) if page else board.current
     return json_safe({
         "task": meta.name, "task_version": meta.version, "split": board.split, "headline": meta.headline,
         "higher_is_better": meta.headline_metric.higher_is_better,
         "rank_intervals": RANK_INTERVAL_METHOD,
+        "skill": {**SKILL_METHOD, "floor": floor.submission.name if floor else None,
+                  "floor_evaluation_id": floor.evaluation.id if floor else None},
+        "detectable_difference": board_detectable_difference(board),
+        "unranked_groups": list(meta.unranked_groups),
         **({"page": page.links(len(board.current))} if page else {}),
-        "rows": [_row_json(r, meta, intervals) for r in rows],
+        "rows": [_row_json(r, meta, intervals, skills) for r in rows],
+        "floors": [_row_json(r, meta, {}) for r in board.floors],
+        "in_sample": [_row_json(r, meta, {}, skills) for r in board.in_sample],
         "stale": [{"task_version": s.version,
                    "note": f"scored on task version {s.version}; not ranked with the current version "
                            f"{meta.version}",
@@ -104,20 +160,26 @@ def leaderboard_csv(board: Board) -> Response:
     groups = group_columns([r.groups for r in board.all_rows], meta)
     others = metric_columns([r.metrics for r in board.all_rows], meta)
     others = [m for m in others if m != meta.headline]
-    header = (["section", "rank", "rank_low", "rank_high", "submission", "baseline", "evaluation_id",
-               "task_version", meta.headline, "ci_low", "ci_high"] + others + [f"group:{g}" for g in groups]
+    skills = board_skill(board)
+    header = (["section", "rank", "rank_low", "rank_high", "submission", "baseline", "floor", "evaluation_id",
+               "task_version", meta.headline, "ci_low", "ci_high", "skill", "skill_ci_low", "skill_ci_high"]
+              + others + [f"group:{g}" for g in groups]
               + ["n_failed", "n_instances", "runtime_s", "status", "finished_at"])
 
     def line(section: str, r: RankedRow) -> list[Any]:
         iv = intervals.get(r.evaluation.id) if section == "current" else None
         ev = r.evaluation
+        sk = skills.get(ev.id)
         return ([section, r.rank, iv.low if iv else None, iv.high if iv else None, r.submission.name, r.baseline,
-                 ev.id, ev.task_version, r.headline, r.ci_low, r.ci_high]
+                 r.floor, ev.id, ev.task_version, r.headline, r.ci_low, r.ci_high,
+                 sk.value if sk else None, sk.ci_low if sk else None, sk.ci_high if sk else None]
                 + [r.metrics.get(m, {}).get("value") for m in others]
                 + [r.groups.get(g, {}).get(meta.headline) for g in groups]
                 + [ev.n_failed, ev.n_instances, ev.runtime_s, ev.status,
                    ev.finished_at.isoformat() if ev.finished_at else None])
     rows = [line("current", r) for r in board.current]
+    rows += [line("floor", r) for r in board.floors]
+    rows += [line("in-sample", r) for r in board.in_sample]
     rows += [line(f"stale (task v{s.version})", r) for s in board.stale for r in s.rows]
     return csv_response(f"{meta.name}-{board.split}-leaderboard.csv", header, rows)
 
@@ -167,7 +229,7 @@ def _int_arg(name: str) -> int:
         raise BadRequest(f"?{name}= must be an evaluation id (an integer), got {raw!r}") from None
 
 
-def load_comparison():  # noqa: ANN201
+def load_comparison():
     """The Comparison for ``?a=&b=``: 400 for bad ids or different tasks, 404 for unknown ids."""
     a_id, b_id = _int_arg("a"), _int_arg("b")
     a, b = db.evaluation(a_id), db.evaluation(b_id)
@@ -261,7 +323,7 @@ def task_plot_data(task: str, plot: str):
     return Response(resp.get_data(), status=resp.status_code, headers=dict(resp.headers))
 
 
-def _iso(dt) -> str | None:  # noqa: ANN001
+def _iso(dt) -> str | None:
     return dt.isoformat() if dt else None
 
 
@@ -351,13 +413,13 @@ def compare_api():
         table = request.args.get("table", "instances")
         if table == "metrics":
             return csv_response(f"compare-{c.a.id}-{c.b.id}-metrics.csv",
-                                ["metric", "n", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "verdict"],
-                                [[m, d.n, d.mean_a, d.mean_b, d.diff, d.ci_low, d.ci_high, c.verdict(m)]
+                                ["metric", "n", "aggregation", "value_a", "value_b", "diff", "ci_low", "ci_high", "verdict"],
+                                [[m, d.n, d.aggregation, d.value_a, d.value_b, d.diff, d.ci_low, d.ci_high, c.verdict(m)]
                                  for m, d in c.metrics.items()])
         if table == "groups":
             return csv_response(f"compare-{c.a.id}-{c.b.id}-groups.csv",
-                                ["group", "metric", "n", "mean_a", "mean_b", "diff"],
-                                [[g, m, d.n, d.mean_a, d.mean_b, d.diff] for g, per in c.groups.items()
+                                ["group", "metric", "n", "value_a", "value_b", "diff"],
+                                [[g, m, d.n, d.value_a, d.value_b, d.diff] for g, per in c.groups.items()
                                  for m, d in per.items()])
         if table != "instances":
             raise BadRequest(f"unknown table {table!r}; expected metrics, groups or instances")
@@ -377,9 +439,10 @@ def overall():
     if csv:
         tasks = payload["tasks"]
         return csv_response(f"overall-{split}.csv",
-                            ["position", "submission", "baseline", "n_tasks", "mean_rank"]
-                            + [f"rank:{t}" for t in tasks],
-                            [[r["position"], r["submission"], r["baseline"], r["n_tasks"], r["mean_rank"]]
+                            ["position", "submission", "baseline", "n_tasks", "mean_skill", "mean_rank"]
+                            + [f"skill:{t}" for t in tasks] + [f"rank:{t}" for t in tasks],
+                            [[r["position"], r["submission"], r["baseline"], r["n_tasks"], r["mean_skill"],
+                              r["mean_rank"]] + [r["skills"].get(t) for t in tasks]
                              + [r["ranks"].get(t) for t in tasks] for r in payload["rows"]])
     return _paged_json({**payload, "page": page.links(len(payload["rows"])), "rows": page.slice(payload["rows"])})
 

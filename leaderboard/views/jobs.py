@@ -14,7 +14,7 @@ from evaluator.store.models import JobState
 from .. import db
 from ..csvout import csv_response, wants_csv
 
-__all__ = ["bp", "api_bp", "STATES", "MAX_LIMIT", "jobs_payload"]
+__all__ = ["MAX_LIMIT", "STATES", "api_bp", "bp", "jobs_payload"]
 
 bp = Blueprint("jobs", __name__)
 api_bp = Blueprint("jobs_api", __name__)

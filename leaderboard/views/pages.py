@@ -2,7 +2,7 @@
 and filtering when it is on)."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -12,15 +12,35 @@ from werkzeug.exceptions import BadRequest, NotFound
 from evaluator.store import FINISHED, RECORD_FORMAT
 
 from .. import db
-from ..board import (OVERALL_RULE, board_intervals, board_plots, default_order, get_board, overall_ranking,
-                     sort_keys, sorted_filtered)
+from ..board import (
+    OVERALL_RULE,
+    Board,
+    best_floor,
+    board_detectable_difference,
+    board_intervals,
+    board_plots,
+    board_skill,
+    default_order,
+    get_board,
+    overall_ranking,
+    sort_keys,
+    sorted_filtered,
+)
 from ..plots import TOP_PLOTTED, chart_title, group_chart_svg, plot_summary, scatter_svg
 from ..ranking import breakdown_blocks, group_block, metric_block
-from . import (SPLITS, group_columns, metric_columns, registered_tasks, reproduce_command, split_arg,
-               task_metadata_or_none, task_or_404)
+from . import (
+    SPLITS,
+    group_columns,
+    metric_columns,
+    registered_tasks,
+    reproduce_command,
+    split_arg,
+    task_metadata_or_none,
+    task_or_404,
+)
 from .api import RANK_INTERVAL_METHOD, leaderboard_csv, load_comparison
 
-__all__ = ["bp", "PAGE_SIZE", "OVERALL_SHOWN"]
+__all__ = ["OVERALL_SHOWN", "PAGE_SIZE", "bp"]
 
 bp = Blueprint("pages", __name__)
 
@@ -80,6 +100,7 @@ def task_page(task: str):
 
     def render() -> str:
         intervals = board_intervals(board)
+        floor = best_floor(board)
         rows = sorted_filtered(board.current, meta, sort, order, q)
         n_pages = 1 if show_all else max(1, -(-len(rows) // PAGE_SIZE))
         shown = rows if show_all else rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
@@ -95,8 +116,17 @@ def task_page(task: str):
             complete=(len(shown) == len(board.current)), default_order=lambda k: default_order(k, meta),
             compare_choices=ranked, chart=group_chart_svg(plot_rows, groups, meta), chart_title=chart_title(meta),
             method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name), task_plots=task_plots,
-            top_plotted=TOP_PLOTTED)
+            top_plotted=TOP_PLOTTED, floor=floor, skills=board_skill(board),
+            detectable=board_detectable_difference(board), n_ranked_instances=_ranked_instances(board))
     return board.memoize(("page", sort, order, q, page, show_all), render)
+
+
+def _ranked_instances(board: Board) -> int | None:
+    """Instances that count towards the ranking, as the best-evaluated row saw them."""
+    counts = [r.evaluation.metrics.get("n_instances") for r in board.current + board.floors
+              if isinstance(r.evaluation.metrics, dict)]
+    counts = [c for c in counts if isinstance(c, int)]
+    return max(counts) if counts else None
 
 
 @bp.get("/tasks/<task>/leaderboard.csv")
@@ -178,7 +208,7 @@ def submit_page():
 
 @bp.app_context_processor
 def _helpers():
-    def sort_url(key: str, current: str, order: str, **args):  # noqa: ANN202
+    def sort_url(key: str, current: str, order: str, **args):
         nxt = ("asc" if order == "desc" else "desc") if key == current else None
         params = {k: v for k, v in request.args.items() if k in ("split", "q", "all") and v}
         params.update(args)
@@ -189,7 +219,7 @@ def _helpers():
     return {"sort_url": sort_url}
 
 
-@lru_cache(maxsize=None)
+@cache
 def card_section_html(task: str) -> str | None:
     """The task's section of the dataset card, rendered (our own text; raw HTML stays escaped)."""
     from markdown_it import MarkdownIt

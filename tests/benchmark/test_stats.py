@@ -99,3 +99,104 @@ def test_tasks_without_breakdowns_store_no_breakdown_key():
     assert not meta.breakdowns
     rows = [{"group": "T1", "metrics": {m.name: 0.5 for m in meta.metrics}}]
     assert "breakdowns" not in aggregate(meta, rows)
+
+
+# --- stratified resampling, declared aggregation, skill against a floor (issue 15) -----------------
+def _metric(**kw):
+    from benchmark.metadata import Metric
+    return Metric(**{"name": "m", "description": "d", "higher_is_better": True, "best": 1.0, "worst": 0.0, **kw})
+
+
+def test_stratified_resamples_keep_every_groups_size():
+    from benchmark.stats import resample_indices
+
+    strata = ["a"] * 3 + ["b"] * 17
+    draws = resample_indices(20, 500, 1, strata)
+    assert ((draws[:, :3] < 3).all() and (draws[:, 3:] >= 3).all())
+    # unstratified draws do not: some resamples have no instance of the small group at all
+    plain = resample_indices(20, 500, 1)
+    assert ((plain < 3).sum(axis=1) == 0).any()
+
+
+def test_stratification_removes_between_group_spread_from_the_interval():
+    # two groups far apart, no spread inside each: only stratified resampling knows the mean exactly
+    values = [0.0] * 10 + [1.0] * 10
+    groups = ["easy"] * 10 + ["hard"] * 10
+    _, lo, hi = bootstrap_ci(values, strata=groups)
+    assert lo == hi == 0.5
+    _, lo, hi = bootstrap_ci(values)
+    assert hi - lo > 0.3
+
+
+def test_paired_difference_uses_the_declared_median_not_the_mean_of_differences():
+    """The compare page once averaged per-instance differences for a median metric and declared a
+    winner: here A's mean is far better (one huge value) but the medians are equal."""
+    from benchmark.stats import paired_difference
+
+    a = [0.0] * 9 + [100.0] * 2 + [0.0] * 9
+    b = [0.0] * 20
+    pairs = list(zip(a, b))
+    mean = paired_difference(pairs, "mean")
+    median = paired_difference(pairs, "median")
+    assert mean.diff == pytest.approx(10.0)
+    assert median.diff == 0.0 and not median.significant and median.aggregation == "median"
+
+
+def test_paired_difference_of_aurocs_reads_the_labels():
+    from benchmark.stats import paired_difference
+
+    labels = [0, 1] * 20
+    a = [float(y) for y in labels]                 # separates perfectly: AUROC 1
+    b = [0.5] * 40                                 # constant: AUROC 0.5
+    d = paired_difference(list(zip(a, b)), "auroc", labels=labels)
+    assert d.value_a == 1.0 and d.value_b == 0.5 and d.diff == 0.5 and d.significant
+
+
+def test_skill_is_zero_at_the_floor_one_at_the_best_and_direction_free():
+    from benchmark.stats import skill_against_floor
+
+    ids = [f"i{k}" for k in range(30)]
+    rng = np.random.default_rng(3)
+    floor = {i: float(v) for i, v in zip(ids, rng.uniform(0.2, 0.4, 30))}
+    assert skill_against_floor(floor, floor, _metric()).value == 0.0
+    perfect = {i: 1.0 for i in ids}
+    s = skill_against_floor(perfect, floor, _metric())
+    assert s.value == 1.0 and s.beats_floor
+    # a loss (lower is better, best 0): halving the floor's loss is skill 0.5, whatever the scale
+    loss = _metric(higher_is_better=False, best=0.0, worst=10.0)
+    half = {i: v / 2 for i, v in floor.items()}
+    s = skill_against_floor(half, floor, loss)
+    assert s.value == pytest.approx(0.5) and s.ci_low > 0 and s.gain.diff > 0
+    worse = {i: v * 2 for i, v in floor.items()}
+    s = skill_against_floor(worse, floor, loss)
+    assert s.value == pytest.approx(-1.0) and s.ci_high < 0 and not s.beats_floor and s.gain.diff < 0
+
+
+def test_skill_only_over_shared_instances_and_none_when_the_floor_is_perfect():
+    from benchmark.stats import skill_against_floor
+
+    s = skill_against_floor({"a": 1.0, "b": 0.0}, {"a": 0.5}, _metric())
+    assert s.n == 1 and s.value == 1.0
+    assert skill_against_floor({"a": 1.0}, {"a": 1.0}, _metric()).value is None
+
+
+def test_unranked_groups_are_group_rows_but_not_in_the_overall_metrics():
+    meta = get_task("planted-features").metadata
+    meta = meta.model_copy(update={"unranked_groups": ["T2"], "unranked_because": "published data"})
+    ok = {m.name: 1.0 for m in meta.metrics}
+    zero = {m.name: 0.0 for m in meta.metrics}
+    out = aggregate(meta, [{"group": "T1", "metrics": zero}, {"group": "T2", "metrics": ok}])
+    assert out["metrics"]["recall@0.9"]["value"] == 0.0 and out["n_instances"] == 1 and out["n_unranked"] == 1
+    assert out["groups"]["T2"]["recall@0.9"] == 1.0
+
+
+def test_unranked_groups_must_be_groups_and_say_why():
+    from pydantic import ValidationError
+
+    from benchmark.metadata import TaskMetadata
+
+    base = get_task("planted-features").metadata.model_dump()
+    with pytest.raises(ValidationError, match="not among the groups"):
+        TaskMetadata(**{**base, "unranked_groups": ["nope"], "unranked_because": "x"})
+    with pytest.raises(ValidationError, match="say why"):
+        TaskMetadata(**{**base, "unranked_groups": [base["groups"][0]]})

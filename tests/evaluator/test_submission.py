@@ -12,7 +12,7 @@ BASELINES = sorted(p for p in (REPO / "submissions").iterdir() if (p / "submissi
 def test_every_shipped_submission_validates(folder):
     spec, problems = validate_submission(folder)
     assert problems == []
-    assert spec.baseline is True
+    assert spec.baseline or spec.floor   # every shipped submission is a maintained reference
 
 
 def test_valid_submission_loads_with_a_code_hash(tmp_path):
@@ -136,3 +136,12 @@ def test_an_unparsable_integer_or_a_symlink_loop_is_a_problem_not_a_traceback(tm
     (loop / "b").symlink_to("a")
     _, problems = validate_submission(loop)
     assert sorted(Path(p.split(":")[0]).name for p in problems) == ["a", "b"] and "leads nowhere" in problems[0]
+
+
+def test_floor_and_fitted_on_are_declared_and_checked(tmp_path):
+    floor = load_submission(write_submission(tmp_path, "const-floor", floor=True, fitted_on=["train"]))
+    assert floor.spec.floor and not floor.spec.baseline and floor.spec.fitted_on == ["train"]
+    problems = _problems(write_submission(tmp_path, "both", floor=True, baseline=True))
+    assert any("either a floor" in p for p in problems)
+    problems = _problems(write_submission(tmp_path, "on-test", fitted_on=["test"]))
+    assert any("fitted_on" in p for p in problems)

@@ -114,6 +114,8 @@ def test_evaluation_submission_and_overall_are_paged(client, add):
                             "previous": f"/api/v1/evaluations/{ev}?limit=2&offset=0"}
     sub = client.get("/api/v1/submissions/sub-a?limit=1").get_json()
     assert len(sub["evaluations"]) == 1 and sub["page"]["total"] == 2
+    add(name="floor", headline=0.0, meta={"floor": True},
+        instances=noisy_instances([0.0] * 5))
     overall = client.get("/api/v1/overall?limit=1&offset=1").get_json()
     assert [r["submission"] for r in overall["rows"]] == ["sub-a"] and overall["page"]["total"] == 2
 

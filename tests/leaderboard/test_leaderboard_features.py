@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from leaderboard import create_app
-from leaderboard.stats import paired_difference, rank_intervals
+from benchmark.stats import paired_difference, rank_intervals
 
 from .conftest import noisy_instances
 from .leaderboard_helpers import api_order, page_order
@@ -167,7 +167,7 @@ def test_compare_paired_differences(client, add):
 
 def test_paired_difference_only_shared_pairs():
     d = paired_difference([(1.0, 0.5), (None, 0.2), (0.4, float("nan")), (0.6, 0.1)])
-    assert d.n == 2 and d.diff == pytest.approx(0.5) and d.mean_a == pytest.approx(0.8)
+    assert d.n == 2 and d.diff == pytest.approx(0.5) and d.value_a == pytest.approx(0.8)
     assert paired_difference([]).diff is None
 
 
@@ -194,34 +194,86 @@ def test_task_page_links_to_compare(client, add):
 
 
 # --- 4. overview and overall ranking ------------------------------------------------------------
-def test_overall_ranking_rule_for_skipped_tasks(client, add, second_task):
-    # planted-features (higher better): x 1st, y 2nd, z 3rd; fake-second (lower better): y 1st, x 2nd
-    add(name="x", headline=0.9)
-    add(name="y", headline=0.8)
-    add(name="z", headline=0.7)
-    add(name="x", task=second_task, headline=0.2, groups={"easy": 0.2})
-    add(name="y", task=second_task, headline=0.1, groups={"easy": 0.1})
-    add(name="only-second", task=second_task, headline=0.05, groups={"easy": 0.05})
+def _one(value: float, group: str, metric: str) -> list[dict]:
+    return noisy_instances([value], groups=(group,), metric=metric)
+
+
+def test_overall_ranking_is_mean_skill_against_each_tasks_floor(client, add, second_task):
+    # planted-features (recall, best 1): floor 0.5, so x 0.9 has skill 0.8 and y 0.8 skill 0.6;
+    # fake-second (error, best 0): floor 0.4, so x 0.2 has skill 0.5 and y 0.1 skill 0.75
+    pf = "recall@0.9"
+    add(name="floor-pf", headline=0.5, meta={"floor": True, "baseline": False}, instances=_one(0.5, "T0", pf))
+    add(name="x", headline=0.9, instances=_one(0.9, "T0", pf))
+    add(name="y", headline=0.8, instances=_one(0.8, "T0", pf))
+    add(name="z", headline=0.5, instances=_one(0.5, "T0", pf))
+    add(name="floor-2", task=second_task, headline=0.4, groups={"easy": 0.4}, meta={"floor": True},
+        instances=_one(0.4, "easy", "error"))
+    add(name="x", task=second_task, headline=0.2, groups={"easy": 0.2}, instances=_one(0.2, "easy", "error"))
+    add(name="y", task=second_task, headline=0.1, groups={"easy": 0.1}, instances=_one(0.1, "easy", "error"))
+    add(name="only-second", task=second_task, headline=0.9, groups={"easy": 0.9},
+        instances=_one(0.9, "easy", "error"))
     data = client.get("/api/v1/overall").get_json()
-    assert "mean rank" in data["rule"] and "skipped a task" in data["rule"]
-    got = [(r["submission"], r["n_tasks"], r["mean_rank"], r["position"]) for r in data["rows"]]
-    # entered both: x (1, 3) mean 2.0, y (2, 2) mean 2.0 -> tie, by name; then one-task methods
-    assert got[:2] == [("x", 2, 2.0, 1), ("y", 2, 2.0, 1)]
-    assert got[2:] == [("only-second", 1, 1.0, 3), ("z", 1, 3.0, 4)]
+    assert "skill" in data["rule"] and "skipped a task" in data["rule"]
+    got = {r["submission"]: r for r in data["rows"]}
+    assert "floor-pf" not in got and "floor-2" not in got          # floors are never ranked
+    assert got["x"]["skills"] == pytest.approx({"planted-features": 0.8, second_task: 0.5})
+    assert got["y"]["mean_skill"] == pytest.approx((0.6 + 0.75) / 2)
+    # y (0.675) above x (0.65) although x has the better mean rank: the ranking is by skill
+    assert [r["submission"] for r in data["rows"]] == ["y", "x", "z", "only-second"]
+    assert got["z"]["skills"] == {"planted-features": 0.0}          # matching the floor scores zero
+    assert got["only-second"]["skills"][second_task] == -1.0        # 0.9 vs 0.4 is −1.25, clipped
     html = client.get("/").get_data(as_text=True)
     n_tasks = len(data["tasks"])
     assert "Overall ranking" in html and "skipped a task" in html and f"1 of {n_tasks}" in html
     # each task card: headline metric, direction and leader
     card = html[html.index("fake-second"):]
     card = card[:card.index("</section>")]
-    assert "error" in card and "↓" in card and "only-second" in card
+    assert "error" in card and "↓" in card
     rows = _csv(client.get("/api/v1/overall?format=csv"))
-    assert rows[0]["submission"] == "x" and rows[3]["rank:planted-features"] == "3"
-    assert rows[2]["rank:planted-features"] == ""
+    assert rows[0]["submission"] == "y" and float(rows[0]["skill:planted-features"]) == pytest.approx(0.6)
+    assert rows[2]["skill:fake-second"] == ""
+
+
+def test_a_task_without_a_floor_does_not_enter_the_overall_ranking(client, add):
+    add(name="a", headline=0.5)
+    assert client.get("/api/v1/overall").get_json()["rows"] == []
+    html = client.get(PF).get_data(as_text=True)
+    assert 'id="floors"' not in html and "Skill vs" not in html
+
+
+def test_floors_and_in_sample_rows_are_shown_apart_and_never_ranked(client, add):
+    pf = "recall@0.9"
+    add(name="const", headline=0.3, meta={"floor": True}, instances=noisy_instances([0.3] * 12, metric=pf))
+    add(name="lookup", headline=0.4, meta={"floor": True}, instances=noisy_instances([0.4] * 12, metric=pf))
+    add(name="fitted", headline=0.95, meta={"fitted_on": ["dev"]}, instances=noisy_instances([0.95] * 12, metric=pf))
+    add(name="method", headline=0.6,
+        instances=noisy_instances([0.55, 0.65] * 6, metric=pf))
+    data = client.get(API_LB).get_json()
+    assert [r["submission"] for r in data["rows"]] == ["method"] and data["rows"][0]["rank"] == 1
+    assert [r["submission"] for r in data["floors"]] == ["lookup", "const"]      # best first
+    assert all(r["rank"] is None and r["floor"] for r in data["floors"])
+    assert [r["submission"] for r in data["in_sample"]] == ["fitted"] and data["in_sample"][0]["rank"] is None
+    assert data["skill"]["floor"] == "lookup"
+    skill = data["rows"][0]["skill"]
+    assert skill["skill"] == pytest.approx((0.6 - 0.4) / (1 - 0.4)) and skill["beats_floor"]
+    assert skill["gain"] == pytest.approx(0.2) and skill["gain_ci_low"] > 0
+    html = client.get(PF).get_data(as_text=True)
+    assert 'id="floors"' in html and 'id="in-sample"' in html and "Skill vs lookup" in html
+    ranking = html[html.index('id="ranking"'):html.index('id="floors"')]
+    assert "fitted" not in ranking and "const" not in ranking
+    rows = _csv(client.get(PF + "/leaderboard.csv"))
+    assert [(r["section"], r["submission"]) for r in rows] == [
+        ("current", "method"), ("floor", "lookup"), ("floor", "const"), ("in-sample", "fitted")]
+    # on the test split the same method is not in-sample: fitted_on names dev only
+    add(name="fitted", split="test", headline=0.95, meta={"fitted_on": ["dev"]},
+        instances=noisy_instances([0.95] * 12, metric=pf))
+    test_rows = client.get(API_LB + "?split=test").get_json()["rows"]
+    assert [r["submission"] for r in test_rows] == ["fitted"]
 
 
 def test_unknown_tasks_in_the_database_are_ignored(client, add):
     add(name="a", headline=0.5)
+    add(name="floor", headline=0.0, meta={"floor": True})
     add(name="ghost", task="no-longer-registered", headline=0.9)
     assert client.get("/").status_code == 200
     assert "ghost" not in client.get("/").get_data(as_text=True)
