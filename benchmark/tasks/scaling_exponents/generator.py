@@ -1,6 +1,7 @@
 """Instances of scaling-exponents: loss observations at small scale, losses to predict at large scale.
 
-Family A plants a law (laws.py) and adds realistic noise; family B trains small models (numpy) whose
+Family A plants a law (laws.py) and adds realistic noise (a broken power law or M4 law is an error
+rate, in [0, 1], in half the draws); family B trains small models (numpy) whose
 exponents theory predicts; family C is the published Chinchilla data. Every instance is a pure
 function of its parameters and seed (float64 numpy). The losses of family B and the reference
 predictions pass through BLAS/LAPACK or an optimiser and are rounded to 9 significant digits, so
@@ -104,12 +105,16 @@ def _single_variable_design(rng: np.random.Generator, p: dict[str, Any]):
 def _single(rng, p, var, obs_x, runs, q_x, law, truth_alpha, info) -> Instance:
     obs_loss = _noisy(rng, law(obs_x), runs, p["noise"], 0.02)
     q_loss = _noisy(rng, law(q_x), np.arange(q_x.size), p["noise"], 0.0)
+    if p.get("rate"):  # an error rate never exceeds 1, whatever the noise (an upward outlier near 0.9)
+        obs_loss, q_loss = np.minimum(obs_loss, 1.0), np.minimum(q_loss, 1.0)
+    info = {**info, "rate": bool(p.get("rate", False))}
     return Instance([var], {var: obs_x}, obs_loss, runs, {var: q_x}, q_loss, {"alpha": float(truth_alpha)}, info)
 
 
 def _bnsl(rng: np.random.Generator, p: dict[str, Any]) -> Instance:
     var, x_min, xs, obs_x, runs, q_x = _single_variable_design(rng, p)
-    a = rng.uniform(1.5, 3.0)
+    # an error rate: floor 2-20% and at most 3x that at x_min (below 0.6); else a loss floor 1.5-3
+    a = rng.uniform(0.02, 0.2) if p.get("rate") else rng.uniform(1.5, 3.0)
     n_breaks = p["n_breaks"]
     while True:
         c0 = rng.uniform(0.05, 0.4)
@@ -129,8 +134,12 @@ def _bnsl(rng: np.random.Generator, p: dict[str, Any]) -> Instance:
 
 def _m4(rng: np.random.Generator, p: dict[str, Any]) -> Instance:
     var, x_min, xs, obs_x, runs, q_x = _single_variable_design(rng, p)
-    e = rng.uniform(1.5, 3.0)
-    l0 = e + rng.uniform(2.0, 5.0)
+    if p.get("rate"):  # an error rate: floor 2-20%, L0 the chance error of 2 to 20 classes
+        e = rng.uniform(0.02, 0.2)
+        l0 = rng.uniform(0.5, 0.95)
+    else:
+        e = rng.uniform(1.5, 3.0)
+        l0 = e + rng.uniform(2.0, 5.0)
     a_m4 = rng.uniform(0.3, 1.5)
     c = -rng.uniform(0.2, 0.8)
     u = rng.uniform(0.3, 0.7)                           # (L - E) / (L0 - E) at x_min

@@ -12,7 +12,7 @@ from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, Reso
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .generator import VARS, Instance, make_instance
 from .reference import fit_approach3
-from .scorer import LN10, score_answer
+from .scorer import INTERVAL_WORST, LEVEL, LN10, score_answer
 
 __all__ = ["ScalingExponents", "METADATA", "public_arrays"]
 
@@ -26,7 +26,11 @@ def _vec(desc: str, n: str = "k", dtype: str = "float64", why: str = "the curve 
 
 METADATA = TaskMetadata(
     name="scaling-exponents",
-    version=2,  # 2: configurations drawn from the split's secret, opaque ids; no exponent for variance-limited
+    # 2: configurations drawn from the split's secret, opaque ids; no exponent for variance-limited.
+    # 3: the interval score replaces interval_coverage_error (coverage kept as a diagnostic); family C
+    # unranked; skill_vs_approach3 dropped (the board's skill against the floor replaces it); broken power
+    # laws and M4 laws are error rates in half the draws (public field loss_is_rate)
+    version=3,
     description=(
         "Given loss measurements at small scales (model size N, training tokens D, compute C or "
         "training step), predict the losses at held-out scales 1-2 decades larger, and the scaling "
@@ -42,6 +46,8 @@ METADATA = TaskMetadata(
         "Bordelon, Atanasov & Pehlevan 2024, A Dynamical Model of Neural Scaling Laws",
         "Bahri, Dyer, Kaplan, Lee & Sharma 2024, Explaining Neural Scaling Laws",
         "Michaud, Liu, Girit & Tegmark 2023, The Quantization Model of Neural Scaling",
+        "Winkler 1972, A Decision-Theoretic Approach to Interval Estimation (the interval score)",
+        "Gneiting & Raftery 2007, Strictly Proper Scoring Rules, Prediction, and Estimation",
     ],
     input_schema={
         **{f"obs_{v}": _vec(f"{v} of each observation; NaN where {v} does not apply") for v in VARS},
@@ -61,12 +67,19 @@ METADATA = TaskMetadata(
                            public_because="the length of the obs arrays"),
         "n_query": FieldSpec(kind="int", description="q, the number of queries",
                              public_because="the length of the query arrays"),
+        "loss_is_rate": FieldSpec(kind="bool", description="whether the loss is an error rate, in [0, 1]: a "
+                                  "prediction or interval above 1 is impossible",
+                                  public_because="a practitioner knows whether a curve is an error rate or a "
+                                  "cross-entropy; broken power laws and M4 laws are rates equally often, so it "
+                                  "does not tell the law"),
     },
     answer_schema={
         "loss": FieldSpec(kind="array", dtype="float", shape=["q"], description="predicted loss at each query, > 0"),
         "alpha": FieldSpec(kind="float", description="exponent of N (two variables) or of the single variable"),
         "beta": FieldSpec(kind="float", description="exponent of D in the two-variable law"),
-        "loss_low": FieldSpec(kind="array", dtype="float", shape=["q"], description="optional: lower end of a 90% prediction interval"),
+        "loss_low": FieldSpec(kind="array", dtype="float", shape=["q"],
+                              description="optional: lower end of a 90% prediction interval (none is scored as the "
+                                          "widest: interval_score 46.05)"),
         "loss_high": FieldSpec(kind="array", dtype="float", shape=["q"], description="optional: upper end of a 90% prediction interval"),
     },
     metrics=[
@@ -75,20 +88,28 @@ METADATA = TaskMetadata(
         Metric(name="exponent_error", higher_is_better=False, best=0.0, worst=1.0,
                description="mean over requested exponents of |e_hat - e| clipped at 1 (a missing one counts 1);"
                            " not applicable where none is requested"),
-        Metric(name="skill_vs_approach3", higher_is_better=True, best=1.0, worst=-1.0,
-               description="1 - log_loss_error / that of the approach-3 reference fit, clipped to [-1, 1]"),
-        Metric(name="interval_coverage_error", higher_is_better=False, best=0.0, worst=0.9,
-               description="|share of queries inside [loss_low, loss_high] - 0.9|; only where intervals are given"),
+        Metric(name="interval_score", higher_is_better=False, best=0.0, worst=INTERVAL_WORST,
+               description="90% interval score in ln-loss units, mean over queries of ln(high/low) + 20 x the "
+                           "distance of ln L outside [ln low, ln high], each clipped at 20 ln 10 = 46.05; a missing "
+                           "interval counts 46.05. Proper: neither huge nor empty intervals pay"),
+        Metric(name="interval_coverage", higher_is_better=True, best=1.0, worst=0.0, nominal_rate=LEVEL,
+               description="diagnostic, not a score to maximise: share of queries inside [loss_low, loss_high], "
+                           "flagged when a one-sided binomial test puts it below 0.9; only where an interval is "
+                           "given (interval_score ranks intervals)"),
     ],
     headline="log_loss_error",
     groups=["A", "B", "C"],
     group_public=True,
     group_because="the family (the 'family' field): synthetic law, small training runs or published data",
+    unranked_groups=["C"],
+    unranked_because=("family C is the published Chinchilla data: its held-out losses ship with the task and are "
+                      "public anyway, so a lookup scores 0 there; it is shown as a sanity row (does a method "
+                      "reproduce approach 3 on real data) and left out of the headline, the ranking and skill"),
     limits=ResourceLimits(wall_time_s=300, memory_mb=4096, output_mb=4),
     dataset=DatasetRef(
         repo_id="phasebench/phasebench-tasks",
         config="scaling-exponents",
-        revision="sha256:ab0c3dc85632f0893c85f16aba3d47228abf08a373dd5c5461def9fbbbe95b2a",
+        revision="sha256:6122f40898deabb4fb6f6a24eb369a3e8a1993f45d8803bb607b192b7a8d108d",
     ),
     plots=[
         PlotSpec(name="predicted-vs-true-loss", title="Extrapolated against held-out loss",
@@ -118,7 +139,8 @@ KIND_COUNTS = {
 
 def draw_config(kind: str, rng: np.random.Generator) -> dict[str, Any]:
     """One instance's parameters. Family A: noise log-uniform in [0.002, 0.01], fit and query spans
-    uniform in [1, 2] decades; single-variable laws on N, D or C; BNSL with one or two breaks."""
+    uniform in [1, 2] decades; single-variable laws on N, D or C; BNSL with one or two breaks; a broken
+    power law or M4 law is an error rate (in [0, 1]) with probability 1/2."""
     if kind not in ("chinchilla", "bnsl", "m4"):
         return {"kind": kind}
     params: dict[str, Any] = {
@@ -128,6 +150,8 @@ def draw_config(kind: str, rng: np.random.Generator) -> dict[str, Any]:
         params["variable"] = str(rng.choice(["N", "D", "C"]))
     if kind == "bnsl":
         params["n_breaks"] = int(rng.integers(1, 3))
+    if kind != "chinchilla":
+        params["rate"] = bool(rng.random() < 0.5)
     return params
 
 
@@ -174,7 +198,7 @@ class ScalingExponents(Task):
         return GeneratedInstance(
             public_fields={"family": spec.group, "variables": ",".join(inst.variables),
                            "exponents": ",".join(inst.exponents), "n_obs": int(inst.obs_loss.size),
-                           "n_query": int(inst.query_loss.size)},
+                           "n_query": int(inst.query_loss.size), "loss_is_rate": bool(spec.params.get("rate", False))},
             inputs=public_arrays(inst),
             answer=answer,
             answer_info={"seed": spec.seed, "law": info,
@@ -239,9 +263,9 @@ class ScalingExponents(Task):
 
     def failure_metrics(self, record: InstanceRecord) -> dict[str, float | None]:
         """Worst values; exponent_error only where exponents are requested, and no interval
-        coverage (a failed instance gave no interval: the metric is conditional on one)."""
+        coverage (a failed instance gave no interval: the diagnostic is conditional on one)."""
         return {"log_loss_error": LN10, "exponent_error": 1.0 if _requested(record) else None,
-                "skill_vs_approach3": -1.0, "interval_coverage_error": None}
+                "interval_score": INTERVAL_WORST, "interval_coverage": None}
 
 
 def _requested(record: InstanceRecord) -> list[str]:

@@ -11,7 +11,7 @@ from benchmark.tasks.scaling_exponents import laws
 from benchmark.tasks.scaling_exponents.generator import (C_SPLIT_FLOP, load_chinchilla, make_instance, rf_curve,
                                                          variance_limited_losses)
 from benchmark.tasks.scaling_exponents.reference import fit_approach3
-from benchmark.tasks.scaling_exponents.scorer import LN10, log_loss_error
+from benchmark.tasks.scaling_exponents.scorer import INTERVAL_WORST, LN10, log_loss_error
 
 TASK = get_task("scaling-exponents")
 DEV_SPECS = TASK.instance_specs("dev")
@@ -51,31 +51,31 @@ def test_oracle_reaches_the_best_score(generated):
     for sid, (record, inst) in generated.items():
         truth = inst.answer
         answer = {k: v for k, v in truth.items() if k != "ref_loss"}
+        answer.update(loss_low=truth["loss"], loss_high=truth["loss"])
         clean = TASK.validate_answer(answer, record)
         scores = TASK.score(clean, truth, record)
         assert scores["log_loss_error"] == 0.0, sid
         assert scores["exponent_error"] == (0.0 if record.public["exponents"] else None), sid
         assert log_loss_error(truth["ref_loss"], truth["loss"]) > 0
-        assert scores["skill_vs_approach3"] == 1.0, sid
-        assert scores["interval_coverage_error"] is None
+        assert scores["interval_score"] == 0.0 and scores["interval_coverage"] == 1.0, sid
 
 
 def test_trivial_methods_are_clearly_worse_than_the_reference(generated):
     """Predicting the smallest observed loss (the largest scale seen) or the mean observed loss at
-    every query: on these instances the reference fit is at least twice as accurate, so the trivial
-    methods' skill is <= -0.5 (1 - err/err_ref with err >= 1.5 err_ref)."""
+    every query: on these instances the reference fit's error is at most 2/3 of theirs."""
     for sid, (record, inst) in generated.items():
         q = record.public["n_query"]
+        err_ref = log_loss_error(inst.answer["ref_loss"], inst.answer["loss"])
         for guess in (inst.inputs["obs_loss"].min(), inst.inputs["obs_loss"].mean()):
             scores = TASK.score(TASK.validate_answer({"loss": np.full(q, guess)}, record), inst.answer, record)
-            assert scores["skill_vs_approach3"] <= -0.5, (sid, scores)
+            assert scores["log_loss_error"] >= 1.5 * err_ref, (sid, scores, err_ref)
             if record.public["exponents"]:  # the trivial method gives no exponent: the worst value
                 assert scores["exponent_error"] == 1.0
 
 
 def test_public_fields_do_not_reveal_the_law(generated):
     for record, inst in generated.values():
-        assert set(inst.public_fields) == {"family", "variables", "exponents", "n_obs", "n_query"}
+        assert set(inst.public_fields) == {"family", "variables", "exponents", "n_obs", "n_query", "loss_is_rate"}
         assert set(inst.inputs) == {f"{p}_{v}" for p in ("obs", "query") for v in ("N", "D", "C", "step")} | {
             "obs_loss", "obs_run"}
         assert inst.inputs["obs_run"].dtype == np.int64
@@ -251,16 +251,18 @@ def test_exponents_missing_counts_worst_and_unrequested_is_ignored():
     assert TASK.failure_metrics(rec)["exponent_error"] == 1.0
 
 
-def test_skill_and_coverage():
+def test_interval_score_and_coverage():
+    """truth 2, 2.5, 3 against [1.9, 2.1] (inside), [2.6, 2.7] (2.5 below it) and [2.0, 3.5] (inside):
+    widths in ln units plus 20 x the miss ln(2.6/2.5)."""
     rec = _record()
     truth = _truth()
-    ref_err = log_loss_error(truth["ref_loss"], truth["loss"])
     ans = {"loss": truth["ref_loss"], "loss_low": np.array([1.9, 2.6, 2.0]), "loss_high": np.array([2.1, 2.7, 3.5])}
     s = TASK.score(TASK.validate_answer(ans, rec), truth, rec)
-    assert s["skill_vs_approach3"] == pytest.approx(0.0) and s["log_loss_error"] == pytest.approx(ref_err)
-    assert s["interval_coverage_error"] == pytest.approx(abs(2 / 3 - 0.9))
+    widths = math.log(2.1 / 1.9) + math.log(2.7 / 2.6) + math.log(3.5 / 2.0)
+    assert s["interval_score"] == pytest.approx((widths + 20 * math.log(2.6 / 2.5)) / 3)
+    assert s["interval_coverage"] == pytest.approx(2 / 3)
     s = TASK.score(TASK.validate_answer({"loss": np.full(3, 100.0)}, rec), truth, rec)
-    assert s["skill_vs_approach3"] == -1.0
+    assert s["interval_score"] == INTERVAL_WORST and s["interval_coverage"] is None  # no interval: the widest
     for m in TASK.metadata.metrics:
         assert m.name in s
 
