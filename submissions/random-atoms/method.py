@@ -1,4 +1,4 @@
-"""Floor baseline: n random Gaussian directions, normalised to unit length."""
+"""Floor: n random Gaussian directions, normalised to unit length."""
 from __future__ import annotations
 
 import numpy as np
