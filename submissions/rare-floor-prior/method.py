@@ -1,0 +1,14 @@
+"""The prior constant: what a method knows about p before its first forward pass.
+
+The task announces log10 p uniform on [-12, -3]: the bound 10^-3 is certain, and the median of the
+prior, 10^-7.5, is the estimate with the least expected log10 error when nothing else is known.
+"""
+import numpy as np
+
+#: The announced range of log10 p (the task's description); a test checks it against the task.
+LOG10_P_RANGE = (-12.0, -3.0)
+
+
+def estimate(problem):
+    lo, hi = LOG10_P_RANGE
+    return {"p_hat": np.array(10.0 ** ((lo + hi) / 2)), "upper": np.array(10.0 ** hi)}
