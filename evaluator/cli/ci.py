@@ -1,21 +1,30 @@
-"""``phasebench ci``: what the pull-request workflows need from git, as tested commands."""
+"""``phasebench ci``: what the pull-request workflows need from git and from the results database,
+as tested commands."""
 from __future__ import annotations
 
+import json
+import math
 import re
 import subprocess
 from pathlib import Path
 
 import click
 
+from benchmark.registry import UnknownNameError
+from benchmark.task import get_task
+
+from ..store import FINISHED, ResultsStore, make_engine, upgrade
+from ..store.session import database_url
 from ..submission import SPEC_FILE, validate_submission
 
-__all__ = ["ci", "changed_submissions"]
+__all__ = ["changed_submissions", "ci", "report_data"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def _git(repo: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    out = subprocess.run(["git", "-C", str(repo), *args], check=False, capture_output=True, text=True)
     if out.returncode != 0:
         raise click.ClickException(f"git {' '.join(args)}: {out.stderr.strip()}")
     return out.stdout
@@ -47,12 +56,18 @@ def ci() -> None:
               help="fail if the pull request changes anything outside submissions/<name>/")
 @click.option("--checkout", is_flag=True,
               help="check out only those folders from --head into the working tree (the rest stays at --base)")
+@click.option("--expect", default=None, metavar="NAME",
+              help="fail unless the one submission changed is NAME and --head is a full commit SHA "
+                   "(the test-split job: only the folder a maintainer reviewed, at the commit reviewed)")
 @click.option("--with-baselines", is_flag=True,
               help="also list the baselines that answer a task one of the changed submissions answers")
 @click.option("--github-output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="append folders=... and baselines=... to this file ($GITHUB_OUTPUT)")
-def changed_cmd(base, head, repo, only_submissions, checkout, with_baselines, github_output) -> None:
+def changed_cmd(base, head, repo, only_submissions, checkout, expect, with_baselines, github_output) -> None:
     """List the submission folders a pull request adds or changes (removed ones are left out)."""
+    if expect is not None and not _SHA.match(head):
+        # A branch or pull/N/head names whatever was pushed last, not what was reviewed.
+        raise click.ClickException(f"--expect needs --head as a full 40-hex commit SHA, not {head!r}")
     names, others = changed_submissions(repo, base, head)
     if only_submissions and others:
         raise click.ClickException("this pull request changes files outside submissions/<name>/: "
@@ -60,6 +75,9 @@ def changed_cmd(base, head, repo, only_submissions, checkout, with_baselines, gi
     bad = [n for n in names if not _NAME.match(n)]
     if bad:
         raise click.ClickException(f"not a valid submission folder name: {', '.join(bad)}")
+    if expect is not None and names != [expect]:
+        raise click.ClickException(f"expected changes to submissions/{expect}/ alone; this commit changes "
+                                   + (", ".join(f"submissions/{n}/" for n in names) or "no submission"))
     if checkout:
         present = [n for n in names if _git(repo, "ls-tree", "--name-only", head, f"submissions/{n}/").strip()]
         if present:
@@ -81,3 +99,71 @@ def changed_cmd(base, head, repo, only_submissions, checkout, with_baselines, gi
     if github_output:
         with github_output.open("a") as f:
             f.write(f"folders={' '.join(folders)}\nbaselines={' '.join(baselines)}\n")
+
+
+def _finite(x: float | None) -> float | None:
+    # JSON has no NaN; a missing headline and a NaN one are both shown as a dash.
+    return x if x is not None and math.isfinite(x) else None
+
+
+def report_data(store: ResultsStore, names: list[str], split: str) -> dict:
+    """The newest evaluation of each named submission on each task and split, its rank among the
+    stored results of that task and split, and its failed instances: the data that
+    scripts/pr_report.py renders (and escapes) as the pull-request comment and the job summary."""
+    from leaderboard.ranking import rank_rows
+
+    rows: list[dict] = []
+    failures: list[dict] = []
+    for name in names:
+        newest: dict[str, object] = {}
+        for row in store.evaluations_of(name):  # newest first
+            if row.evaluation.split == split:
+                newest.setdefault(row.evaluation.task, row)
+        if not newest:
+            rows.append({"submission": name, "status": "not evaluated"})
+            continue
+        for task_name, row in sorted(newest.items()):
+            ev = row.evaluation
+            try:
+                meta = get_task(task_name).metadata
+            except UnknownNameError:
+                meta = None
+            rank = ranked = None
+            if meta is not None and ev.status in FINISHED:
+                board = rank_rows(store.latest_finished(task_name, split), meta)
+                mine = next((r for r in board if r.evaluation.id == ev.id), None)
+                if mine is not None and mine.rank is not None:
+                    rank, ranked = mine.rank, sum(r.rank is not None for r in board)
+            rows.append({"submission": name, "task": task_name, "status": ev.status, "metric": ev.headline_metric,
+                         "higher_is_better": meta.headline_metric.higher_is_better if meta else None,
+                         "headline": _finite(ev.headline), "ci_low": _finite(ev.headline_ci_low),
+                         "ci_high": _finite(ev.headline_ci_high),
+                         "rank": rank, "ranked": ranked, "n_failed": ev.n_failed, "n_instances": ev.n_instances,
+                         "runtime_s": _finite(ev.runtime_s)})
+            full = store.evaluation(ev.id, with_instances=True)
+            failures += [{"submission": name, "task": task_name, "instance": inst.instance_id,
+                          "status": inst.status, "error": inst.error or ""}
+                         for inst in full.instances if inst.status != "ok"]
+            if ev.note:
+                failures.append({"submission": name, "task": task_name, "instance": "(evaluation)",
+                                 "status": ev.status, "error": ev.note})
+    # The renderer shows the first few; the count says how many there were.
+    return {"split": split, "rows": rows, "failures": failures[:50], "n_failures": len(failures)}
+
+
+@ci.command("report-data")
+@click.option("--db", "db_url", envvar="PHASEBENCH_DB",
+              help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite)")
+@click.option("--submission", "names", multiple=True, required=True,
+              help="a submission name or folder (repeatable)")
+@click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def report_data_cmd(db_url, names, split, out) -> None:
+    """Write the report of the newest evaluations as JSON, for scripts/pr_report.py to render.
+
+    Always exits 0 when the file is written: the evaluate step's status is the run's verdict."""
+    engine = make_engine(database_url(db_url))
+    upgrade(engine)
+    # A folder is accepted too (as the workflows pass them); its last part is the name.
+    data = report_data(ResultsStore(engine), [Path(n).name for n in names], split)
+    out.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")

@@ -66,3 +66,39 @@ def test_checkout_takes_only_the_submission_folders_from_the_pr(repo):
 def test_a_pr_without_submission_changes_lists_nothing(repo):
     out = changed(repo, "--head", "main")
     assert out.exit_code == 0 and out.output == "\n"
+
+
+def head_sha(repo, ref="pr"):
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", ref], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def test_expect_takes_the_one_reviewed_folder_at_the_reviewed_commit(tmp_path):
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "config", "user.email", "t@example.org")
+    git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "README.md").write_text("repo\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "base")
+    git(tmp_path, "checkout", "-qb", "pr")
+    write_submission(tmp_path / "submissions", name="new-method")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "pr")
+    sha = head_sha(tmp_path)
+    git(tmp_path, "checkout", "-q", "main")
+    out = changed(tmp_path, "--head", sha, "--only-submissions", "--expect", "new-method", "--checkout")
+    assert out.exit_code == 0 and out.output == "submissions/new-method\n", out.output
+    assert (tmp_path / "submissions" / "new-method" / "submission.yaml").is_file()
+
+
+def test_expect_refuses_a_branch_name_and_a_second_folder(repo):
+    # A ref names whatever was pushed last; only the SHA is what a maintainer reviewed.
+    out = changed(repo, "--head", "pr", "--expect", "new-method")
+    assert out.exit_code == 1 and "full 40-hex commit SHA" in out.output
+    # The pr branch also edits base-b: a dispatch for new-method must not carry base-b along.
+    sha = head_sha(repo)
+    git(repo, "checkout", "-q", "main")
+    out = changed(repo, "--head", sha, "--only-submissions", "--expect", "new-method", "--checkout")
+    assert out.exit_code == 1, out.output
+    assert "expected changes to submissions/new-method/ alone" in out.output and "submissions/base-b/" in out.output
+    assert not (repo / "submissions" / "new-method").exists()  # nothing was checked out
