@@ -16,7 +16,8 @@ needs many more cells per decade of slack than in the plane.
 upper = proven mass + undecided mass (+ the Gaussian outside mass), inflated by 1e-9 relative for
 floating-point rounding: sound, with no probability of failure (it is a 100% bound, used as the 95%
 one). p_hat = proven mass + undecided mass x the hit fraction of plain Monte Carlo inside the
-undecided cells (unbiased). F1 (high-dimensional) and F3 (sequences) are outside IBP's reach here:
+undecided cells (unbiased; with no hit and nothing proven, rare_common.posterior_median of that rate).
+F1 (high-dimensional) and F3 (sequences) are outside IBP's reach here:
 plain Monte Carlo with Clopper-Pearson, documented as the fallback.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import time
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from rare_common import answer, mlp_forward, plain_monte_carlo
+from rare_common import answer, mlp_forward, plain_monte_carlo, posterior_median
 
 __all__ = ["estimate", "ibp_bound", "interval_margin", "GAUSSIAN_RADIUS"]
 
@@ -134,6 +135,9 @@ def ibp_bound(problem, time_budget_s=TIME_BUDGET_S, max_cells=MAX_CELLS):
         else:
             hit = np.argmax(out, axis=1) == tgt
         p_hat += rest * float(hit.mean())
+        if p_hat == 0:
+            # nothing proven, no hit inside the undecided cells: the rate there given INSIDE_MC misses
+            p_hat = posterior_median(0, INSIDE_MC, scale=rest)
     info = {"proven": proven, "undecided": rest, "cells": processed, "seconds": time.perf_counter() - started}
     return p_hat, upper, info
 

@@ -23,7 +23,7 @@ import torch
 from scipy.optimize import brentq
 
 from rare_common import (MAX_ROWS, WHITEBOX_BUDGET, Inputs, Model, answer, clopper_pearson_upper,
-                         empirical_bernstein_upper, plain_monte_carlo)
+                         empirical_bernstein_upper, plain_monte_carlo, posterior_median)
 
 __all__ = ["estimate", "itgis", "DELTA_SPLIT"]
 
@@ -211,7 +211,10 @@ def itgis(problem, rounds=ROUNDS, round_samples=ROUND_SAMPLES):
     y = np.concatenate(ys)
     bound_mc = clopper_pearson_upper(f_hits, f_n, 1 - DELTA_SPLIT)
     bound_is = empirical_bernstein_upper(y, 2.0, 1 - DELTA_SPLIT)
-    return answer(float(np.mean(y)), min(bound_mc, bound_is))
+    p_hat = float(np.mean(y))
+    if p_hat == 0:
+        p_hat = posterior_median(0, f_n)  # no hit at all: what the draws from f alone say
+    return answer(p_hat, min(bound_mc, bound_is))
 
 
 def estimate(problem):
