@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import ndtri
 
-__all__ = ["Planted", "plant", "firing_probabilities", "random_features", "clustered_features"]
+__all__ = ["Planted", "clustered_features", "firing_probabilities", "plant", "random_features"]
 
 _CHUNK = 8192  # rows per chunk where per-sample dense draws are needed (copula)
 

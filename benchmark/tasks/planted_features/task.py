@@ -23,7 +23,10 @@ __all__ = ["METADATA", "PlantedFeatures"]
 
 METADATA = TaskMetadata(
     name="planted-features",
-    version=2,  # 2: configurations drawn from the split's secret, opaque ids, tier kept private
+    # 2: configurations drawn from the split's secret, opaque ids, tier kept private.
+    # 3: noise in every tier (lone samples no longer read out features), T2's L0 capped at 0.3 d, T4 and T6
+    # alternate their two kinds, the hierarchy's loose features counted in its L0.
+    version=3,
     description=(
         "Recover the directions of n unit features planted in superposition in d < n dimensions "
         "from samples x = sum_i a_i f_i + noise with sparse non-negative coefficients. The method "
@@ -70,7 +73,7 @@ METADATA = TaskMetadata(
     dataset=DatasetRef(
         repo_id="phasebench/phasebench-tasks",
         config="planted-features",
-        revision="sha256:0af2bb800189fe1af688dbdde809869ac67ebbb9d29ce775512ce7aaa3978ad3",
+        revision="sha256:57f64ae14cd297f4b8f94bcd14e701bdc10fa9b7adc8300f016d39c3b2486658",
     ),
     plots=[
         PlotSpec(name="recall-vs-superposition", title="Recall against superposition",
@@ -102,10 +105,38 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
-def draw_config(tier: str, sizes: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    """One instance of a tier. Every tier's L0 is near 3-6 except T2's (dense, 8-24)."""
+#: Observation noise of every tier but T5 (whose noise, 0-20 dB, is its difficulty). Without it a sample
+#: with one active feature (about L0 e^-L0 of them: 15% at L0 = 3) is that feature times a scalar, and
+#: directions that two samples share give the features away with no learning (the floor
+#: planted-floor-duplicates read off over half of the version-2 dev features so). At 25-30 dB a lone
+#: sample with a large coefficient still points at its feature within a few degrees, so the tiers keep
+#: their meaning, but two such samples differ by an angle of about sqrt(2) 10^(-SNR/20) / a (a <= 1
+#: the coefficient; the mean squared norm L0/3 is >= 1): |cos| ~ 0.999 < 0.9999 even at a = 1, 30 dB.
+BASE_SNR_DB = (25.0, 30.0)
+
+#: T2's density as a share of d at most. Dense codes are hard, but past L0 ~ d/3 they are hopeless at
+#: these sizes: even knowing the features, decoding a sample is beyond the l1 phase transition
+#: (Donoho & Tanner 2005: rho = L0/d ~ 0.3-0.4 for d/n in [1/5, 1/3]), and the old draw's L0 up to 24
+#: in d = 32 left every baseline at recall 0 (dictionary-learning measured 0.00 at L0 = 20.5, d = 32,
+#: n = 158, against 0.13 at L0 = 9.6 and 0.29 at L0 = 8).
+T2_MAX_L0_PER_DIM = 0.3
+
+
+def draw_config(tier: str, sizes: dict[str, Any], rng: np.random.Generator, variant: int | None = None) -> dict[str, Any]:
+    """One instance of a tier. Every tier's L0 is near 3-6 except T2's (dense, 8 to min(24, 0.3 d));
+    every tier is noisy, T5 (0-20 dB) far more than the others (25-30 dB). T4 and T6 have two kinds
+    each (copula or hierarchy codes; clustered features or a toy model): ``variant`` 0 or 1 names one,
+    None tosses a coin."""
+    config = _draw_structure(tier, sizes, rng, variant)
+    if "snr_db" not in config:
+        config["snr_db"] = round(float(rng.uniform(*BASE_SNR_DB)), 3)
+    return config
+
+
+def _draw_structure(tier: str, sizes: dict[str, Any], rng: np.random.Generator, variant: int | None) -> dict[str, Any]:
+    first_kind = bool(rng.random() < 0.5) if variant is None else variant == 0
     d = int(rng.choice(sizes["d"]))
-    n = int(round(d * _log_uniform(rng, *sizes["ratio"])))
+    n = round(d * _log_uniform(rng, *sizes["ratio"]))
     n_samples = int(round(_log_uniform(rng, *sizes["n_samples"]), -2))
     l0 = round(float(rng.uniform(3.0, 6.0)), 3)
     base = {"d": d, "n": n, "l0": l0, "law": "uniform", "structure": "independent", "n_samples": n_samples}
@@ -114,23 +145,24 @@ def draw_config(tier: str, sizes: dict[str, Any], rng: np.random.Generator) -> d
     if tier == "T1":
         return base
     if tier == "T2":
-        return {**base, "l0": round(float(rng.uniform(8.0, 24.0)), 3)}
+        return {**base, "l0": round(float(rng.uniform(8.0, max(8.0, min(24.0, T2_MAX_L0_PER_DIM * d)))), 3)}
     if tier == "T3":
         return {**base, "law": "zipf", "exponent": round(float(rng.uniform(0.5, 1.5)), 3)}
     if tier == "T4":
-        if rng.random() < 0.5:
+        if first_kind:
             return {**base, "structure": "copula", "rank": int(rng.integers(2, 7)),
                     "rho": round(float(rng.uniform(0.3, 0.7)), 3)}
         n_children = int(rng.integers(3, 5))
         n_parents = n // (1 + n_children)
         p_child = round(float(rng.uniform(0.7, 0.95)), 3)
-        p_parent = round(l0 / (n_parents * (1.0 + p_child)), 6)
+        n_loose = n - n_parents * (1 + n_children)  # they fire at the parents' rate too, so count them in L0
+        p_parent = round(l0 / (n_parents * (1.0 + p_child) + n_loose), 6)
         return {**base, "structure": "hierarchy", "n_parents": n_parents, "n_children": n_children,
                 "p_parent": p_parent, "p_child": p_child}
     if tier == "T5":
         return {**base, "snr_db": round(float(rng.uniform(0.0, 20.0)), 3)}
     if tier == "T6":
-        if rng.random() < 0.5:
+        if first_kind:
             lo = round(float(rng.uniform(0.4, 0.6)), 3)
             return {**base, "geometry": "clusters", "cluster_size": int(rng.integers(4, 11)),
                     "cluster_cos": [lo, round(lo + 0.2, 3)]}
@@ -156,8 +188,14 @@ class PlantedFeatures(Task):
     metadata = METADATA
 
     def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
-        tiers = [tier for tier, count in TIER_COUNTS[split].items() for _ in range(count)]
-        return [(tier, draw_config(tier, SIZES[split], rng)) for tier in tiers]
+        # A tier of two kinds alternates them from a random first one, so that a split with two or more
+        # of its instances holds both (the dev split's two T6 instances once were both toy models,
+        # and a later draw had none).
+        configs = []
+        for tier, count in TIER_COUNTS[split].items():
+            first = int(rng.integers(2))
+            configs += [(tier, draw_config(tier, SIZES[split], rng, (first + k) % 2)) for k in range(count)]
+        return configs
 
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         planted = plant(spec.params, spec.seed)
