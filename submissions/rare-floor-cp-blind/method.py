@@ -11,7 +11,6 @@ CONFIDENCE = 0.95
 
 
 def estimate(problem):
-    lo, hi = LOG10_P_RANGE
     n = int(problem["budget"])
-    upper = min(1.0 - (1.0 - CONFIDENCE) ** (1.0 / n), 10.0 ** hi)
-    return {"p_hat": np.array(10.0 ** ((lo + hi) / 2)), "upper": np.array(upper)}
+    upper = 1.0 - (1.0 - CONFIDENCE) ** (1.0 / n)
+    return {"p_hat": np.array(10.0 ** (sum(LOG10_P_RANGE) / 2)), "upper": np.array(upper)}

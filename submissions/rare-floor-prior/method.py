@@ -1,7 +1,8 @@
 """The prior constant: what a method knows about p before its first forward pass.
 
-The task announces log10 p uniform on [-12, -3]: the bound 10^-3 is certain, and the median of the
-prior, 10^-7.5, is the estimate with the least expected log10 error when nothing else is known.
+The task draws each instance's target log10 p uniformly on [-12, -3]: 10^-3 is the top of that
+range, and the median of the prior, 10^-7.5, is the estimate with the least expected log10 error when
+nothing else is known.
 """
 import numpy as np
 
