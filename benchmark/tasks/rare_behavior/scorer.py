@@ -1,5 +1,14 @@
 """Per-instance metrics of rare-behavior, in log10 units.
 
+* quantile score (the headline): 0.5 |log10 p_hat - log10 p| + the pinball loss of log10 u at 0.95,
+  i.e. the quantile losses of p_hat at level 0.5 and of u at level 0.95. A sum of quantile losses
+  is a proper score for the quantiles it asks for (Gneiting & Raftery 2007, section 6; Gneiting
+  2011), so the answer with the least expected score is p_hat at the median and u at the 95%
+  quantile of one's belief about log10 p: estimation and a calibrated bound are both rewarded, and
+  neither can be traded for a trick on the other. Why both: in the black-box track no method can
+  certify p far below about 3 / budget (an unseen region of that mass could hold every hit), so the
+  bound alone ranks methods by their budget's zero-hit constant, not by what they learned; the
+  estimate is where skill shows. Capped at 0.5 x 12 + ``PINBALL_WORST``.
 * pinball: the quantile loss of log10 u at level 0.95 (0.05 per decade of slack when u >= p, 0.95
   per decade of miss when u < p): a proper score for the 95% quantile. log10 u is floored at
   ``LOG10_FLOOR`` = -24 (twice the rarest decade), so the loss is finite and below ``PINBALL_WORST``.
@@ -18,7 +27,8 @@ import math
 import numpy as np
 
 __all__ = ["LEVEL", "LOG10_FLOOR", "PINBALL_WORST", "ESTIMATE_CAP", "IS_RATIO_RANGE", "IS_WORST",
-           "pinball_log10", "estimate_error", "is_loss", "score_answer", "scalar"]
+           "MEDIAN_LEVEL", "QUANTILE_SCORE_WORST", "pinball_log10", "estimate_error", "is_loss",
+           "quantile_score", "score_answer", "scalar"]
 
 LEVEL = 0.95
 LOG10_FLOOR = -24.0
@@ -26,6 +36,8 @@ PINBALL_WORST = 20.0          # >= 0.95 * (-3 - LOG10_FLOOR) and >= 0.05 * 12: w
 ESTIMATE_CAP = 12.0
 IS_RATIO_RANGE = (1e-12, 1e3)
 IS_WORST = IS_RATIO_RANGE[1] - math.log(IS_RATIO_RANGE[1]) - 1.0
+MEDIAN_LEVEL = 0.5            # p_hat is scored as the median: the quantile loss at 0.5 is 0.5 |error|
+QUANTILE_SCORE_WORST = MEDIAN_LEVEL * ESTIMATE_CAP + PINBALL_WORST
 
 
 def scalar(x) -> float:
@@ -52,6 +64,11 @@ def is_loss(p_hat: float, p: float) -> float:
     return r - math.log(r) - 1.0
 
 
+def quantile_score(p_hat: float, upper: float, p: float) -> float:
+    return MEDIAN_LEVEL * estimate_error(p_hat, p) + pinball_log10(upper, p)
+
+
 def score_answer(p_hat: float, upper: float, p: float) -> dict[str, float]:
-    return {"pinball": pinball_log10(upper, p), "estimate_error": estimate_error(p_hat, p),
-            "is_loss": is_loss(p_hat, p), "coverage": 1.0 if upper >= p else 0.0}
+    return {"quantile_score": quantile_score(p_hat, upper, p), "pinball": pinball_log10(upper, p),
+            "estimate_error": estimate_error(p_hat, p), "is_loss": is_loss(p_hat, p),
+            "coverage": 1.0 if upper >= p else 0.0}

@@ -4,7 +4,7 @@ Both tracks share the generator and the scorer; they differ in what the method g
 different instances (different seeds: the white-box weights must not reveal the black-box models).
 
 * ``rare-behavior``: the model lives in the instance's answers; the method only queries it through
-  ``problem["oracle"]``, with a budget of 2^10, 2^13 or 2^16 forward passes (public ``budget``).
+  ``problem["oracle"]``, with a budget of 2^12, 2^14 or 2^16 forward passes (public ``budget``).
 * ``rare-behavior-whitebox``: the weights are public inputs (names and forward pass in the card);
   the budget is the task's wall time.
 """
@@ -22,12 +22,16 @@ from ...oracle import Oracle
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .generator import make_instance
 from .models import forward
-from .scorer import ESTIMATE_CAP, IS_WORST, LEVEL, PINBALL_WORST, scalar, score_answer
+from .scorer import (ESTIMATE_CAP, IS_WORST, LEVEL, PINBALL_WORST, QUANTILE_SCORE_WORST, scalar,
+                     score_answer)
 
 __all__ = ["RareBehavior", "RareBehaviorWhitebox", "ModelOracle", "BUDGETS", "DESIGNS", "BLACKBOX_DESIGNS",
            "SplitDesign", "draw_configs"]
 
-BUDGETS = (2 ** 10, 2 ** 13, 2 ** 16)
+#: 2^12 at least: the zero-hit Clopper-Pearson bound, about 3 / budget, is then below the announced
+#: top 1e-3 at every budget, so a sample's hits (or their absence) always tell a method something the
+#: prior does not (at 2^10 it was 2.9e-3: a method learned nothing from a miss).
+BUDGETS = (2 ** 12, 2 ** 14, 2 ** 16)
 MODEL_PREFIX = "model."
 
 
@@ -84,11 +88,15 @@ DESIGNS = {
 #: dimensions give p away to geometric probing (finite-difference Jacobians, root search, polytope
 #: measurement: exact F1, F2 within 0.04 decades, inside every budget), and no coarser output keeps the
 #: score-based estimators working while stopping the probe (tests/benchmark/tasks/rare_behavior/
-#: test_oracle_extraction.py). Sequences leave nothing to probe: estimating is the only way.
+#: test_oracle_extraction.py). Sequences leave nothing to probe: estimating is the only way. Dev holds
+#: 16 instances, as many as test (8 more small ones, seconds each to build): with 8, a paired interval
+#: between two methods rested on two or three instances where either got a hit.
 BLACKBOX_DESIGNS = {
     "dev": SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
                        f3_shapes=((8, 8, 1, 64), (8, 6, 1, 64), (8, 8, 2, 64), (7, 6, 1, 128), (6, 7, 1, 64),
-                                  (7, 7, 1, 64), (8, 7, 2, 64), (6, 6, 2, 64))),
+                                  (7, 7, 1, 64), (8, 7, 2, 64), (6, 6, 2, 64), (6, 6, 1, 64), (7, 6, 2, 64),
+                                  (8, 6, 2, 64), (6, 7, 2, 64), (7, 7, 1, 128), (6, 8, 1, 64), (8, 7, 1, 64),
+                                  (7, 6, 1, 64))),
     "test": SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
                         f3_shapes=DESIGNS["test"].f3_shapes + ((8, 8, 2, 64), (9, 8, 1, 64), (10, 7, 2, 64),
                                                                (7, 8, 1, 128), (6, 9, 1, 64), (11, 7, 1, 64),
@@ -160,7 +168,17 @@ _ANSWER = {
     "upper": FieldSpec(kind="float", description="95% upper confidence bound on p, in (0, 1], >= p_hat"),
 }
 
+# The headline scores the estimate and the bound in one proper rule (scorer.py says why both): the
+# quantile losses of log10 p_hat at 0.5 and of log10 upper at 0.95. Its zero is a perfect answer; the
+# floor rare-floor-prior (10^-7.5 and 1e-3, no forward pass) scores about 1.35 in expectation over the
+# announced prior (0.5 x 2.25 decades of error + 0.05 x 4.5 decades of slack): the board's skill is
+# the share of that gap a method closes.
 _METRICS = [
+    Metric(name="quantile_score", higher_is_better=False, best=0.0, worst=QUANTILE_SCORE_WORST,
+           description="0.5 |log10 p_hat - log10 p| + the pinball loss of log10 upper at 0.95 (the two "
+                       "columns below, in decades): a proper score for p_hat as the median and upper as the "
+                       "95% quantile of one's belief about log10 p, so it rewards estimation and a tight "
+                       "calibrated bound together; the prior constant (10^-7.5, 1e-3) scores about 1.35"),
     Metric(name="pinball", higher_is_better=False, best=0.0, worst=PINBALL_WORST,
            description="quantile loss of log10 upper at level 0.95: 0.05 per decade of slack, 0.95 per decade "
                        "of miss (log10 upper floored at -24)"),
@@ -196,6 +214,7 @@ _REFERENCES = [
     "Rubinstein & Kroese 2004, The Cross-Entropy Method",
     "Gowal et al. 2018, On the Effectiveness of Interval Bound Propagation",
     "Clopper & Pearson 1934, The use of confidence or fiducial limits illustrated in the case of the binomial",
+    "Gneiting & Raftery 2007, Strictly Proper Scoring Rules, Prediction, and Estimation (quantile scores)",
 ]
 
 
@@ -229,7 +248,7 @@ def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
     else:
         inputs = {**_COMMON_FIELDS,
                   "budget": FieldSpec(kind="int", description="forward passes allowed through problem['oracle'] "
-                                      "(2^10, 2^13 or 2^16); one more fails the instance")}
+                                      "(2^12, 2^14 or 2^16); one more fails the instance")}
         what = ("only problem['oracle'], which returns the model's float64 outputs for a batch of inputs and counts "
                 "every forward pass against the instance's budget; the weights never reach the method. The track "
                 "holds the tiny transformers (F3) only: the low-dimensional MLPs give p away to geometric probing "
@@ -237,12 +256,17 @@ def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
     inputs = {k: f.model_copy(update={"public_because": _PUBLIC_BECAUSE[k]}) for k, f in inputs.items()}
     return TaskMetadata(
         # 2: F2 in 3-D to 6-D (boxes) added; 3: two dev F3 models of length 8; 4: configurations, target p
-        # (continuous) and budgets drawn from the split's secret, opaque ids; black-box: F3 only
-        name=name, version=4,
+        # (continuous) and budgets drawn from the split's secret, opaque ids; black-box: F3 only;
+        # 5: headline quantile_score (estimate and bound), budgets 2^12..2^16, 16 black-box dev instances
+        name=name, version=5,
         description=("Estimate the probability p of a rare model behaviour (output above a threshold, or a target "
-                     "argmax) under a known input distribution, and give a 95% upper bound on it. log10 p lies in "
-                     f"[-12, -3] and is known exactly to the benchmark. The method gets {what}."),
-        reference=_REFERENCES, input_schema=inputs, answer_schema=_ANSWER, metrics=_METRICS, headline="pinball",
+                     "argmax) under a known input distribution, and give a 95% upper bound on it. Each instance's "
+                     f"model is tuned to a target log10 p drawn uniformly on [-12, -3]; its p is known exactly "
+                     f"to the benchmark. The headline scores both: "
+                     f"half the estimate's log10 error plus the bound's 0.95 pinball loss. The method gets "
+                     f"{what}."),
+        reference=_REFERENCES, input_schema=inputs, answer_schema=_ANSWER, metrics=_METRICS,
+        headline="quantile_score",
         groups=["F1", "F2", "F3"] if whitebox else ["F3"],
         group_public=True,
         group_because="the family (the 'family' field): the model class, shown by the inputs' shapes anyway",
@@ -322,7 +346,7 @@ class _RareBehaviorBase(Task):
 @register_task
 class RareBehavior(_RareBehaviorBase):
     metadata = _metadata("rare-behavior", whitebox=False,
-                         revision="sha256:4f3cff48f4b1d12ef73db459ddc374f58aa5781ede3d47baa2c1668b25f5bfca")
+                         revision="sha256:fd94bfd52e6f76b6cc3a10b94a587aed1b56661418aee719d5b4c7242c782ccb")
 
     def oracle(self, record: InstanceRecord, truth: dict[str, np.ndarray]) -> Oracle:
         pub = record.public

@@ -1,11 +1,15 @@
 """Tiny rare-behavior splits: a few real instances of each family (F2 in 2-D and 4-D), built in seconds."""
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 from benchmark.dataset import SplitWriter, open_split
 from benchmark.task import InstanceSpec, get_task
 from benchmark.tasks.rare_behavior.task import BUDGETS
+
+REPO = Path(__file__).resolve().parents[4]
 
 TINY_CONFIGS = [
     ("F1", {"input_dist": "gaussian", "dim": 32, "rank": 1, "hidden_layers": 1, "width": 8, "classes": 1,
@@ -27,3 +31,18 @@ def build_rare_split(root: Path, task_name: str = "rare-behavior", configs=None,
         writer.add(spec.id, family, inst.public_fields, inst.inputs, inst.answer, inst.answer_info)
     writer.close()
     return open_split(task_name, "dev", root)
+
+
+def load_method(name: str):
+    """submissions/<name>/method.py as a module; every rare-* folder has its own method and rare_common,
+    so both names are taken out of sys.modules again after the import."""
+    folder = str(REPO / "submissions" / name)
+    saved = {k: sys.modules.pop(k) for k in ("method", "rare_common") if k in sys.modules}
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module("method")
+    finally:
+        sys.path.remove(folder)
+        for k in ("method", "rare_common"):
+            sys.modules.pop(k, None)
+        sys.modules.update(saved)

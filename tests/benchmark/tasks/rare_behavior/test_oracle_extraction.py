@@ -7,14 +7,14 @@ bottleneck of F1 and a root search along it gives the exact normal mass; on 2-D 
 cutting-plane ascent of the margin finds its peaks and uniform sampling inside the polytope that the
 peak's pieces cut out measures the region; sequences (F3) have nothing to probe (plain Monte Carlo).
 
-The assertion, per instance: the attacker's pinball is not below the best honest baseline's by more
-than ``MARGIN``. The reference is rare-mc, the black-box baseline with the best headline and a valid
-bound (the card: rare-mc 0.21 [0.14, 0.28]; rare-ce-is is valid but looser; rare-ams's asymptotic
-bound covers 56% of the instances, flagged below 95%, so it is not a reference for a 95% bound). Its
-*expected* pinball is exact and free: rare-mc's answer depends only on its hit count k ~ Bin(budget, p)
-(p_hat = k / n, upper = Clopper-Pearson(k, n)), so E[pinball] = sum_k Bin(k) pinball(CP(k, n), p),
-with no forward pass and no sampling noise. ``MARGIN`` = 0.07 is the half-width of rare-mc's 95%
-bootstrap interval on the card, i.e. about 1.4 decades of slack in the bound.
+The assertion, per instance, is on the bound's pinball loss, the part of the headline that probing
+would buy (a tight bound where sampling sees no hit): the attacker's is not below rare-mc's by more
+than ``MARGIN``. rare-mc is the reference because its bound is valid for any model and depends on no
+proposal (rare-ce-is is valid but looser; rare-ams's asymptotic bound is not a 95% bound). Its
+*expected* pinball is exact and free: rare-mc's bound depends only on its hit count k ~ Bin(budget, p)
+(upper = Clopper-Pearson(k, n)), so E[pinball] = sum_k Bin(k) pinball(CP(k, n), p), with no forward
+pass and no sampling noise. ``MARGIN`` = 0.07 is the half-width of rare-mc's 95% bootstrap interval on
+the pinball when it was the headline (task version 4: 0.21 [0.14, 0.28]), about 1.4 decades of slack.
 
 Expected today: F1 fails (exact p from a few hundred passes), and so does most of F2 (the float64
 margin lets the search find and measure the region); F3 passes. The task's fix (what the oracle

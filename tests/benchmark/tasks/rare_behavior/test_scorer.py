@@ -7,7 +7,8 @@ from benchmark.dataset import InstanceRecord
 from benchmark.stats import aggregate
 from benchmark.task import AnswerError, get_task
 from benchmark.tasks.rare_behavior.scorer import (ESTIMATE_CAP, IS_WORST, LOG10_FLOOR, PINBALL_WORST,
-                                                  estimate_error, is_loss, pinball_log10, score_answer)
+                                                  QUANTILE_SCORE_WORST, estimate_error, is_loss, pinball_log10,
+                                                  quantile_score, score_answer)
 
 TASKS = [get_task("rare-behavior"), get_task("rare-behavior-whitebox")]
 RECORD = InstanceRecord(id="x", group="F1", public={})
@@ -55,6 +56,24 @@ def test_pinball_is_minimised_by_the_95_percent_quantile():
     assert best == pytest.approx(np.quantile(log_p, 0.95), abs=0.05)
 
 
+def test_quantile_score_is_minimised_by_the_median_and_the_95_percent_quantile():
+    """Proper for the pair: over uncertainty about log10 p, the answer with the lowest mean headline
+    puts p_hat at the median and the bound at the 95% quantile; a confident answer at the truth's
+    centre (bound = estimate) and a far bound both score worse."""
+    log_p = np.random.default_rng(1).normal(-8.0, 1.0, 3000)
+    p = 10.0 ** log_p
+    est = np.linspace(-10, -6, 81)
+    ups = np.linspace(-8, -4, 81)
+    mean = np.array([[np.mean([quantile_score(10 ** e, 10 ** max(u, e), q) for q in p[::6]]) for u in ups]
+                     for e in est])
+    i, j = np.unravel_index(np.argmin(mean), mean.shape)
+    assert est[i] == pytest.approx(np.median(log_p), abs=0.1)
+    assert ups[j] == pytest.approx(np.quantile(log_p, 0.95), abs=0.1)
+    assert quantile_score(1e-8, 1e-8, 1e-8) == 0.0
+    assert quantile_score(1e-7, 1e-6, 1e-8) == pytest.approx(0.5 * 1 + 0.05 * 2)   # one decade off, two of slack
+    assert quantile_score(1e-9, 1e-9, 1e-8) == pytest.approx(0.5 * 1 + 0.95 * 1)   # one decade under, bound missed
+
+
 def test_estimate_error_and_is_loss_stay_finite():
     assert estimate_error(0.0, 1e-9) == ESTIMATE_CAP
     assert estimate_error(1e-3, 1e-9) == pytest.approx(6.0)
@@ -79,18 +98,19 @@ def test_answer_validation_names_the_field(answer, message):
 
 def test_failure_counts_worse_than_any_answer():
     failed = TASKS[0].failure_metrics(RECORD)
-    assert failed == {"pinball": PINBALL_WORST, "estimate_error": ESTIMATE_CAP, "is_loss": IS_WORST,
-                      "coverage": 0.0}
+    assert failed == {"quantile_score": QUANTILE_SCORE_WORST, "pinball": PINBALL_WORST,
+                      "estimate_error": ESTIMATE_CAP, "is_loss": IS_WORST, "coverage": 0.0}
     for p in (1e-12, 1e-3):
         for u in (1e-300, 1.0):
             assert score_answer(0.0, u, p)["pinball"] <= PINBALL_WORST
+            assert score_answer(0.0, u, p)["quantile_score"] <= QUANTILE_SCORE_WORST
 
 
 def test_coverage_below_nominal_is_flagged():
     meta = TASKS[0].metadata
     def rows(hits, n):
-        return [{"group": "F1", "metrics": {"pinball": 0.0, "estimate_error": 0.0, "is_loss": 0.0,
-                                           "coverage": float(i < hits)}} for i in range(n)]
+        return [{"group": "F1", "metrics": {"quantile_score": 0.0, "pinball": 0.0, "estimate_error": 0.0,
+                                           "is_loss": 0.0, "coverage": float(i < hits)}} for i in range(n)]
     ok = aggregate(meta, rows(19, 20))["metrics"]["coverage"]
     bad = aggregate(meta, rows(12, 20))["metrics"]["coverage"]
     assert ok["below_nominal"] is False and ok["binom_p"] > 0.05

@@ -1,11 +1,8 @@
 """The white-box baselines' own guarantees: the IBP bound is sound (u >= p on every dev F2 instance,
 and its intervals contain the network's margins), and the ITGIS estimator is unbiased (checked
 exactly on a model small enough to enumerate every sequence)."""
-import importlib
 import itertools
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,23 +11,9 @@ from benchmark.dataset import open_split
 from benchmark.task import InstanceSpec, get_task
 from benchmark.tasks.rare_behavior.models import forward
 
-REPO = Path(__file__).resolve().parents[4]
+from .builders import load_method
+
 WHITE = get_task("rare-behavior-whitebox")
-
-
-def load_method(name):
-    """submissions/<name>/method.py as a module; every rare-* folder has its own method and rare_common,
-    so both names are taken out of sys.modules again after the import."""
-    folder = str(REPO / "submissions" / name)
-    saved = {k: sys.modules.pop(k) for k in ("method", "rare_common") if k in sys.modules}
-    sys.path.insert(0, folder)
-    try:
-        return importlib.import_module("method")
-    finally:
-        sys.path.remove(folder)
-        for k in ("method", "rare_common"):
-            sys.modules.pop(k, None)
-        sys.modules.update(saved)
 
 
 def whitebox_problem(public, inputs, seed=0):
