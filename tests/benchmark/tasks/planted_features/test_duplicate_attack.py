@@ -42,3 +42,11 @@ def test_duplicate_directions_stay_at_the_floor_on_every_tier(tier, kind):
     scores = score_atoms(truth.features, atoms, truth.signed)
     assert scores["recall@0.9"] <= 0.1, (tier, kind, len(atoms), scores)
 
+
+
+def test_duplicate_directions_stay_at_the_floor_on_the_dev_split(dev_split):
+    for record in dev_split.instances:
+        truth = dev_split.load_answer(record.id)
+        problem = {**record.public, **dev_split.load_inputs(record.id), "seed": 0}
+        scores = score_atoms(truth["features"], DUP.recover_features(problem), bool(truth["signed"]))
+        assert scores["recall@0.9"] <= 0.1, (record.group, record.id, scores)
