@@ -101,7 +101,7 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
     """
     all_rows = rows
     rows = [r for r in all_rows if meta.ranked(r.get("group"))]
-    out: dict[str, Any] = {"n_instances": len(rows), "metrics": {}, "groups": {}}
+    out: dict[str, Any] = {"n_instances": len(all_rows), "metrics": {}, "groups": {}}
     if len(rows) != len(all_rows):
         out["n_unranked"] = len(all_rows) - len(rows)
     for m in meta.metrics:

@@ -140,8 +140,10 @@ def board_intervals(board: Board) -> dict[int, RankInterval]:
 
 
 def best_floor(board: Board) -> RankedRow | None:
-    """The floor with the best headline (the zero of skill), or None when no floor was evaluated."""
-    return next((r for r in board.floors if r.headline is not None), None)
+    """The out-of-sample floor with the best headline (the zero of skill), or None."""
+    # A floor fitted on this split's answers (in-sample) would set the zero of skill with a score
+    # it cannot reach on unseen instances: only out-of-sample floors count.
+    return next((r for r in board.floors if r.headline is not None and not r.in_sample(board.split)), None)
 
 
 def board_skill(board: Board) -> dict[int, Skill]:

@@ -93,7 +93,7 @@ def changed_cmd(base, head, repo, only_submissions, checkout, expect, with_basel
         for spec_file in sorted((repo / "submissions").glob(f"*/{SPEC_FILE}")):
             folder = f"submissions/{spec_file.parent.name}"
             spec, problems = validate_submission(spec_file.parent)
-            if folder not in folders and spec and not problems and spec.baseline and tasks & set(spec.tasks):
+            if folder not in folders and spec and not problems and (spec.baseline or spec.floor) and tasks & set(spec.tasks):
                 baselines.append(folder)
     click.echo(" ".join(folders))
     if github_output:

@@ -123,8 +123,8 @@ def task_page(task: str):
 
 def _ranked_instances(board: Board) -> int | None:
     """Instances that count towards the ranking, as the best-evaluated row saw them."""
-    counts = [r.evaluation.metrics.get("n_instances") for r in board.current + board.floors
-              if isinstance(r.evaluation.metrics, dict)]
+    counts = [r.evaluation.metrics.get("n_instances", 0) - r.evaluation.metrics.get("n_unranked", 0)
+              for r in board.current + board.floors if isinstance(r.evaluation.metrics, dict)]
     counts = [c for c in counts if isinstance(c, int)]
     return max(counts) if counts else None
 

@@ -186,7 +186,8 @@ def test_unranked_groups_are_group_rows_but_not_in_the_overall_metrics():
     ok = {m.name: 1.0 for m in meta.metrics}
     zero = {m.name: 0.0 for m in meta.metrics}
     out = aggregate(meta, [{"group": "T1", "metrics": zero}, {"group": "T2", "metrics": ok}])
-    assert out["metrics"]["recall@0.9"]["value"] == 0.0 and out["n_instances"] == 1 and out["n_unranked"] == 1
+    assert out["metrics"]["recall@0.9"]["value"] == 0.0 and out["n_instances"] == 2 and out["n_unranked"] == 1
+    assert out["metrics"]["recall@0.9"]["n"] == 1
     assert out["groups"]["T2"]["recall@0.9"] == 1.0
 
 

@@ -245,12 +245,15 @@ def test_floors_and_in_sample_rows_are_shown_apart_and_never_ranked(client, add)
     pf = "recall@0.9"
     add(name="const", headline=0.3, meta={"floor": True}, instances=noisy_instances([0.3] * 12, metric=pf))
     add(name="lookup", headline=0.4, meta={"floor": True}, instances=noisy_instances([0.4] * 12, metric=pf))
+    # a floor fitted on dev answers scores in-sample there: never the zero of skill
+    add(name="memorised", headline=0.9, meta={"floor": True, "fitted_on": ["dev"]},
+        instances=noisy_instances([0.9] * 12, metric=pf))
     add(name="fitted", headline=0.95, meta={"fitted_on": ["dev"]}, instances=noisy_instances([0.95] * 12, metric=pf))
     add(name="method", headline=0.6,
         instances=noisy_instances([0.55, 0.65] * 6, metric=pf))
     data = client.get(API_LB).get_json()
     assert [r["submission"] for r in data["rows"]] == ["method"] and data["rows"][0]["rank"] == 1
-    assert [r["submission"] for r in data["floors"]] == ["lookup", "const"]      # best first
+    assert [r["submission"] for r in data["floors"]] == ["memorised", "lookup", "const"]      # best first
     assert all(r["rank"] is None and r["floor"] for r in data["floors"])
     assert [r["submission"] for r in data["in_sample"]] == ["fitted"] and data["in_sample"][0]["rank"] is None
     assert data["skill"]["floor"] == "lookup"
@@ -263,7 +266,8 @@ def test_floors_and_in_sample_rows_are_shown_apart_and_never_ranked(client, add)
     assert "fitted" not in ranking and "const" not in ranking
     rows = _csv(client.get(PF + "/leaderboard.csv"))
     assert [(r["section"], r["submission"]) for r in rows] == [
-        ("current", "method"), ("floor", "lookup"), ("floor", "const"), ("in-sample", "fitted")]
+        ("current", "method"), ("floor", "memorised"), ("floor", "lookup"), ("floor", "const"),
+        ("in-sample", "fitted")]
     # on the test split the same method is not in-sample: fitted_on names dev only
     add(name="fitted", split="test", headline=0.95, meta={"fitted_on": ["dev"]},
         instances=noisy_instances([0.95] * 12, metric=pf))
