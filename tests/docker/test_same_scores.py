@@ -22,11 +22,11 @@ COVERED_ELSEWHERE = {("random-atoms", "planted-features"), ("pca", "planted-feat
 
 
 def _baselines():
-    """(folder, task) of every valid baseline submission answering one of TASKS."""
+    """(folder, task) of every valid reference submission (baseline or floor) answering one of TASKS."""
     out = []
     for spec_file in sorted((REPO / "submissions").glob("*/submission.yaml")):
         spec, problems = validate_submission(spec_file.parent)
-        if spec and not problems and spec.baseline:
+        if spec and not problems and (spec.baseline or spec.floor):
             out += [(spec_file.parent.name, task) for task in TASKS if task in spec.tasks]
     return out
 

@@ -18,7 +18,7 @@ def invoke(*args, env=None):
 def test_tasks_lists_the_headline_and_its_direction():
     out = invoke("tasks")
     assert out.exit_code == 0
-    assert "planted-features (v2): headline recall@0.9 (higher is better)" in out.output
+    assert "planted-features (v3): headline recall@0.9 (higher is better)" in out.output
 
 
 def test_validate_exit_codes(tmp_path):
