@@ -50,8 +50,11 @@ class ResourceLimits(_Strict):
     output_mb: float = Field(gt=0)
 
 
+FieldKind = Literal["array", "int", "float", "str", "bool"]
+
+
 class FieldSpec(_Strict):
-    kind: Literal["array", "int", "float", "str", "bool"]
+    kind: FieldKind
     description: str
     dtype: str | None = None
     shape: list[str] | None = None
@@ -68,11 +71,21 @@ class DatasetRef(_Strict):
         " manifest for the embedded copy ('sha256:<64 hex>')"
     )
 
+    train_revision: str | None = Field(
+        default=None, description="the sha256 of the train split's manifest ('sha256:<64 hex>'), for a task with a"
+        " train split: pinned like dev's, so that a method fitted on it names the data it saw")
+
     @model_validator(mode="after")
     def _pinned(self) -> "DatasetRef":
         if not re.fullmatch(r"[0-9a-f]{40}|sha256:[0-9a-f]{64}", self.revision):
             raise ValueError(f"dataset revision {self.revision!r} is not pinned (commit or sha256:...)")
+        if self.train_revision is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", self.train_revision):
+            raise ValueError(f"train revision {self.train_revision!r} is not pinned (sha256:...)")
         return self
+
+    def pin(self, split: str) -> str | None:
+        """The pinned revision of a public split's embedded build (None: the split has no pin)."""
+        return {"dev": self.revision, "train": self.train_revision}.get(split)
 
 
 class PlotSpec(_Strict):

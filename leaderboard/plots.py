@@ -267,7 +267,9 @@ def scatter_svg(data: PlotData, meta: TaskMetadata) -> Markup:
     dodge = 4.0 if n_distinct_x * 2 < len(xs) else 0.0
 
     pid = f"plot-{spec.name}"
-    scale = lambda log: " (log scale)" if log else ""
+    def scale(log: bool) -> str:
+        return " (log scale)" if log else ""
+
     desc = (f"Scatter plot. x: {spec.x_label}{scale(spec.x_log)}; y: {spec.y_label}{scale(spec.y_log)}."
             + (" The line y = x marks exact agreement." if spec.diagonal else "") + " " + plot_summary(data))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart scatter" role="img" id="{pid}" '

@@ -92,7 +92,7 @@ def make_app(config: QueueConfig | None = None) -> Celery:
             log.warning("job %s: infrastructure failure, retry %d in %g s: %s", job_id,
                         self.request.retries + 1, delay, what)
             # The reason travels with the retry too: the database may be what failed.
-            raise self.retry(exc=exc, countdown=delay, kwargs={"retry_reason": reason})
+            raise self.retry(exc=exc, countdown=delay, kwargs={"retry_reason": reason}) from exc
         except Exception as exc:
             # A bug in the evaluator or a task: the message is acknowledged (running it again
             # would fail the same way), so the job must not stay 'running' for ever.

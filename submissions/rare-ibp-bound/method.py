@@ -52,8 +52,8 @@ def interval_margin(layers, predicate, threshold, target, lo, hi):
     mid, rad = (lo + hi) / 2, (hi - lo) / 2
     for w, b in layers[:-1]:
         m, r = mid @ w.T + b, rad @ np.abs(w).T
-        l, u = np.maximum(m - r, 0.0), np.maximum(m + r, 0.0)
-        mid, rad = (l + u) / 2, (u - l) / 2
+        low, high = np.maximum(m - r, 0.0), np.maximum(m + r, 0.0)
+        mid, rad = (low + high) / 2, (high - low) / 2
     w, b = layers[-1]
     if predicate == "threshold":
         wd, bd = w[:1], b[:1] - threshold

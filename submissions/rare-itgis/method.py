@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
-from rare_common import (MAX_ROWS, WHITEBOX_BUDGET, Inputs, Model, answer, clopper_pearson_upper,
+from rare_common import (MAX_ROWS, Inputs, Model, answer, clopper_pearson_upper,
                          empirical_bernstein_upper, plain_monte_carlo, posterior_median)
 
 __all__ = ["estimate", "itgis", "DELTA_SPLIT"]

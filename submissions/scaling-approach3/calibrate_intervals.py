@@ -1,13 +1,16 @@
-"""Choose K, the interval multiplier of a scaling baseline (scaling_common), on fresh draws of the
-task's published distribution; never on dev or test answers. Run from the repository root:
+"""Choose K, the interval multiplier of a scaling baseline (scaling_common), on the task's train split;
+never on dev or test answers. Build the split, then run from the repository root:
 
+    .venv/bin/phasebench data build --split train --task scaling-exponents
     .venv/bin/python submissions/scaling-approach3/calibrate_intervals.py scaling-bnsl [...]
 
-Draws 2 x the test split's families A and B (68 instances; family C is the published data, whose
-answers are public) with seeds from default_rng(987654), runs the baseline once on each, recording
-the three spreads of its interval, and prints for each K in steps of 0.1 the interval score and
-coverage; the K shipped is the smallest whose coverage reaches 0.85 (the interval score's own
-minimum covers 78-82%). About 1 (approach 3) to 5 (M4) minutes per baseline on one core.
+The train split is twice the test split's families A and B (68 instances, public answers, drawn from the
+public train key, so sharing no instance with dev or test; family C is the published data, whose answers
+are public and which the train split leaves out). Runs the baseline once on each instance, with the seed
+the evaluator would give it, recording the three spreads of its interval, and prints for each K in steps
+of 0.1 the interval score and coverage; the K shipped is the smallest whose coverage reaches 0.85 (the
+interval score's own minimum covers 78-82%). About 1 (approach 3) to 5 (M4) minutes per baseline on one
+core. The baselines that ship a K so chosen declare ``fitted_on: [train]``.
 """
 from __future__ import annotations
 
@@ -22,30 +25,24 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmark.dataset import InstanceRecord
-from benchmark.task import InstanceSpec, get_task
-from benchmark.tasks.scaling_exponents.task import KIND_COUNTS, draw_config
+from benchmark.dataset import open_split  # noqa: E402  (after the repository is on sys.path)
+from benchmark.task import get_task  # noqa: E402
+from evaluator.runner import instance_seed  # noqa: E402
 
 TASK = get_task("scaling-exponents")
 KS = np.round(np.arange(0.8, 3.01, 0.1), 2)
 TARGET = 0.85
 
 
-def draws(n_rep: int = 2, seed: int = 987654):
-    rng = np.random.default_rng(seed)
+def draws():
+    """The train split's instances as the evaluator hands them to a method (record, problem, answers)."""
+    split = open_split(TASK.name, "train")
+    split.verify()
     out = []
-    for _ in range(n_rep):
-        for (family, kind), count in KIND_COUNTS["test"].items():
-            if family == "C":
-                continue
-            for _ in range(count):
-                spec = InstanceSpec(id=f"cal{len(out):03d}", group=family, params=draw_config(kind, rng),
-                                    seed=int(rng.integers(2 ** 31)))
-                g = TASK.generate(spec)
-                rec = InstanceRecord(id=spec.id, group=family, public=g.public_fields, hidden=g.hidden)
-                problem = {**g.public_fields, "instance_id": spec.id, "group": family, "seed": spec.seed,
-                           "device": "cpu", **g.inputs}
-                out.append((rec, problem, g.answer))
+    for rec in split.instances:
+        problem = {**rec.public, "instance_id": rec.id, "group": rec.group, "seed": instance_seed(rec.id),
+                   "device": "cpu", **split.load_inputs(rec.id)}
+        out.append((rec, problem, split.load_answer(rec.id)))
     return out
 
 

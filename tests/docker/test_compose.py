@@ -5,7 +5,6 @@ import re
 
 import yaml
 
-from evaluator.cli import main
 from tests.builders import REPO
 from tests.docker.test_workflows import _resolve
 

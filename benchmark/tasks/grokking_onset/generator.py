@@ -24,7 +24,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -141,7 +141,7 @@ class SplitDesign:
 # x^2 groks far more reliably than ReLU at these widths (about half the ReLU runs plateau below 0.9),
 # so two thirds of the runs use it: with the runs without weight decay and those too slow for T,
 # about a third never grok. The GPU-sized set (GPU_DESIGNS) has the full ranges.
-_CPU = dict(budget=25000, n_log=200, n_ckpt=16, widths=(64, 64, 128), acts=("quad", "quad", "relu"),
+_CPU: dict[str, Any] = dict(budget=25000, n_log=200, n_ckpt=16, widths=(64, 64, 128), acts=("quad", "quad", "relu"),
             ops=("add", "sub", "mul", "sq"), lr=(3e-4, 3e-2), wd=(0.3, 3.0), wd_zero_share=0.1,
             train_frac=(0.5, 0.85), init_scale=(0.5, 2.0), float64_share=0.1)
 # The transformer subset: a sixth of the runs, each 10-15 times an MLP run's CPU time per step, so a
@@ -149,7 +149,7 @@ _CPU = dict(budget=25000, n_log=200, n_ckpt=16, widths=(64, 64, 128), acts=("qua
 # Nanda et al.'s configuration groks in a few hundred to a few thousand steps, or not within T). Train
 # fractions below 0.5 of the 289 pairs leave it memorising for good. All float32: a float64
 # transformer would double the dominant cost of the build.
-_CPU_TRANSFORMER = dict(schedule=Schedule(budget=5000, n_log=160, n_ckpt=12), lr=(1.5e-3, 1e-2), wd=(0.3, 3.0),
+_CPU_TRANSFORMER: dict[str, Any] = dict(schedule=Schedule(budget=5000, n_log=160, n_ckpt=12), lr=(1.5e-3, 1e-2), wd=(0.3, 3.0),
                         wd_zero_share=0.1, train_frac=(0.5, 0.85), init_scale=(0.5, 2.0), float64_share=0.0)
 DESIGNS = {
     "dev": SplitDesign(n_runs=48, moduli=(23, 29), held_out_moduli=(), **_CPU,
@@ -165,10 +165,10 @@ DESIGNS = {
 # builds it. Model-steps: dev 2.6e7 MLP + 9.6e5 transformer, test 1.0e8 + 3.8e6; at the issue's
 # 1e4 model-steps/s that is under an hour for dev and about three hours for test on one H100/H200,
 # plus the transformers at their (unmeasured) GPU rate.
-_GPU = dict(budget=100_000, n_log=300, n_ckpt=24, widths=(64, 128, 256, 512), acts=("quad", "relu"),
+_GPU: dict[str, Any] = dict(budget=100_000, n_log=300, n_ckpt=24, widths=(64, 128, 256, 512), acts=("quad", "relu"),
             ops=("add", "sub", "mul", "sq"), lr=(3e-4, 5e-3), wd=(0.01, 3.0), wd_zero_share=0.1,
             train_frac=(0.2, 0.8), init_scale=(0.5, 8.0), float64_share=0.1)
-_GPU_TRANSFORMER = dict(schedule=Schedule(budget=30_000, n_log=250, n_ckpt=20), lr=(3e-4, 5e-3), wd=(0.01, 3.0),
+_GPU_TRANSFORMER: dict[str, Any] = dict(schedule=Schedule(budget=30_000, n_log=250, n_ckpt=20), lr=(3e-4, 5e-3), wd=(0.01, 3.0),
                         wd_zero_share=0.1, train_frac=(0.2, 0.8), init_scale=(0.5, 8.0), float64_share=0.1)
 GPU_DESIGNS = {
     "dev": SplitDesign(n_runs=256, moduli=(97,), held_out_moduli=(), **_GPU,
@@ -258,7 +258,9 @@ def run_configs(split: str, seeds: RunSeeds, design: SplitDesign | None = None) 
             dtype="float64" if rng.random() < design.float64_share else "float32",
             seed=seed))
     tf = design.transformers
-    for i in range(design.n_runs, design.n_runs + (tf.n_runs if tf else 0)):
+    if tf is None:
+        return out
+    for i in range(design.n_runs, design.n_runs + tf.n_runs):
         seed = _seed(i)
         rng = np.random.default_rng(seed)
         wd = 0.0 if rng.random() < tf.wd_zero_share else _log_uniform(rng, tf.wd)
@@ -275,7 +277,7 @@ def run_configs(split: str, seeds: RunSeeds, design: SplitDesign | None = None) 
 
 def activation_elements(cfg: AnyConfig) -> int:
     """Elements of a run's largest activation in one full-batch step: what bounds a GPU batch."""
-    if architecture_of(cfg) == "transformer":
+    if isinstance(cfg, TransformerConfig):
         return cfg.p * cfg.p * 3 * max(cfg.d_mlp, cfg.d_model)
     return cfg.p * cfg.p * max(cfg.width, cfg.p)
 
@@ -351,12 +353,14 @@ def train_chunk(configs: Sequence[AnyConfig], schedule: Schedule, device: str = 
                 progress=None, compile: bool = False) -> list[Curves]:
     """Train one batch (runs of one shape and architecture) on ``schedule``, with one CPU thread."""
     ckpts = log_grid(schedule.budget, schedule.n_ckpt)
-    trainer = train_transformer_batch if architecture_of(configs[0]) == "transformer" else train_batch
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # a fixed reduction order: the stored bytes must not depend on the core count
     try:
-        return trainer(configs, schedule.budget, schedule.n_log, ckpts, device=device, progress=progress,
-                       compile=compile)
+        if architecture_of(configs[0]) == "transformer":   # a batch holds one architecture
+            return train_transformer_batch(cast(Sequence[TransformerConfig], configs), schedule.budget,
+                                           schedule.n_log, ckpts, device=device, progress=progress, compile=compile)
+        return train_batch(cast(Sequence[RunConfig], configs), schedule.budget, schedule.n_log, ckpts,
+                           device=device, progress=progress, compile=compile)
     finally:
         torch.set_num_threads(threads)
 

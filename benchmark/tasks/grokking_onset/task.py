@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ...dataset import InstanceRecord, SplitWriter
-from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...metadata import Breakdown, DatasetRef, FieldKind, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from ...split_secret import SplitSecret
 from .generator import (DESIGNS, SCALES, KeyedRunSeeds, RunSeeds, TrainedRun, config_from_params, config_params,
@@ -29,7 +29,7 @@ _CONFIG_IS_PUBLIC = ("the run's configuration: what a practitioner knows before 
 _PREFIX_IS_PUBLIC = "the start of training, up to t_obs, that the prediction is made from"
 
 
-def _scalar(kind: str, desc: str, why: str = _CONFIG_IS_PUBLIC) -> FieldSpec:
+def _scalar(kind: FieldKind, desc: str, why: str = _CONFIG_IS_PUBLIC) -> FieldSpec:
     return FieldSpec(kind=kind, description=desc, public_because=why)
 
 

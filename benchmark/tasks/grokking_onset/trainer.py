@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -90,7 +91,22 @@ def labels_for(op: str, p: int) -> np.ndarray:
     return np.mod(y, p).astype(np.int64)
 
 
-def train_mask_for(cfg: RunConfig) -> np.ndarray:
+class PairsDraw(Protocol):
+    """What draws a run's training pairs: an MLP's or a transformer's (frozen) configuration."""
+    @property
+    def p(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def train_frac(self) -> float: ...
+
+
+def tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of tensors, added left to right as built-in ``sum`` does (without its leading 0)."""
+    return functools.reduce(operator.add, terms)
+
+
+def train_mask_for(cfg: PairsDraw) -> np.ndarray:
     """The run's training pairs: round(train_frac * p^2) of the table, drawn from its seed."""
     rng = np.random.default_rng([cfg.seed, 1])
     n = cfg.p * cfg.p
@@ -136,7 +152,14 @@ def _table_forward(tensors: Sequence[torch.Tensor], quad: torch.Tensor) -> torch
     return torch.bmm(act, W)
 
 
-def _run_losses(logits: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _grad(x: torch.Tensor) -> torch.Tensor:
+    """A parameter's gradient, which backward has filled in by the time it is read."""
+    assert x.grad is not None, "backward() has not run"
+    return x.grad
+
+
+def _run_losses(logits: torch.Tensor, labels: torch.Tensor,
+                masks: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """Per-run mean loss and accuracy over the pairs of each (R, p^2) mask, for the train and test masks."""
     logp = torch.log_softmax(logits, dim=-1)
     nll = -logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1)                # (R, p^2)
@@ -243,7 +266,7 @@ def train_batched_runs(configs: Sequence[Any], tensors: list[torch.Tensor], logi
         with torch.no_grad():
             if t in log_at:
                 i = log_at[t]
-                gnorm = torch.sqrt(sum((g.grad ** 2).sum(tuple(range(1, g.dim()))) for g in tensors))
+                gnorm = torch.sqrt(tensor_sum((_grad(g) ** 2).sum(tuple(range(1, g.dim()))) for g in tensors))
                 norms = [_group_norm([tensors[j] for j in group]) for group in norm_groups.values()]
                 logs[:, :, i] = torch.stack([tr_loss, tr_acc, te_loss, te_acc, *norms, gnorm])
             if t == budget:
@@ -278,7 +301,7 @@ def _adamw_step(tensors: list[torch.Tensor], exp_avg: list[torch.Tensor], exp_av
     bc1 = 1 - BETAS[0] ** step
     bc2 = 1 - BETAS[1] ** step
     for x, m, v in zip(tensors, exp_avg, exp_avg_sq):
-        _adamw_update(x, x.grad, m, v, lr_t, wd, bc1, math.sqrt(bc2))
+        _adamw_update(x, _grad(x), m, v, lr_t, wd, bc1, math.sqrt(bc2))
 
 
 def _adamw_update(x: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, lr_t: torch.Tensor,
@@ -310,7 +333,7 @@ def _train_step(logits_of: Callable[..., torch.Tensor], logits_args: tuple, para
         return losses[0].sum(), losses
 
     grads, losses = torch.func.grad(summed_train_loss, has_aux=True)(list(params))
-    gnorm = torch.sqrt(sum(_sq_norm(g) for g in grads))
+    gnorm = torch.sqrt(tensor_sum(_sq_norm(g) for g in grads))
     norms = [_group_norm([params[j] for j in group]) for group in norm_groups]
     metrics = torch.stack([*losses, *norms, gnorm])
     step.add_(1)

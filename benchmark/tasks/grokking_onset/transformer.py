@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .trainer import (BETAS, EPS, WARMUP_STEPS, Curves, batch_shape, labels_for, log_grid, torch_seed,
+from .trainer import (BETAS, EPS, WARMUP_STEPS, Curves, batch_shape, labels_for, log_grid, tensor_sum, torch_seed,
                       train_batched_runs, train_mask_for)
 
 __all__ = ["TransformerConfig", "TRANSFORMER_CURVE_KEYS", "PARAM_NAMES", "init_transformer_params",
@@ -107,7 +107,7 @@ def _forward(params: dict[str, torch.Tensor], a: torch.Tensor, b: torch.Tensor, 
     vals.append(v_eq.unsqueeze(1).expand(R, n, H, d_head))
     scores = torch.stack([(k * q.unsqueeze(1)).sum(-1) for k in keys], dim=-1) / math.sqrt(d_head)  # (R, N, H, 3)
     pattern = torch.softmax(scores, dim=-1)
-    z = sum(pattern[..., j:j + 1] * vals[j] for j in range(3))          # (R, N, H, dh)
+    z = tensor_sum(pattern[..., j:j + 1] * vals[j] for j in range(3))          # (R, N, H, dh)
     attn_out = torch.bmm(z.reshape(R, n, H * d_head), params["W_O"].reshape(R, H * d_head, d))
     resid = x_eq.unsqueeze(1) + attn_out
     hidden = torch.relu(torch.baddbmm(params["b_in"].unsqueeze(1), resid, params["W_in"]))
@@ -214,7 +214,7 @@ def train_transformer_reference(cfg: TransformerConfig, budget: int, n_log: int)
                 out["test_loss"].append(float(nll[~train].mean()))
                 out["test_acc"].append(float(correct[~train].mean()))
                 out["norm_embed"].append(float(P["W_E"].norm()))
-                attn = sum(P[n].square().sum() for n in ("W_Q", "W_K", "W_V", "W_O"))
+                attn = tensor_sum(P[n].square().sum() for n in ("W_Q", "W_K", "W_V", "W_O"))
                 out["norm_attn"].append(float(torch.sqrt(attn)))
         if t == budget:
             break

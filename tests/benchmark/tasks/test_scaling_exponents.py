@@ -74,7 +74,7 @@ def test_trivial_methods_are_clearly_worse_than_the_reference(generated):
 
 
 def test_public_fields_do_not_reveal_the_law(generated):
-    for record, inst in generated.values():
+    for _record, inst in generated.values():
         assert set(inst.public_fields) == {"family", "variables", "exponents", "n_obs", "n_query", "loss_is_rate"}
         assert set(inst.inputs) == {f"{p}_{v}" for p in ("obs", "query") for v in ("N", "D", "C", "step")} | {
             "obs_loss", "obs_run"}

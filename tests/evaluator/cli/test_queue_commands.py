@@ -9,7 +9,6 @@ from click.testing import CliRunner
 
 from evaluator.cli import main
 from evaluator.store import make_engine, upgrade
-from tests.evaluator.queue.conftest import broker_url, echo_data, echo_task, pg_url  # noqa: F401  (fixtures)
 from tests.evaluator.queue.echo_task import ECHO_TASK, echo_submission
 from tests.evaluator.queue.harness import QueueHarness
 from tests.builders import write_submission

@@ -1,6 +1,7 @@
 """The store on SQLite and on the real PostgreSQL server."""
 import pytest
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
 
 from evaluator.store import (EvaluationStatus, ResultsStore, SchemaOutOfDate, current_revision, head_revision,
                              make_engine, require_current, session_scope, upgrade)
@@ -53,7 +54,7 @@ def test_an_instance_is_stored_once(store):
     sub_id = store.upsert_submission("x", "c" * 64, None, {})
     ev_id = store.start_evaluation(submission_id=sub_id, **EVAL_FIELDS)
     store.add_instance_result(ev_id, instance_id="i0", group="T1", status="ok", metrics={}, runtime_s=1, error=None)
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         store.add_instance_result(ev_id, instance_id="i0", group="T1", status="ok", metrics={}, runtime_s=1, error=None)
     assert len(store.evaluation(ev_id, with_instances=True).instances) == 1
 

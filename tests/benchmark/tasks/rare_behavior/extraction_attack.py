@@ -759,7 +759,7 @@ def _gaussian_plane(h: Callable, orc: CountingOracle, rng: np.random.Generator, 
     comps = []
     for t, r in design:
         comps.append(("normal", np.array([r * math.cos(t), r * math.sin(t)]), float(ndtr(-r))))
-    for yp, fp, (vol, sampler, hs) in bumps:
+    for yp, _fp, (vol, sampler, hs) in bumps:
         comps.append(("poly", (vol, sampler, hs), vol * math.exp(-0.5 * yp @ yp) / (2 * math.pi)))
     proxy = np.array([c[2] for c in comps]) if comps else np.zeros(0)
     weights = 0.95 * proxy / proxy.sum() if comps else np.zeros(0)

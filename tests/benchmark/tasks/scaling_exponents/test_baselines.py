@@ -150,7 +150,7 @@ def dev_answers(dev_split_of):
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_dev_answers_are_sane(dev_answers, name):
-    for rec, problem, truth, answer in dev_answers[name]:
+    for rec, problem, _truth, answer in dev_answers[name]:
         assert_sane(answer, problem)
         TASK.validate_answer(answer, rec)
 
