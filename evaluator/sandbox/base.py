@@ -32,8 +32,9 @@ from benchmark.oracle import Oracle
 from .oracle_channel import SOCKET_NAME, OracleServer
 
 __all__ = ["Sandbox", "SandboxError", "WorkerJob", "WorkerResult", "SubprocessSandbox", "WORKER_ENTRY",
-           "MAX_PROCESSES", "SCRATCH_FILES", "SCRATCH_MB", "SHM_MB", "TMP_MB", "apply_oracle_usage",
-           "WorkerCancelled", "collect_result", "oracle_served", "scratch_overrun", "tail_file", "worker_environment", "write_job"]
+           "MAX_OPEN_FILES", "MAX_PROCESSES", "SCRATCH_FILES", "SCRATCH_MB", "SHM_MB", "TMP_MB", "JobFiles",
+           "apply_oracle_usage", "WorkerCancelled", "collect_result", "job_files", "oracle_served", "remove_tree",
+           "scratch_overrun", "tail_file", "worker_environment", "write_job"]
 
 WORKER_ENTRY = Path(__file__).resolve().parent / "worker_entry.py"
 _LOG_TAIL_BYTES = 4000
@@ -42,7 +43,12 @@ _LOG_TAIL_BYTES = 4000
 TMP_MB = 256
 SHM_MB = 64
 MAX_PROCESSES = 512
-# The scratch folder lives on the host's disk; RLIMIT_FSIZE caps one file, these cap the folder.
+# Every open descriptor can pin kernel memory (a socket's buffers hold up to twice wmem_max each):
+# a memory cgroup charges it, this bounds it where there is none.
+MAX_OPEN_FILES = 256
+# The isolated backends put scratch on a tmpfs of this size (its pages count against the memory
+# limit, unlinked and unreadable files included). ``none`` keeps it on the host's disk, where
+# RLIMIT_FSIZE caps one file and the parent's scan caps the folder (bytes and entries).
 SCRATCH_MB = 1024
 SCRATCH_FILES = 10_000
 _SCRATCH_POLL_S = 0.2
@@ -95,6 +101,11 @@ class Sandbox(ABC):
     max_processes: int = MAX_PROCESSES
     scratch_mb: float = SCRATCH_MB
     scratch_files: int = SCRATCH_FILES
+    #: CPUs a worker may use (a kernel quota where the backend has one); None: the job's threads.
+    cpus: float | None = None
+
+    def cpu_quota(self, job: WorkerJob) -> float:
+        return float(self.cpus or job.threads or len(os.sched_getaffinity(0)))
 
     @abstractmethod
     def run(self, job: WorkerJob) -> WorkerResult: ...
@@ -149,59 +160,138 @@ def scratch_overrun(scratch: Path, max_mb: float, max_files: int) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class JobFiles:
+    """One job's files on the host. The worker reads ``job``; ``answer``, ``error`` and ``log`` are
+    the only host files an isolated worker may write, each created empty by the parent and mounted
+    one by one, so a method can neither add files beside them nor swap them for a link or a FIFO.
+    ``scratch`` is the host folder that ``none`` uses as scratch (the isolated backends use a tmpfs)."""
+    root: Path
+    job: Path
+    answer: Path
+    error: Path
+    log: Path
+    scratch: Path
+
+    @property
+    def out(self) -> Path:
+        return self.answer.parent
+
+
+def job_files(root: Path, mode: int = 0o600) -> JobFiles:
+    """Create a job's files under root; ``mode`` 0o666 when the worker runs as another host user."""
+    out = root / "out"
+    out.mkdir()
+    files = JobFiles(root, root / "job.json", out / "answer.safetensors", out / "error.json", out / "worker.log",
+                     root / "scratch")
+    files.scratch.mkdir()
+    for path in (files.answer, files.error, files.log):
+        path.touch()
+        path.chmod(mode)
+    return files
+
+
+def remove_tree(root: Path) -> None:
+    """Delete a job's folder whatever the worker left in it: every folder is opened up (0o700) before
+    it is listed, so one without read or write permission (0o300, 0o500) and its files do not stay
+    behind on the host's disk. Runs once the worker is gone."""
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):  # never chmod through a link
+                continue
+            os.chmod(folder, 0o700)
+            with os.scandir(folder) as entries:
+                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    shutil.rmtree(root, ignore_errors=True)
+
+
 class SubprocessSandbox(Sandbox):
     """Runs the worker as a child process; subclasses wrap the command in an isolation layer."""
 
+    #: Whether scratch is the host folder ``JobFiles.scratch`` (watched by scanning it) rather than
+    #: a sized file system inside the sandbox (whose size the kernel enforces).
+    scratch_on_host: ClassVar[bool] = True
+
     @abstractmethod
     def command(self, python: list[str], host: dict[str, Path], job: WorkerJob) -> tuple[list[str], dict[str, str]]:
-        """The argv to start, and the paths the worker sees for: submission, inputs, scratch, job, worker."""
+        """The argv to start, and the paths the worker sees for: submission, inputs, scratch, job,
+        worker, answer, error, oracle."""
 
     def environment(self, job: WorkerJob) -> dict[str, str]:
         return {"PATH": "/usr/local/bin:/usr/bin:/bin", **worker_environment(job)}
 
     def _preexec(self, limits: ResourceLimits):
         fsize = int(limits.output_mb * 1024 * 1024)
+        nofile_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        nofile = MAX_OPEN_FILES if nofile_hard == resource.RLIM_INFINITY else min(MAX_OPEN_FILES, nofile_hard)
 
         def apply() -> None:
             # Every file the worker writes (answer, logs) is capped: a flood ends in SIGXFSZ.
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         return apply
 
-    def run(self, job: WorkerJob) -> WorkerResult:
-        scratch_root = Path(tempfile.mkdtemp(prefix="phasebench-job-"))
-        try:
-            return self._run(job, scratch_root)
-        finally:
-            shutil.rmtree(scratch_root, ignore_errors=True)
+    # Hooks for a backend that learns more from its isolation layer than from the process.
+    def _pass_fds(self) -> tuple[int, ...]:
+        """Descriptors the isolation layer needs in the child (bwrap's status pipe)."""
+        return ()
 
-    def _run(self, job: WorkerJob, root: Path) -> WorkerResult:
-        scratch = root / "scratch"
-        job_dir = root / "job"
-        scratch.mkdir()
-        job_dir.mkdir()
-        host = {"submission": job.submission_dir, "inputs": job.inputs_file, "scratch": scratch,
-                "job": job_dir / "job.json", "worker": WORKER_ENTRY}
+    def _spawned(self) -> None:
+        """Called once the child runs: the parent closes its copies of what it passed."""
+
+    def _started(self, files: JobFiles) -> bool:
+        """Whether the worker was started. Without a sandbox only the worker can say so, through a
+        marker file: ``none`` runs trusted code, which has no reason to delete it."""
+        return (files.scratch / "started").exists()
+
+    def _kernel_verdict(self) -> str | None:
+        """A limit the kernel enforced on the worker ("memory": its cgroup's OOM killer struck)."""
+        return None
+
+    def _live_scratch(self, files: JobFiles) -> Path | None:
+        """Where the parent can watch the worker's scratch while it runs; None: the kernel limits it."""
+        return files.scratch if self.scratch_on_host else None
+
+    def run(self, job: WorkerJob) -> WorkerResult:
+        root = Path(tempfile.mkdtemp(prefix="phasebench-job-"))
+        try:
+            return self._run(job, job_files(root))
+        finally:
+            remove_tree(root)
+
+    def _run(self, job: WorkerJob, files: JobFiles) -> WorkerResult:
+        host = {"submission": job.submission_dir, "inputs": job.inputs_file, "scratch": files.scratch,
+                "job": files.job, "worker": WORKER_ENTRY, "answer": files.answer, "error": files.error,
+                "oracle": files.root / SOCKET_NAME}
         argv, seen = self.command([sys.executable, "-I", "-B"], host, job)
-        write_job(job, seen, host["job"])
-        log_path = root / "worker.log"
+        write_job(job, seen, files.job)
         limits = job.limits
         start = time.perf_counter()
-        with open(log_path, "wb") as log, oracle_served(job, scratch) as oracle:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=self.environment(job), cwd=str(scratch), start_new_session=True,
-                                    preexec_fn=self._preexec(limits))
-            verdict, detail, peak = self._watch(proc, limits, start, scratch, job.cancel)
+        with open(files.log, "wb") as log, oracle_served(job, files.root) as oracle:
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        env=self.environment(job), cwd=str(files.scratch), start_new_session=True,
+                                        preexec_fn=self._preexec(limits), pass_fds=self._pass_fds())
+            finally:
+                self._spawned()
+            verdict, detail, peak = self._watch(proc, limits, start, files, job.cancel)
         wall = time.perf_counter() - start
-        if verdict is None and not (scratch / "started").exists():
+        verdict = self._kernel_verdict() or verdict
+        if verdict is None and not self._started(files):
             raise SandboxError(f"sandbox {self.name!r} could not start the worker (exit code {proc.returncode}): "
-                               f"{tail_file(log_path).strip()[-500:]}")
-        result = collect_result(proc.returncode, verdict, scratch, tail_file(log_path), limits, detail)
+                               f"{tail_file(files.log).strip()[-500:]}")
+        result = collect_result(proc.returncode, verdict, files.out, tail_file(files.log), limits, detail,
+                                scratch_limits=(self.scratch_mb, self.scratch_files))
         result.wall_s = wall
         result.peak_rss_mb = peak / 2**20
         return apply_oracle_usage(result, oracle)
 
-    def _watch(self, proc: subprocess.Popen, limits: ResourceLimits, start: float, scratch: Path,
+    def _watch(self, proc: subprocess.Popen, limits: ResourceLimits, start: float, files: JobFiles,
                cancel: threading.Event | None = None) -> tuple[str | None, str, int]:
         """(verdict, detail, peak RSS): verdict None when the worker exited by itself."""
         ps = psutil.Process(proc.pid)
@@ -213,7 +303,8 @@ class SubprocessSandbox(Sandbox):
             try:
                 proc.wait(timeout=delay)
                 # A method can fill its scratch folder faster than the poll: the limit holds at the end too.
-                overrun = scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
+                scratch = self._live_scratch(files)
+                overrun = scratch and scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
                 return ("scratch", overrun, peak) if overrun else (None, "", peak)
             except subprocess.TimeoutExpired:
                 pass
@@ -224,11 +315,13 @@ class SubprocessSandbox(Sandbox):
             if n_procs > self.max_processes:
                 self._kill(proc)
                 return "processes", str(self.max_processes), peak
+            # Resident memory only: a memory cgroup, where the backend has one, counts the rest.
             if rss > mem_limit:
                 self._kill(proc)
                 return "memory", "", peak
             now = time.perf_counter()
-            if now > next_scratch_check:
+            scratch = self._live_scratch(files)
+            if scratch is not None and now > next_scratch_check:
                 next_scratch_check = now + _SCRATCH_POLL_S
                 overrun = scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
                 if overrun:
@@ -250,14 +343,13 @@ class SubprocessSandbox(Sandbox):
         proc.wait()
 
 
-
 @contextmanager
-def oracle_served(job: WorkerJob, scratch: Path) -> Iterator[OracleServer | None]:
-    """Serve the job's oracle, if it has one, while the worker runs."""
+def oracle_served(job: WorkerJob, folder: Path) -> Iterator[OracleServer | None]:
+    """Serve the job's oracle, if it has one, while the worker runs (its socket in folder)."""
     if job.oracle is None:
         yield None
         return
-    with OracleServer(job.oracle, scratch) as server:
+    with OracleServer(job.oracle, folder) as server:
         yield server
 
 
@@ -291,9 +383,10 @@ def worker_environment(job: WorkerJob) -> dict[str, str]:
 def write_job(job: WorkerJob, seen: dict[str, str], path: Path) -> None:
     """The job file the worker reads; paths are as the worker sees them inside its sandbox."""
     payload = {"entry": job.entry, "problem": job.problem, "answer_fields": job.answer_fields,
-               "submission": seen["submission"], "inputs": seen["inputs"], "scratch": seen["scratch"]}
+               "submission": seen["submission"], "inputs": seen["inputs"], "scratch": seen["scratch"],
+               "answer": seen["answer"], "error": seen["error"]}
     if job.oracle is not None:
-        payload["oracle"] = {**job.oracle.describe(), "socket": f"{seen['scratch']}/{SOCKET_NAME}"}
+        payload["oracle"] = {**job.oracle.describe(), "socket": seen["oracle"]}
     path.write_text(json.dumps(payload))
 
 
@@ -316,9 +409,11 @@ def _safetensors_metadata(data: bytes) -> dict:
     return json.loads(data[8:8 + n]).get("__metadata__") or {}
 
 
-def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail: str,
-                   limits: ResourceLimits, detail: str = "") -> WorkerResult:
-    """Read what a finished worker left in its scratch folder; every backend ends here."""
+def collect_result(returncode: int, verdict: str | None, out: Path, log_tail: str,
+                   limits: ResourceLimits, detail: str = "",
+                   scratch_limits: tuple[float, int] = (SCRATCH_MB, SCRATCH_FILES)) -> WorkerResult:
+    """Read the answer and error files a finished worker left in ``out``; every backend ends here.
+    An empty answer file is no answer: the parent creates both files before the worker starts."""
     if verdict == "processes":
         return WorkerResult("crash", error=f"process limit of {detail} exceeded", log_tail=log_tail)
     if verdict == "scratch":
@@ -331,10 +426,18 @@ def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail
     if returncode == -signal.SIGXFSZ:
         return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded (file size)",
                             log_tail=log_tail)
-    err_bytes = _read_regular(scratch / "error.json", 65536)
-    if err_bytes is not None:
+    err_bytes = _read_regular(out / "error.json", 65536)
+    if err_bytes:
         try:
             err = json.loads(err_bytes)
+            if err.get("type") == "ScratchLimit":
+                # The worker saw its scratch file system full: the kernel enforced the size (or the
+                # file count) of scratch, as the parent's scan does for a scratch on the host.
+                mb, files = scratch_limits
+                what = f"more than {files} files in scratch" if err.get("message") == "files" else \
+                    f"more than {mb:g} MB of scratch files"
+                return WorkerResult("output", error=f"scratch folder limit exceeded: {what} (no space left)",
+                                    log_tail=log_tail)
             # safetensors reports the file-size limit as its own error, wrapping errno 27 (EFBIG).
             if err.get("type") == "OutputLimit" or "(os error 27)" in str(err.get("message")):
                 return WorkerResult("output", error=f"output limit of {limits.output_mb:g} MB exceeded "
@@ -344,11 +447,11 @@ def collect_result(returncode: int, verdict: str | None, scratch: Path, log_tail
                                 log_tail=log_tail)
         except (ValueError, KeyError, TypeError):
             pass
-    answer_file = scratch / "answer.safetensors"
+    answer_file = out / "answer.safetensors"
     if returncode == 0 and os.path.lexists(answer_file) and not stat.S_ISREG(answer_file.lstat().st_mode):
         return WorkerResult("invalid", error="the answer file is not a regular file (a symlink, FIFO or device)",
                             log_tail=log_tail)
-    if returncode != 0 or not answer_file.is_file():
+    if returncode != 0 or not answer_file.is_file() or answer_file.stat().st_size == 0:
         last = log_tail.strip().splitlines()[-1:] or [""]
         how = f"killed by signal {-returncode}" if returncode < 0 else f"exited with code {returncode}"
         return WorkerResult("crash", error=f"worker {how} without an answer {last[0][:200]}".strip(),

@@ -4,13 +4,20 @@ The worker sees a read-only system (/usr and the Python installation), its submi
 one instance's public inputs, and a writable scratch folder; nothing else of the host. It has no
 network, its own PID, IPC, UTS and user namespaces (running as nobody, unable to create further
 user namespaces), a cleared environment, and dies with the evaluator. Answers, secrets, the
-repository and the database are simply not mounted. The root it sees is read-only; /tmp and
-/dev/shm are sized tmpfs. Where this host lets the evaluator create a pids cgroup, the worker's
-processes are capped by the kernel; elsewhere the parent's watch counts and kills the tree.
+repository and the database are simply not mounted. The root it sees is read-only; scratch, /tmp
+and /dev/shm are sized tmpfs; the only host files it can write are its answer and error files
+(and its log, through stdout), each capped by the file-size limit. Where this host lets the
+evaluator create cgroups, each worker gets its own: processes (pids.max), memory with no swap
+(memory.limit_in_bytes and memsw / memory.max and memory.swap.max: it charges tmpfs, memfd and
+socket-buffer pages that no resident set shows, and an OOM kill there is the method's memory
+failure) and CPU time (a CFS quota of the worker's CPUs). Where it cannot, the parent's watch
+counts and kills the tree and its resident memory. That the sandbox started is bwrap's own report
+(--json-status-fd), never a file inside it.
 """
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import signal
@@ -20,6 +27,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -27,59 +35,131 @@ from benchmark.metadata import ResourceLimits
 
 from .base import SHM_MB, TMP_MB, SubprocessSandbox, WorkerJob, WorkerResult
 
-__all__ = ["BubblewrapSandbox", "pids_cgroup_root"]
+__all__ = ["BubblewrapSandbox", "cgroup_root", "memory_cgroup_root", "pids_cgroup_root"]
 
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/nsswitch.conf", "/etc/localtime")
 
 
-def pids_cgroup_root() -> Path | None:
-    """A cgroup folder with the pids controller in which this process may create children, or None.
-
-    RLIMIT_NPROC is no substitute: it counts every process of the host user (and is not enforced
-    at all for root), so a fork bomb needs a cgroup or the parent's watch."""
+def cgroup_root(controller: str) -> Path | None:
+    """A cgroup folder with ``controller`` (pids, memory, cpu) in which this process may create
+    children, or None."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        if "pids" in controllers.split(","):  # cgroup v1
-            base = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
-            if (base / "pids.max").exists() or (base / "cgroup.procs").exists():
-                return base if os.access(base, os.W_OK) else None
+        if controller in controllers.split(","):  # cgroup v1: one hierarchy per controller (or group)
+            for mount in (Path("/sys/fs/cgroup") / controllers, Path("/sys/fs/cgroup") / controller):
+                base = mount / path.lstrip("/")
+                if (base / "cgroup.procs").exists():
+                    return base if os.access(base, os.W_OK) else None
     for line in lines:
-        if line.startswith("0::"):  # cgroup v2: children get pids once the parent delegates it
+        if line.startswith("0::"):  # cgroup v2: children get a controller once the parent delegates it
             base = Path("/sys/fs/cgroup") / line[3:].lstrip("/")
             try:
-                if "pids" not in (base / "cgroup.controllers").read_text().split():
+                if controller not in (base / "cgroup.controllers").read_text().split():
                     return None
-                if "pids" not in (base / "cgroup.subtree_control").read_text().split():
-                    (base / "cgroup.subtree_control").write_text("+pids")
+                if controller not in (base / "cgroup.subtree_control").read_text().split():
+                    (base / "cgroup.subtree_control").write_text(f"+{controller}")
             except OSError:
                 return None
             return base if os.access(base, os.W_OK) else None
     return None
 
 
+def pids_cgroup_root() -> Path | None:
+    """Where a worker's pids cgroup goes. RLIMIT_NPROC is no substitute: it counts every process of
+    the host user (and is not enforced at all for root), so a fork bomb needs a cgroup or the
+    parent's watch."""
+    return cgroup_root("pids")
+
+
+def memory_cgroup_root() -> Path | None:
+    """Where a worker's memory cgroup goes. It charges what no resident set shows: tmpfs and memfd
+    pages, socket buffers, kernel objects."""
+    return cgroup_root("memory")
+
+
+def cpu_cgroup_root() -> Path | None:
+    return cgroup_root("cpu")
+
+
+_CFS_PERIOD_US = 100_000
+
+
+@dataclass
+class WorkerCgroups:
+    """One worker's cgroups (one folder per controller on v1; a folder may serve several on v2)."""
+    folders: list[Path] = field(default_factory=list)
+    memory: Path | None = None
+
+    def oom_kills(self) -> int:
+        """How many processes the memory cgroup's OOM killer has killed (v1 oom_control, v2 memory.events)."""
+        if self.memory is None:
+            return 0
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                text = (self.memory / name).read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        return 0
+
+
+def _limit(folder: Path, values: list[tuple[str, str]]) -> bool:
+    """Write each (file, value) that exists in folder; False when a file that exists refuses."""
+    for name, value in values:
+        if (folder / name).exists():
+            try:
+                (folder / name).write_text(value)
+            except OSError:
+                return False
+    return True
+
+
 @contextmanager
-def _pids_cgroup(max_processes: int) -> Iterator[Path | None]:
-    """A fresh cgroup capped at max_processes for one worker; None where none can be made."""
-    root = pids_cgroup_root()
-    group = None
-    if root is not None:
-        try:
-            group = root / f"phasebench-{uuid.uuid4().hex[:16]}"
-            group.mkdir()
-            (group / "pids.max").write_text(str(max_processes))
-        except OSError:
-            if group is not None and group.is_dir():
-                group.rmdir()
-            group = None
+def _worker_cgroups(max_processes: int, memory_mb: float, cpus: float) -> Iterator[WorkerCgroups]:
+    """Fresh cgroups for one worker: processes capped at max_processes, memory at memory_mb with no
+    swap, CPU time at ``cpus`` CPUs. Each controller this host does not let us use is left out."""
+    mem = str(int(memory_mb * 2**20))
+    quota = str(max(1000, int(cpus * _CFS_PERIOD_US)))
+    wanted = [
+        (pids_cgroup_root(), [("pids.max", str(max_processes))], "pids"),
+        # v1: the memsw limit (memory + swap) may not sit below memory's, so memory goes first.
+        (memory_cgroup_root(), [("memory.limit_in_bytes", mem), ("memory.memsw.limit_in_bytes", mem),
+                                ("memory.max", mem), ("memory.swap.max", "0")], "memory"),
+        (cpu_cgroup_root(), [("cpu.cfs_period_us", str(_CFS_PERIOD_US)), ("cpu.cfs_quota_us", quota),
+                             ("cpu.max", f"{quota} {_CFS_PERIOD_US}")], "cpu"),
+    ]
+    groups = WorkerCgroups()
+    name = f"phasebench-{uuid.uuid4().hex[:16]}"
     try:
-        yield group
+        for root, values, controller in wanted:
+            if root is None:
+                continue
+            group = root / name
+            created = not group.is_dir()  # on v2 one folder serves every controller
+            try:
+                if created:
+                    group.mkdir()
+                    groups.folders.append(group)
+            except OSError:
+                continue
+            if not _limit(group, values):
+                if created:
+                    groups.folders.remove(group)
+                    _remove_cgroup(group)
+                continue
+            if controller == "memory":
+                groups.memory = group
+        yield groups
     finally:
-        if group is not None:
+        for group in groups.folders:
             _remove_cgroup(group)
 
 
@@ -115,6 +195,7 @@ def _python_roots() -> list[str]:
 class BubblewrapSandbox(SubprocessSandbox):
     name = "bwrap"
     isolated = True
+    scratch_on_host = False
 
     def available(self) -> tuple[bool, str]:
         exe = shutil.which("bwrap")
@@ -129,26 +210,76 @@ class BubblewrapSandbox(SubprocessSandbox):
         out = subprocess.run(["bwrap", "--version"], capture_output=True, text=True)
         return {"bwrap": out.stdout.strip()}
 
-    _job_cgroup = threading.local()
+    _local = threading.local()  # per worker thread: an evaluation may run several workers at once
 
     def run(self, job: WorkerJob) -> WorkerResult:
-        with _pids_cgroup(self.max_processes) as group:
-            self._job_cgroup.path = group
+        with _worker_cgroups(self.max_processes, job.limits.memory_mb, self.cpu_quota(job)) as groups:
+            status_r, status_w = os.pipe()
+            os.set_blocking(status_r, False)
+            self._local.groups, self._local.status = groups, [status_r, status_w]
             try:
                 return super().run(job)
             finally:
-                self._job_cgroup.path = None
+                for fd in self._local.status:
+                    if fd is not None:
+                        os.close(fd)
+                self._local.groups = self._local.status = None
+
+    def _pass_fds(self) -> tuple[int, ...]:
+        return (self._local.status[1],)
+
+    def _spawned(self) -> None:
+        os.close(self._local.status[1])
+        self._local.status[1] = None
+
+    def _status(self) -> list[dict]:
+        """What bwrap reported on --json-status-fd: the child's pid once the sandbox exists, its exit
+        code once the worker, set up and exec'd, has ended (absent if bwrap failed before)."""
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self._local.status[0], 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        docs = []
+        decoder = json.JSONDecoder()
+        text = data.decode("utf-8", "replace")
+        pos = 0
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                break
+            try:
+                doc, pos = decoder.raw_decode(text, pos)
+            except ValueError:
+                break
+            if isinstance(doc, dict):
+                docs.append(doc)
+        return docs
+
+    def _started(self, files) -> bool:
+        # bwrap's own report, which nothing inside the sandbox can delete: the exit code is sent
+        # only for a worker that bwrap set up and exec'd.
+        return any("exit-code" in doc for doc in self._status())
+
+    def _kernel_verdict(self) -> str | None:
+        groups = getattr(self._local, "groups", None)
+        return "memory" if groups is not None and groups.oom_kills() > 0 else None
 
     def _preexec(self, limits: ResourceLimits):
         apply_limits = super()._preexec(limits)
-        group = getattr(self._job_cgroup, "path", None)
-        procs = str(group / "cgroup.procs").encode() if group is not None else None
+        groups = getattr(self._local, "groups", None)
+        procs = [str(g / "cgroup.procs").encode() for g in groups.folders] if groups is not None else []
 
         def apply() -> None:
             apply_limits()
-            if procs is not None:
-                # Joined before exec: bwrap and everything it starts are counted against pids.max.
-                fd = os.open(procs, os.O_WRONLY)
+            for path in procs:
+                # Joined before exec: bwrap and everything it starts are counted and limited.
+                fd = os.open(path, os.O_WRONLY)
                 try:
                     os.write(fd, str(os.getpid()).encode())
                 finally:
@@ -185,13 +316,24 @@ class BubblewrapSandbox(SubprocessSandbox):
                 args += ["--dev-bind", dev, dev]
             args += ["--ro-bind-try", "/sys", "/sys"]
         seen = {"submission": "/submission", "inputs": "/in/inputs.safetensors", "scratch": "/scratch",
-                "job": "/in/job.json", "worker": "/opt/phasebench/worker.py"}
+                "job": "/in/job.json", "worker": "/opt/phasebench/worker.py", "oracle": "/in/oracle.sock",
+                "answer": "/out/answer.safetensors", "error": "/out/error.json"}
         args += ["--ro-bind", str(host["submission"]), seen["submission"],
                  "--ro-bind", str(host["inputs"]), seen["inputs"],
                  "--ro-bind", str(host["job"]), seen["job"],
                  "--ro-bind", str(host["worker"]), seen["worker"],
-                 "--bind", str(host["scratch"]), seen["scratch"],
-                 "--chdir", seen["scratch"], "--setenv", "HOME", seen["scratch"],
+                 # Scratch is a sized tmpfs, not a host folder: every byte in it counts against its
+                 # size (unlinked files, unreadable folders) and against the memory cgroup, and it
+                 # vanishes with the sandbox. The host files the worker writes are mounted one by one.
+                 "--perms", "0700", "--size", str(int(self.scratch_mb * 2**20)), "--tmpfs", seen["scratch"],
+                 "--bind", str(host["answer"]), seen["answer"],
+                 "--bind", str(host["error"]), seen["error"]]
+        if job.oracle is not None:
+            args += ["--bind", str(host["oracle"]), seen["oracle"]]
+        status = getattr(self._local, "status", None)
+        if status is not None:
+            args += ["--json-status-fd", str(status[1])]
+        args += ["--chdir", seen["scratch"], "--setenv", "HOME", seen["scratch"],
                  # Last: the root tmpfs (and the mount points bwrap made in it) becomes read-only.
                  "--remount-ro", "/", "--"]
         # The interpreter path as the host sees it: its folders are mounted at the same place.

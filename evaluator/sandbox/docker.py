@@ -1,10 +1,14 @@
 """``docker``: each worker in a container of the evaluator image, through the Docker Engine API.
 
 The same API is served by Podman (``podman system service``), which is how the tests run it on
-hosts without a Docker engine. The container has no network, a read-only root file system, a
-small /tmp tmpfs, memory, CPU, process and file-size limits, no capabilities, runs as nobody,
-and sees only its submission (read-only), one instance's inputs, and a scratch folder. With
-``--device cuda`` it is given one GPU through a device request.
+hosts without a Docker engine. The container has no network, a read-only root file system,
+sized tmpfs for scratch (unlinked and unreadable files count; its pages and inodes are charged to
+the memory limit) and /tmp, memory
+with no swap, CPU (a quota of the worker's CPUs), process, open-file and file-size limits, no
+capabilities, runs as nobody, and sees only its submission (read-only), one instance's inputs,
+and the answer, error and log files the parent created for it. That the worker started is the
+container's state, never a file the method could delete. With ``--device cuda`` it is given one
+GPU through a device request.
 """
 from __future__ import annotations
 
@@ -17,15 +21,19 @@ import threading
 import time
 from pathlib import Path
 
-from .base import (SHM_MB, TMP_MB, Sandbox, SandboxError, WorkerCancelled, WorkerJob, WorkerResult, apply_oracle_usage,
-                   collect_result, oracle_served, scratch_overrun, tail_file, worker_environment, write_job)
+from .base import (MAX_OPEN_FILES, SHM_MB, TMP_MB, Sandbox, SandboxError, WorkerCancelled, WorkerJob, WorkerResult,
+                   apply_oracle_usage, collect_result, job_files, oracle_served, remove_tree, tail_file,
+                   worker_environment, write_job)
+from .oracle_channel import SOCKET_NAME
 
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
 
 DEFAULT_IMAGE = "localhost/phasebench-evaluator:latest"
+# Podman's default profile (containers-common) with clone and unshare allowed only without
+# namespace flags, as Docker's default has it, and clone3 answered ENOSYS (its flags sit behind a
+# pointer seccomp cannot read): Podman's own default lets a container create a user namespace.
+SECCOMP_PROFILE = Path(__file__).resolve().parents[2] / "docker" / "seccomp.json"
 _TMPFS = f"rw,nosuid,nodev,size={TMP_MB}m"
-_SCRATCH_POLL_S = 0.2
-_LOG = ".worker.log"
 
 
 class DockerSandbox(Sandbox):
@@ -37,6 +45,7 @@ class DockerSandbox(Sandbox):
         self.base_url = base_url or os.environ.get("PHASEBENCH_DOCKER_HOST") or os.environ.get("DOCKER_HOST")
         self.gpu = gpu or os.environ.get("PHASEBENCH_GPU", "0")
         self._client = None
+        self._seccomp: str | None = None
 
     @property
     def client(self):
@@ -56,6 +65,15 @@ class DockerSandbox(Sandbox):
         except Exception:
             return False, f"image {self.image} not found: build it with `make evaluator-image`"
         return True, self.image
+
+    def seccomp_option(self) -> str:
+        """The security option that applies SECCOMP_PROFILE: Docker takes the profile's JSON, Podman's
+        compatible API the path of a file on its own host (the evaluator's, for a local socket)."""
+        if self._seccomp is None:
+            components = self.client.version().get("Components") or []
+            podman = any("podman" in str(c.get("Name", "")).lower() for c in components)
+            self._seccomp = f"seccomp={SECCOMP_PROFILE if podman else SECCOMP_PROFILE.read_text()}"
+        return self._seccomp
 
     def for_submission(self, submission, log=None) -> "DockerSandbox":
         """This sandbox, or one on the submission's own image when it declares extra requirements
@@ -77,27 +95,18 @@ class DockerSandbox(Sandbox):
         return {"image": self.image, "image_id": image.id, **({"repo_digest": digests[0]} if digests else {}),
                 **labels}
 
-    def _wait(self, container, start: float, wall_time_s: float, scratch: Path,
+    def _wait(self, container, start: float, wall_time_s: float,
               cancel: threading.Event | None = None) -> tuple[int | None, str | None, str]:
-        """(exit code, verdict, detail): no exit code past the wall-time or scratch limit. Polls the
-        container's state: Podman's blocking wait endpoint spins a core while it waits, which
-        starves the worker it waits for. The scratch folder is bound from the host's disk, so its
-        size and file count are watched here (the file-size ulimit caps only one file)."""
+        """(exit code, verdict, detail): no exit code past the wall-time limit. Polls the container's
+        state: Podman's blocking wait endpoint spins a core while it waits, which starves the worker
+        it waits for. Scratch is a sized tmpfs: the kernel enforces its limits, nothing is scanned."""
         delay = 0.01
-        next_scratch_check = start + _SCRATCH_POLL_S
         while True:
             container.reload()
             state = container.attrs.get("State", {})
             if state.get("Status") in ("exited", "dead", "stopped"):
-                # A method can fill its scratch folder faster than the poll: the limit holds at the end too.
-                overrun = scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
-                return int(state.get("ExitCode", -1)), ("scratch" if overrun else None), overrun or ""
+                return int(state.get("ExitCode", -1)), None, ""
             now = time.perf_counter()
-            if now > next_scratch_check:
-                next_scratch_check = now + _SCRATCH_POLL_S
-                overrun = scratch_overrun(scratch, self.scratch_mb, self.scratch_files)
-                if overrun:
-                    return None, "scratch", overrun
             if now - start > wall_time_s:
                 return None, "timeout", ""
             if cancel is not None and cancel.is_set():
@@ -110,19 +119,17 @@ class DockerSandbox(Sandbox):
         try:
             return self._run(job, root)
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
 
     def _run(self, job: WorkerJob, root: Path) -> WorkerResult:
         import docker
 
-        scratch = root / "scratch"
-        scratch.mkdir()
-        scratch.chmod(0o777)  # the container runs as nobody
+        files = job_files(root, mode=0o666)  # the container runs as nobody
         seen = {"submission": "/submission", "inputs": "/in/inputs.safetensors", "scratch": "/scratch",
-                "job": "/in/job.json"}
-        job_file = root / "job.json"
-        write_job(job, seen, job_file)
-        job_file.chmod(0o644)
+                "job": "/in/job.json", "oracle": "/in/oracle.sock", "answer": "/out/answer.safetensors",
+                "error": "/out/error.json", "log": "/out/worker.log"}
+        write_job(job, seen, files.job)
+        files.job.chmod(0o644)
         inputs = job.inputs_file
         if not inputs.stat().st_mode & stat.S_IROTH:
             # The container runs as nobody: hand it a readable copy rather than loosen the dataset's modes.
@@ -131,20 +138,31 @@ class DockerSandbox(Sandbox):
             inputs.chmod(0o644)
         limits = job.limits
         fsize = int(limits.output_mb * 2**20)
+        # Only these files of the host are writable inside, each mounted on its own (a method can
+        # neither add files beside them nor replace them); scratch is a sized tmpfs.
         volumes = {str(job.submission_dir): {"bind": seen["submission"], "mode": "ro"},
                    str(inputs): {"bind": seen["inputs"], "mode": "ro"},
-                   str(job_file): {"bind": seen["job"], "mode": "ro"},
-                   str(scratch): {"bind": seen["scratch"], "mode": "rw"}}
-        nofile_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+                   str(files.job): {"bind": seen["job"], "mode": "ro"},
+                   str(files.answer): {"bind": seen["answer"], "mode": "rw"},
+                   str(files.error): {"bind": seen["error"], "mode": "rw"},
+                   str(files.log): {"bind": seen["log"], "mode": "rw"}}
+        if job.oracle is not None:
+            volumes[str(root / SOCKET_NAME)] = {"bind": seen["oracle"], "mode": "rw"}
+        # No nr_inodes (Podman refuses it): each empty file is kernel memory charged to the memory limit.
+        scratch_tmpfs = f"rw,nosuid,nodev,size={int(self.scratch_mb)}m,mode=1777"
+        nofile = min(MAX_OPEN_FILES, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
         kwargs = dict(
             # Output goes to a file under the container's file-size limit, as with the other
             # backends, instead of into the engine's log, which nothing would cap.
             command=["/bin/sh", "-c", f"exec python -I -B /opt/phasebench/worker.py {seen['job']} "
-                                      f"> {seen['scratch']}/{_LOG} 2>&1"],
-            detach=True, network_mode="none", read_only=True, tmpfs={"/tmp": _TMPFS}, shm_size=f"{SHM_MB}m",
+                                      f"> {seen['log']} 2>&1"],
+            detach=True, network_mode="none", read_only=True,
+            tmpfs={"/tmp": _TMPFS, seen["scratch"]: scratch_tmpfs}, shm_size=f"{SHM_MB}m",
+            # Swap off: the memory limit is the memory and swap limit.
             mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m", pids_limit=self.max_processes,
+            nano_cpus=int(self.cpu_quota(job) * 1e9),
             user="65534:65534", working_dir=seen["scratch"], volumes=volumes, cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", self.seccomp_option()],
             # The device request picks the GPU; inside, it is the container's only one.
             environment={**{k: v for k, v in worker_environment(job).items() if k != "CUDA_VISIBLE_DEVICES"},
                          "HOME": seen["scratch"]},
@@ -152,16 +170,16 @@ class DockerSandbox(Sandbox):
                      docker.types.Ulimit(name="core", soft=0, hard=0),
                      # An engine's default open-file and process limits can exceed what this host
                      # allows a container (runc then refuses to start): ask for no more than we have.
-                     docker.types.Ulimit(name="nofile", soft=min(4096, nofile_hard), hard=nofile_hard),
+                     docker.types.Ulimit(name="nofile", soft=nofile, hard=nofile),
                      docker.types.Ulimit(name="nproc", soft=self.max_processes, hard=self.max_processes)],
         )
         if job.device == "cuda":
             kwargs["device_requests"] = [docker.types.DeviceRequest(device_ids=[self.gpu], capabilities=[["gpu"]])]
-        with oracle_served(job, scratch) as oracle:
-            result = self._run_container(kwargs, scratch, limits, job.cancel)
+        with oracle_served(job, root) as oracle:
+            result = self._run_container(kwargs, files, limits, job.cancel)
         return apply_oracle_usage(result, oracle)
 
-    def _run_container(self, kwargs: dict, scratch: Path, limits, cancel: threading.Event | None = None) -> WorkerResult:
+    def _run_container(self, kwargs: dict, files, limits, cancel: threading.Event | None = None) -> WorkerResult:
         import docker
 
         start = time.perf_counter()
@@ -170,7 +188,7 @@ class DockerSandbox(Sandbox):
         except docker.errors.DockerException as exc:
             raise SandboxError(f"sandbox 'docker' could not start a container from {self.image}: {exc}") from exc
         try:
-            returncode, verdict, detail = self._wait(container, start, limits.wall_time_s, scratch, cancel)
+            returncode, verdict, detail = self._wait(container, start, limits.wall_time_s, cancel)
             if returncode is None:
                 try:
                     container.kill()
@@ -188,16 +206,18 @@ class DockerSandbox(Sandbox):
             # some engines (Podman on cgroups v1) do not set OOMKilled.
             if verdict is None and (state.get("OOMKilled") or returncode == 137):
                 verdict = "memory"
+            # The engine's record that the container ran, which nothing inside it can delete.
+            started = bool(state.get("StartedAt")) and not str(state.get("StartedAt")).startswith("0001-")
         finally:
             try:
                 container.remove(force=True)
             except docker.errors.DockerException:
                 pass
-        log_path = scratch / _LOG
-        log_tail = tail_file(log_path) if log_path.is_file() else ""
-        if verdict is None and not (scratch / "started").exists():
+        log_tail = tail_file(files.log)
+        if verdict is None and not started:
             raise SandboxError(f"sandbox 'docker' could not start the worker (exit code {returncode}): "
                                f"{log_tail.strip()[-500:]}")
-        result = collect_result(returncode, verdict, scratch, log_tail, limits, detail)
+        result = collect_result(returncode, verdict, files.out, log_tail, limits, detail,
+                                scratch_limits=(self.scratch_mb, self.scratch_files))
         result.wall_s = wall
         return result

@@ -1,6 +1,6 @@
-"""The parent's end of the black-box oracle channel: a Unix socket in the job's scratch folder.
+"""The parent's end of the black-box oracle channel: a Unix socket in the job's folder on the host.
 
-Every backend mounts the scratch folder into the worker, and a path-bound Unix socket crosses
+Every backend mounts the socket into the worker, and a path-bound Unix socket crosses
 network namespaces, so the same channel works with no network under bwrap and in a container.
 The parent runs the model and counts the rows; the worker only ever receives outputs.
 
@@ -88,9 +88,9 @@ def _send(conn: socket.socket, header: dict, payload: bytes | memoryview = b"") 
 class OracleServer:
     """Serves one oracle to one job's worker, in a background thread, for the job's lifetime."""
 
-    def __init__(self, oracle: Oracle, scratch: Path):
+    def __init__(self, oracle: Oracle, folder: Path):
         self.oracle = oracle
-        self.path = scratch / SOCKET_NAME
+        self.path = folder / SOCKET_NAME
         self.usage = OracleUsage(budget=int(oracle.budget))
         self._shape = tuple(int(s) for s in oracle.input_shape)
         self._dtype = np.dtype(oracle.input_dtype)

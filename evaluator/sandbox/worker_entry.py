@@ -3,7 +3,8 @@
 This file is executed inside the sandbox, where the phasebench packages (and with them the data,
 the answers and the database settings) are not importable; it needs only the standard library,
 numpy and safetensors. It reads a job file, calls the submission's entry point with the public
-problem, and writes the answer (or the error) into the scratch folder for the parent to check.
+problem, and writes the answer (or the error) into the two files the parent created for them (the
+job file names them) for the parent to check.
 """
 import errno
 import importlib
@@ -139,17 +140,43 @@ def _source_only_imports(folder):
     sys.path_importer_cache.clear()
 
 
+def _scratch_full(scratch):
+    """"bytes" or "files" when the scratch file system has no room left, else None."""
+    try:
+        st = os.statvfs(scratch)
+    except OSError:
+        return None
+    if st.f_files and st.f_favail == 0:
+        return "files"
+    if st.f_bavail * st.f_frsize < 2**20:
+        return "bytes"
+    return None
+
+
+def _error_kind(exc, scratch):
+    # Python ignores SIGXFSZ, so a write past the file-size limit surfaces as EFBIG here.
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return "OutputLimit", None
+    # A full scratch is its size limit (the message says which), like the file-size limit above;
+    # other full folders (/tmp) stay the method's own error.
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        full = _scratch_full(scratch)
+        if full:
+            return "ScratchLimit", full
+    return type(exc).__name__, None
+
+
 def main(job_path):
     with open(job_path) as f:
         job = json.load(f)
     scratch = job["scratch"]
-    # Tells the parent the sandbox started us: a worker that never gets here is the evaluator's
-    # failure, not the method's.
+    # Only the backend without a sandbox (``none``, trusted code) reads this to learn that the
+    # worker started; the isolated backends learn it from the sandbox, which a method cannot fake.
     open(os.path.join(scratch, "started"), "w").close()
     try:
         sys.path.insert(0, job["submission"])
         _source_only_imports(job["submission"])
-        from safetensors.numpy import load_file, save_file
+        from safetensors.numpy import load_file, save
 
         problem = dict(job["problem"])
         problem.update(load_file(job["inputs"]))
@@ -162,16 +189,19 @@ def main(job_path):
         result = fn(problem)
         elapsed = time.perf_counter() - start
         answer = _to_arrays(result, job["answer_fields"])
-        tmp = os.path.join(scratch, "answer.tmp")
-        save_file(answer, tmp, metadata={"method_runtime_s": repr(elapsed)})
-        os.replace(tmp, os.path.join(scratch, "answer.safetensors"))
+        data = save(answer, metadata={"method_runtime_s": repr(elapsed)})
+        # Written in place (no temporary file and rename): the parent created this file, mounted on
+        # its own, and reads it only once the worker is gone.
+        with open(job["answer"], "wb") as f:
+            f.write(data)
     except BaseException as exc:  # noqa: BLE001 - report everything, KeyboardInterrupt and SystemExit included
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" ({os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
         message = " ".join(str(exc).split())[:400]
-        # Python ignores SIGXFSZ, so a write past the file-size limit surfaces as EFBIG here.
-        kind = "OutputLimit" if isinstance(exc, OSError) and exc.errno == errno.EFBIG else type(exc).__name__
-        with open(os.path.join(scratch, "error.json"), "w") as f:
+        kind, detail = _error_kind(exc, scratch)
+        if detail:
+            message = detail
+        with open(job["error"], "w") as f:
             json.dump({"type": kind, "message": message, "where": where}, f)
         traceback.print_exc()
         sys.stdout.flush()

@@ -1,6 +1,8 @@
 """Each sandbox contains failures to the instance; bwrap also hides everything but the inputs."""
+import os
 import threading
 import time
+from pathlib import Path
 from textwrap import dedent
 
 import numpy as np
@@ -265,3 +267,40 @@ def test_docker_a_worker_that_exits_just_before_the_kill_is_not_an_error(tmp_pat
     with pytest.raises(WorkerCancelled):
         sandbox._run_container({}, tmp_path, LIMITS, cancel)
     assert container.removed
+
+
+def test_job_cleanup_removes_folders_a_method_made_unreadable():
+    """A worker's folder without read permission (0o300) holding files: a cleanup that ignores errors
+    leaves it on the host's disk. Run as an unprivileged user (root reads any folder anyway)."""
+    import tempfile
+
+    from evaluator.sandbox.base import remove_tree
+
+    base = Path(tempfile.mkdtemp(prefix="phasebench-cleanup-"))  # under /tmp: reachable by nobody
+    root = base / "phasebench-job-x"
+    root.mkdir()
+    uid = 65534 if os.getuid() == 0 else os.getuid()
+    os.chown(base, uid, uid)
+    os.chown(root, uid, uid)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            if os.getuid() == 0:
+                os.setgid(uid)
+                os.setuid(uid)
+            hidden = root / "scratch" / "hidden"
+            hidden.mkdir(parents=True)
+            for i in range(50):
+                (hidden / f"ballast-{i}").write_bytes(b"x" * 4096)
+            (hidden / "deeper").mkdir()
+            (hidden / "deeper" / "f").write_bytes(b"y")
+            (hidden / "deeper").chmod(0o300)
+            hidden.chmod(0o300)
+            remove_tree(root)
+            os._exit(0 if not root.exists() else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    left = root.exists()
+    remove_tree(base)
+    assert os.waitstatus_to_exitcode(status) == 0 and not left, "the unreadable folder was left behind"
