@@ -33,9 +33,9 @@ from typing import Iterator
 
 from benchmark.metadata import ResourceLimits
 
-from .base import SHM_MB, TMP_MB, SubprocessSandbox, WorkerJob, WorkerResult
+from .base import SHM_MB, TMP_MB, SandboxError, SubprocessSandbox, WorkerJob, WorkerResult
 
-__all__ = ["BubblewrapSandbox", "cgroup_root", "memory_cgroup_root", "pids_cgroup_root"]
+__all__ = ["BubblewrapSandbox", "cgroup_root", "gpu_args", "memory_cgroup_root", "pids_cgroup_root"]
 
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/nsswitch.conf", "/etc/localtime")
@@ -192,6 +192,43 @@ def _python_roots() -> list[str]:
     return sorted(r for r in roots if not r.startswith("/usr/"))
 
 
+_GPU_CONTROL = ("nvidiactl", "nvidia-uvm")
+
+
+def gpu_args(visible: str | None, dev: str = "/dev", proc: str = "/proc", sys_root: str = "/sys") -> list[str]:
+    """bwrap arguments for the one GPU the evaluator was given (CUDA_VISIBLE_DEVICES, one index):
+    its device node and the driver's control nodes, and of /sys only that GPU's PCI folder (the
+    runtime reads its topology there), all at their usual paths. Inside, CUDA sees that GPU alone,
+    as device 0; the environment variable is not what confines it. The index is the driver's minor
+    number (/dev/nvidiaN): run the evaluator with CUDA_DEVICE_ORDER=PCI_BUS_ID so both agree."""
+    index = (visible or "").strip()
+    if not index.isdigit():
+        raise SandboxError("--device cuda under bwrap needs CUDA_VISIBLE_DEVICES set to one GPU index "
+                           f"(got {visible!r}): the worker is given that GPU's device node only")
+    node = f"{dev}/nvidia{int(index)}"
+    if not os.path.exists(node):
+        raise SandboxError(f"CUDA_VISIBLE_DEVICES={visible}: {node} does not exist")
+    args: list[str] = []
+    for name in _GPU_CONTROL:
+        if os.path.exists(f"{dev}/{name}"):
+            args += ["--dev-bind", f"{dev}/{name}", f"/dev/{name}"]
+    args += ["--dev-bind", node, f"/dev/nvidia{int(index)}"]
+    for info in sorted(glob.glob(f"{proc}/driver/nvidia/gpus/*/information")):
+        try:
+            text = Path(info).read_text()
+        except OSError:
+            continue
+        if any(line.split(":", 1)[0].strip() == "Device Minor" and line.split(":", 1)[1].strip() == index
+               for line in text.splitlines() if ":" in line):
+            bus_id = Path(info).parent.name.lower()
+            link = f"{sys_root}/bus/pci/devices/{bus_id}"
+            if os.path.exists(link):
+                real = os.path.realpath(link)
+                inside = "/sys" + real[len(os.path.realpath(sys_root)):]
+                args += ["--ro-bind", real, inside, "--symlink", inside, f"/sys/bus/pci/devices/{bus_id}"]
+    return args
+
+
 class BubblewrapSandbox(SubprocessSandbox):
     name = "bwrap"
     isolated = True
@@ -224,6 +261,12 @@ class BubblewrapSandbox(SubprocessSandbox):
                     if fd is not None:
                         os.close(fd)
                 self._local.groups = self._local.status = None
+
+    def environment(self, job: WorkerJob) -> dict[str, str]:
+        env = super().environment(job)
+        if job.device == "cuda":
+            env["CUDA_VISIBLE_DEVICES"] = "0"  # the one GPU bound in (gpu_args) is the sandbox's first
+        return env
 
     def _pass_fds(self) -> tuple[int, ...]:
         return (self._local.status[1],)
@@ -311,10 +354,7 @@ class BubblewrapSandbox(SubprocessSandbox):
         for top in under_tmp:
             args += ["--remount-ro", top]
         if job.device == "cuda":
-            # The CUDA runtime needs the device nodes and reads PCI topology from /sys (read-only).
-            for dev in sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*")):
-                args += ["--dev-bind", dev, dev]
-            args += ["--ro-bind-try", "/sys", "/sys"]
+            args += gpu_args(os.environ.get("CUDA_VISIBLE_DEVICES"))
         seen = {"submission": "/submission", "inputs": "/in/inputs.safetensors", "scratch": "/scratch",
                 "job": "/in/job.json", "worker": "/opt/phasebench/worker.py", "oracle": "/in/oracle.sock",
                 "answer": "/out/answer.safetensors", "error": "/out/error.json"}

@@ -304,3 +304,50 @@ def test_job_cleanup_removes_folders_a_method_made_unreadable():
     left = root.exists()
     remove_tree(base)
     assert os.waitstatus_to_exitcode(status) == 0 and not left, "the unreadable folder was left behind"
+
+
+def _fake_gpu_host(root):
+    """Two GPUs as the driver shows them: device nodes, /proc/driver/nvidia, /sys PCI folders."""
+    (root / "dev").mkdir()
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset"):
+        (root / "dev" / name).touch()
+    for minor, bus in ((0, "0000:18:00.0"), (1, "0000:3b:00.0")):
+        info = root / "proc" / "driver" / "nvidia" / "gpus" / bus
+        info.mkdir(parents=True)
+        (info / "information").write_text(f"Model: \t\t NVIDIA H200\nBus Location: \t {bus}\nDevice Minor: \t {minor}\n")
+        (root / "sys" / "devices" / "pci0000:00" / bus).mkdir(parents=True)
+        (root / "sys" / "bus" / "pci" / "devices").mkdir(parents=True, exist_ok=True)
+        (root / "sys" / "bus" / "pci" / "devices" / bus).symlink_to(root / "sys" / "devices" / "pci0000:00" / bus)
+
+
+def test_bwrap_binds_only_the_assigned_gpu(tmp_path, monkeypatch, tiny_split):
+    from functools import partial
+
+    from evaluator.sandbox import SandboxError, bwrap
+
+    _fake_gpu_host(tmp_path)
+    fake = partial(bwrap.gpu_args, dev=str(tmp_path / "dev"), proc=str(tmp_path / "proc"), sys_root=str(tmp_path / "sys"))
+    args = fake("1")
+    pairs = [(args[i], args[i + 1], args[i + 2]) for i in range(len(args)) if args[i].startswith("--")
+             and args[i] in ("--dev-bind", "--ro-bind", "--symlink")]
+    assert ("--dev-bind", str(tmp_path / "dev" / "nvidia1"), "/dev/nvidia1") in pairs
+    assert {p[2] for p in pairs if p[0] == "--dev-bind"} == {"/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"}
+    assert ("--ro-bind", str(tmp_path / "sys" / "devices" / "pci0000:00" / "0000:3b:00.0"),
+            "/sys/devices/pci0000:00/0000:3b:00.0") in pairs
+    assert ("--symlink", "/sys/devices/pci0000:00/0000:3b:00.0", "/sys/bus/pci/devices/0000:3b:00.0") in pairs
+    assert not any("0000:18:00.0" in a or a.endswith("nvidia0") for a in args), args
+    for visible in (None, "", "0,1", "GPU-1234", "7"):
+        with pytest.raises(SandboxError, match="CUDA_VISIBLE_DEVICES"):
+            fake(visible)
+
+    # The whole command: no /sys and no other GPU, and inside the GPU is device 0.
+    monkeypatch.setattr(bwrap, "gpu_args", fake)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    record = tiny_split.instances[0]
+    job = WorkerJob(tmp_path, "method:run", {}, tiny_split.inputs_path(record.id), ["atoms"], LIMITS, device="cuda")
+    host = {k: tmp_path / k for k in ("submission", "scratch", "job", "worker", "answer", "error", "oracle")}
+    host["inputs"] = job.inputs_file
+    argv, _ = bwrap.BubblewrapSandbox().command(["python3"], host, job)
+    targets = [argv[i + 2] for i in range(len(argv) - 2) if argv[i] in ("--bind", "--ro-bind", "--dev-bind", "--ro-bind-try")]
+    assert "/sys" not in targets and "/dev/nvidia0" not in targets and "/dev/nvidia1" in targets
+    assert bwrap.BubblewrapSandbox().environment(job)["CUDA_VISIBLE_DEVICES"] == "0"
