@@ -100,9 +100,22 @@ class DockerSandbox(Sandbox):
         """(exit code, verdict, detail): no exit code past the wall-time limit. Polls the container's
         state: Podman's blocking wait endpoint spins a core while it waits, which starves the worker
         it waits for. Scratch is a sized tmpfs: the kernel enforces its limits, nothing is scanned."""
+        import docker
+
         delay = 0.01
+        failures = 0
         while True:
-            container.reload()
+            try:
+                container.reload()
+                failures = 0
+            except docker.errors.APIError:
+                # Podman answers 500 when asked while the container's last process is going away
+                # ("read /proc/N/cgroup: no such process"): ask again, give up only if it persists.
+                failures += 1
+                if failures > 20:
+                    raise
+                time.sleep(0.05)
+                continue
             state = container.attrs.get("State", {})
             if state.get("Status") in ("exited", "dead", "stopped"):
                 return int(state.get("ExitCode", -1)), None, ""
