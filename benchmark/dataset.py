@@ -5,8 +5,8 @@ One Hugging Face dataset repository holds all tasks, one config per task::
     <root>/README.md                                  dataset card (YAML ``configs:``)
     <root>/<task>/<split>/instances.jsonl             public index: id, group, public fields
     <root>/<task>/<split>/inputs/<id>.safetensors     public arrays handed to methods
-    <root>/<task>/<split>/answers/<id>.safetensors    answers (dev split only)
-    <root>/<task>/<split>/hidden.jsonl                private index (dev split only): id, group, hidden fields
+    <root>/<task>/<split>/answers/<id>.safetensors    answers (public splits only: train and dev)
+    <root>/<task>/<split>/hidden.jsonl                private index (public splits only): id, group, hidden fields
     <root>/<task>/<split>/manifest.json               sha256 of every public file above
     <private>/<task>/test/answers/<id>.safetensors    answers of the test split (never published)
     <private>/<task>/test/hidden.jsonl
@@ -34,6 +34,8 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 __all__ = [
+    "BOARD_SPLITS",
+    "PUBLIC_SPLITS",
     "SPLITS",
     "DataError",
     "InstanceRecord",
@@ -49,7 +51,12 @@ __all__ = [
     "write_arrays",
 ]
 
-SPLITS = ("dev", "test")
+SPLITS = ("train", "dev", "test")
+#: The splits whose answers are published beside their inputs: train (for fitting) and dev (for validation).
+PUBLIC_SPLITS = ("train", "dev")
+#: The splits a leaderboard shows and ranks. Train is for fitting: a score there says how well a method
+#: fits what it was fitted on, so it never enters a board.
+BOARD_SPLITS = ("dev", "test")
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 REVISION_FILE = ".phasebench-revision"  # written by `phasebench data pull`: the hub commit
 HIDDEN_INDEX = "hidden.jsonl"
@@ -122,7 +129,7 @@ class SplitData:
         corrupted, truncated or altered file raises DataError naming it, before any method runs."""
         ids = [r.id for r in self.instances]
         inputs, answers = [f"inputs/{i}.safetensors" for i in ids], [f"answers/{i}.safetensors" for i in ids]
-        if self.answers_root == self.root:  # dev: one manifest pins both
+        if self.answers_root == self.root:  # a public split: one manifest pins both
             problems = verify_files(self.root, inputs + answers)
         else:
             problems = verify_files(self.root, inputs)
@@ -198,7 +205,7 @@ def split_revision(split_dir: Path) -> str:
 
 def open_split(task: str, split: str, data_dir: Path | None = None, private_dir: Path | None = None) -> SplitData:
     root = _split_dir(Path(data_dir or default_data_dir()), task, split)
-    if split == "dev":
+    if split in PUBLIC_SPLITS:
         answers_root: Path | None = root
     else:
         private = _split_dir(Path(private_dir or default_private_dir()), task, split)

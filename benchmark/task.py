@@ -18,6 +18,7 @@ from .split_secret import SplitSecret
 __all__ = [
     "DEV_SECRET",
     "TASKS",
+    "TRAIN_SECRET",
     "AnswerError",
     "GeneratedInstance",
     "InstanceSpec",
@@ -29,6 +30,10 @@ __all__ = [
 #: The key every dev split is drawn from. Public by design (the dev answers are public); the task
 #: name in every derivation keeps the tasks' streams apart.
 DEV_SECRET = SplitSecret.public_label("phasebench dev splits, version 2")
+#: The key every train split is drawn from: public too (its answers are public, for fitting), and a
+#: key of its own, so that no id, seed or configuration of a train split is drawn from dev's streams
+#: (or the test split's: HMAC under different keys).
+TRAIN_SECRET = SplitSecret.public_label("phasebench train splits, version 1")
 
 
 class AnswerError(ValueError):
@@ -71,6 +76,9 @@ class Task(ABC):
     build_scales: ClassVar[tuple[str, ...]] = ("embedded",)
     #: Devices the generator can train or sample on (``phasebench data build --device``).
     build_devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    #: The splits the task draws. "train" (public answers, for fitting a method's parameters) is a task's
+    #: own choice of size: a task without it says so when asked to build one.
+    splits: ClassVar[tuple[str, ...]] = ("dev", "test")
 
     @property
     def name(self) -> str:
@@ -78,12 +86,20 @@ class Task(ABC):
 
     # --- data ---------------------------------------------------------------------------
     def secret_for(self, split: str, secret: SplitSecret | None = None) -> SplitSecret:
-        """The key a split is drawn from: the public dev key, or the operator's (required) for test."""
+        """The key a split is drawn from: the public dev or train key, or the operator's (required) for test."""
+        self.check_split(split)
         if split == "dev":
             return DEV_SECRET
+        if split == "train":
+            return TRAIN_SECRET
         if secret is None or secret.public:
             raise ValueError(f"{self.name}/{split}: the {split} split is drawn from the operator's secret")
         return secret
+
+    def check_split(self, split: str) -> None:
+        """ValueError naming the task and its splits for a split it does not draw."""
+        if split not in self.splits:
+            raise ValueError(f"{self.name}: no {split} split; it has {', '.join(self.splits)}")
 
     def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
         """The (group, parameters) of every instance of a split, drawn from the task's published

@@ -8,7 +8,9 @@ from tqdm import tqdm
 
 from benchmark.build_env import missing_reference_env
 from benchmark.dataset import (
+    PUBLIC_SPLITS,
     REVISION_FILE,
+    SPLITS,
     default_data_dir,
     default_private_dir,
     open_split,
@@ -33,13 +35,31 @@ def _test_secret() -> SplitSecret:
         raise click.UsageError(str(exc)) from None
 
 
-def _check_pin(task, revision: str) -> bool:
-    pinned = task.metadata.dataset.revision
+def _check_pin(task, split: str, revision: str) -> bool:
+    pinned = task.metadata.dataset.pin(split)
     if revision == pinned:
         return True
-    click.secho(f"{task.name}/dev: built revision {revision} differs from the pinned {pinned}. If the generator "
-                "changed on purpose, bump the task version and update the pin in its metadata.", fg="red", err=True)
+    field = "revision" if split == "dev" else f"{split}_revision"
+    if pinned is None:
+        click.secho(f"{task.name}/{split}: built revision {revision}, and no pin to check it against: set dataset."
+                    f"{field} in the task's metadata", fg="red", err=True)
+        return False
+    click.secho(f"{task.name}/{split}: built revision {revision} differs from the pinned {pinned} (dataset.{field} "
+                "in the task's metadata). If the generator changed on purpose, bump the task version and update the "
+                "pin.", fg="red", err=True)
     return False
+
+
+def _tasks_with_split(task_names: tuple[str, ...], split: str):
+    """The tasks to build: a named task must draw the split; with none named, the tasks that draw it."""
+    tasks = _tasks(task_names)
+    lacking = [t.name for t in tasks if split not in t.splits]
+    if lacking and task_names:
+        raise click.UsageError("; ".join(f"{t.name}: no {split} split; it has {', '.join(t.splits)}"
+                                         for t in tasks if t.name in lacking))
+    for name in lacking:
+        click.echo(f"{name}: no {split} split; skipped", err=True)
+    return [t for t in tasks if t.name not in lacking]
 
 
 data_dir_opt = click.option("--data-dir", type=click.Path(path_type=Path), default=None,
@@ -57,7 +77,9 @@ def data() -> None:
 
 @data.command()
 @task_opt
-@click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
+@click.option("--split", type=click.Choice(SPLITS), default="dev", show_default=True,
+              help="train and dev are drawn from public keys (answers public: train to fit on, dev to validate), "
+                   "test from the operator's secret")
 @click.option("--force", is_flag=True, help="rebuild even if the files verify")
 @click.option("--scale", default="embedded", show_default=True,
               help="which set to build: 'embedded' is the pinned one in the repository; a task may offer a "
@@ -67,8 +89,8 @@ def data() -> None:
 @data_dir_opt
 @private_dir_opt
 def build(task_names, split, force, scale, device, data_dir, private_dir) -> None:
-    """Generate a split deterministically (the dev split is verified against its pinned hash)."""
-    tasks = _tasks(task_names)
+    """Generate a split deterministically (train and dev are verified against their pinned hashes)."""
+    tasks = _tasks_with_split(task_names, split)
     for task in tasks:
         try:
             task.check_build_options(device, scale)
@@ -95,18 +117,18 @@ def build(task_names, split, force, scale, device, data_dir, private_dir) -> Non
     ok = True
     pinned = scale == "embedded"
     for task in tasks:
-        if split == "dev" and not force and not verify_split(task.name, "dev", data_dir):
-            rev = open_split(task.name, "dev", data_dir).revision
-            click.echo(f"{task.name}/dev: verified ({rev})")
-            ok &= _check_pin(task, rev) if pinned else True
+        if split in PUBLIC_SPLITS and not force and not verify_split(task.name, split, data_dir):
+            rev = open_split(task.name, split, data_dir).revision
+            click.echo(f"{task.name}/{split}: verified ({rev})")
+            ok &= _check_pin(task, split, rev) if pinned else True
             continue
-        answers = data_dir if split == "dev" else private_dir
+        answers = data_dir if split in PUBLIC_SPLITS else private_dir
         rev = task.build(split, test_secret, data_dir, answers,
-                         progress=lambda xs: tqdm(xs, desc=f"building {task.name}/{split}", unit="instance"),
+                         progress=lambda xs, name=task.name: tqdm(xs, desc=f"building {name}/{split}", unit="instance"),
                          device=device, scale=scale)
         click.echo(f"{task.name}/{split}: built in {data_dir / task.name / split} ({rev})")
-        if split == "dev" and pinned:
-            ok &= _check_pin(task, rev)
+        if split in PUBLIC_SPLITS and pinned:
+            ok &= _check_pin(task, split, rev)
         elif not pinned:
             click.echo(f"{task.name}/{split}: scale {scale!r} has no pin; publish it with `phasebench data push` "
                        "and pin the commit in a task's metadata to evaluate on it")
@@ -121,8 +143,13 @@ def verify(task_names, data_dir) -> None:
     data_dir = data_dir or default_data_dir()
     ok = True
     for task in _tasks(task_names):
-        for split in ("dev", "test"):
-            if split == "test" and not (data_dir / task.name / split / "manifest.json").exists():
+        for split in task.splits:
+            folder = data_dir / task.name / split
+            if split == "test" and not (folder / "manifest.json").exists():
+                continue
+            if split == "train" and not (folder / "inputs").is_dir():
+                # Its index and manifest are committed (the pin); the arrays are built on demand.
+                click.echo(f"{task.name}/train: not built (`phasebench data build --split train`)")
                 continue
             problems = verify_split(task.name, split, data_dir)
             for p in problems:
@@ -132,8 +159,8 @@ def verify(task_names, data_dir) -> None:
                 continue
             rev = open_split(task.name, split, data_dir).revision
             click.echo(f"{task.name}/{split}: ok ({rev})")
-            if split == "dev" and not (data_dir / REVISION_FILE).exists():
-                ok &= _check_pin(task, rev)
+            if split in PUBLIC_SPLITS and not (data_dir / REVISION_FILE).exists():
+                ok &= _check_pin(task, split, rev)
     sys.exit(0 if ok else 1)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from benchmark.dataset import DataError, open_split
+from benchmark.dataset import SPLITS, DataError, open_split
 from benchmark.registry import UnknownNameError
 from benchmark.task import get_task
 
@@ -39,7 +39,8 @@ def summary_table(outcomes: list[Outcome]) -> str:
 @click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--task", "task_names", multiple=True, callback=known_task_names,
               help="only these tasks (default: every task the submission answers)")
-@click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
+@click.option("--split", type=click.Choice(SPLITS), default="dev", show_default=True,
+              help="train scores are stored but never enter a board (a method is fitted there)")
 @click.option("--sandbox", "sandbox_name", type=click.Choice(SANDBOXES.names()), default="bwrap", show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--db", "db_url", envvar="PHASEBENCH_DB", help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite)")

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request, url_for
 from werkzeug.exceptions import BadRequest, NotFound
 
-from benchmark.dataset import SPLITS
+from benchmark.dataset import BOARD_SPLITS as SPLITS
 from benchmark.metadata import TaskMetadata
 from benchmark.registry import UnknownNameError
 from benchmark.task import Task, all_tasks, get_task
@@ -31,10 +31,12 @@ __all__ = [
 
 
 def split_arg(default: str = "dev") -> str:
-    """The ``?split=`` query argument; 400 unless it is one of the benchmark's splits."""
+    """The ``?split=`` query argument; 400 unless it is a split with a board (dev or test: train results,
+    fitted on, are stored but never shown or ranked)."""
     split = request.args.get("split", default)
     if split not in SPLITS:
-        raise BadRequest(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        why = " (train results are stored, never shown or ranked: a method is fitted there)" if split == "train" else ""
+        raise BadRequest(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}{why}")
     return split
 
 

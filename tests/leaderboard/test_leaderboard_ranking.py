@@ -92,6 +92,20 @@ def test_splits_are_separate(client, add):
     assert _both(client, "planted-features", "test")[0] == ["test-only"]
 
 
+def test_train_results_never_reach_a_board(client, add):
+    """A method is fitted on train: its train score is stored (phasebench evaluate --split train) but is no
+    board's row, neither dev's nor test's, nor the overall ranking's, and no board of train exists."""
+    add(name="dev-row", headline=0.5, split="dev")
+    add(name="fitted-here", headline=0.99, split="train")
+    for split in ("dev", "test"):
+        page, api = _both(client, "planted-features", split)
+        assert "fitted-here" not in page and "fitted-here" not in str(api)
+        overall = client.get(f"/api/overall?split={split}")
+        assert overall.status_code == 200 and "fitted-here" not in overall.get_data(as_text=True)
+    r = client.get("/api/tasks/planted-features/leaderboard?split=train")
+    assert r.status_code == 400 and "never shown or ranked" in r.get_json()["message"]
+
+
 def test_ties_share_rank_and_missing_values_go_last(client, add):
     add(name="b", headline=0.5)
     add(name="a", headline=0.5)

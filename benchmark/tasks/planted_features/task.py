@@ -74,6 +74,7 @@ METADATA = TaskMetadata(
         repo_id="phasebench/phasebench-tasks",
         config="planted-features",
         revision="sha256:57f64ae14cd297f4b8f94bcd14e701bdc10fa9b7adc8300f016d39c3b2486658",
+        train_revision="sha256:56707a5f2ee0497c250a1f7d10ebc0bb38e391c171ae5f6229e103c9be7aaa98",
     ),
     plots=[
         PlotSpec(name="recall-vs-superposition", title="Recall against superposition",
@@ -92,10 +93,14 @@ METADATA = TaskMetadata(
 #: instance's sizes and parameters drawn by :func:`draw_config`. Sizes come from one distribution for
 #: every tier, so that n, d and N (the public fields) say nothing about the tier.
 TIER_COUNTS = {
+    # train: two of each tier (both kinds of T4 and T6), for choosing a method's hyperparameters; dev's sizes,
+    # so that a sweep over it stays minutes on a CPU.
+    "train": {tier: 2 for tier in ("T0", "T1", "T2", "T3", "T4", "T5", "T6")},
     "dev": {"T0": 1, "T1": 2, "T2": 1, "T3": 1, "T4": 2, "T5": 1, "T6": 2},
     "test": {tier: 6 for tier in ("T0", "T1", "T2", "T3", "T4", "T5", "T6")},
 }
 SIZES = {  # d from a set, n = d x (log-uniform ratio), N log-uniform
+    "train": {"d": (32, 48, 64), "ratio": (3.0, 5.0), "n_samples": (15_000, 40_000)},
     "dev": {"d": (32, 48, 64), "ratio": (3.0, 5.0), "n_samples": (15_000, 40_000)},
     "test": {"d": (32, 48, 64), "ratio": (3.0, 5.0), "n_samples": (20_000, 80_000)},
 }
@@ -186,6 +191,7 @@ def expected_l0(params: dict[str, Any]) -> float:
 @register_task
 class PlantedFeatures(Task):
     metadata = METADATA
+    splits = ("train", "dev", "test")
 
     def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
         # A tier of two kinds alternates them from a random first one, so that a split with two or more

@@ -74,6 +74,9 @@ class SplitDesign:
 
 #: The white-box track: every family.
 DESIGNS = {
+    # train: dev's design (its own draws: targets, thresholds, weights), for choosing a method's constants.
+    "train": SplitDesign(n_f1=6, n_f2_plane=5, f2_box_dims=(3, 4, 6),
+                         f3_shapes=((8, 8, 1, 64), (8, 6, 1, 64), (8, 8, 2, 64), (7, 6, 1, 128))),
     # Small enough that both dev splits build in a few minutes on 2 cores (F3: two 8^8 models, one and two
     # blocks of width 64, whose 2^17 forward passes fit a baseline's 4 GB, and 8^6 and 7^6 sequences).
     "dev": SplitDesign(n_f1=6, n_f2_plane=5, f2_box_dims=(3, 4, 6),
@@ -92,6 +95,12 @@ DESIGNS = {
 #: 16 instances, as many as test (8 more small ones, seconds each to build): with 8, a paired interval
 #: between two methods rested on two or three instances where either got a hit.
 BLACKBOX_DESIGNS = {
+    # train: 16 small transformers, dev's shapes (seconds each to build), drawn from the train key.
+    "train": SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
+                         f3_shapes=((8, 8, 1, 64), (8, 6, 1, 64), (8, 8, 2, 64), (7, 6, 1, 128), (6, 7, 1, 64),
+                                    (7, 7, 1, 64), (8, 7, 2, 64), (6, 6, 2, 64), (6, 6, 1, 64), (7, 6, 2, 64),
+                                    (8, 6, 2, 64), (6, 7, 2, 64), (7, 7, 1, 128), (6, 8, 1, 64), (8, 7, 1, 64),
+                                    (7, 6, 1, 64))),
     "dev": SplitDesign(n_f1=0, n_f2_plane=0, f2_box_dims=(),
                        f3_shapes=((8, 8, 1, 64), (8, 6, 1, 64), (8, 8, 2, 64), (7, 6, 1, 128), (6, 7, 1, 64),
                                   (7, 7, 1, 64), (8, 7, 2, 64), (6, 6, 2, 64), (6, 6, 1, 64), (7, 6, 2, 64),
@@ -235,7 +244,7 @@ _PUBLIC_BECAUSE = {
 }
 
 
-def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
+def _metadata(name: str, whitebox: bool, revision: str, train_revision: str | None) -> TaskMetadata:
     if whitebox:
         inputs = {**_COMMON_FIELDS,
                   "n_layers": FieldSpec(kind="int", description="mlp: weight layers (w0..w{n-1}); transformer: blocks"),
@@ -271,7 +280,8 @@ def _metadata(name: str, whitebox: bool, revision: str) -> TaskMetadata:
         group_public=True,
         group_because="the family (the 'family' field): the model class, shown by the inputs' shapes anyway",
         limits=ResourceLimits(wall_time_s=120, memory_mb=4096, output_mb=1),
-        dataset=DatasetRef(repo_id="phasebench/phasebench-tasks", config=name, revision=revision),
+        dataset=DatasetRef(repo_id="phasebench/phasebench-tasks", config=name, revision=revision,
+                           train_revision=train_revision),
         plots=_PLOTS, breakdowns=_BREAKDOWNS,
     )
 
@@ -282,6 +292,7 @@ class _RareBehaviorBase(Task):
     """The two tracks are two tasks, so every draw differs between them (the task name is in each
     derivation): the white-box weights never reveal a black-box model, from the same secret too."""
     whitebox: bool = False
+    splits = ("train", "dev", "test")
 
     def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
         designs = DESIGNS if self.whitebox else BLACKBOX_DESIGNS
@@ -346,7 +357,8 @@ class _RareBehaviorBase(Task):
 @register_task
 class RareBehavior(_RareBehaviorBase):
     metadata = _metadata("rare-behavior", whitebox=False,
-                         revision="sha256:fd94bfd52e6f76b6cc3a10b94a587aed1b56661418aee719d5b4c7242c782ccb")
+                         revision="sha256:fd94bfd52e6f76b6cc3a10b94a587aed1b56661418aee719d5b4c7242c782ccb",
+                         train_revision="sha256:91266d60ff00478bb5f0c57c3e97377d507c124fb57378a2d6b1d9f287b9715e")
 
     def oracle(self, record: InstanceRecord, truth: dict[str, np.ndarray]) -> Oracle:
         pub = record.public
@@ -359,5 +371,6 @@ class RareBehavior(_RareBehaviorBase):
 @register_task
 class RareBehaviorWhitebox(_RareBehaviorBase):
     metadata = _metadata("rare-behavior-whitebox", whitebox=True,
-                         revision="sha256:a640779e57b66eff136d57be640976cd4d42a00a7396e0a41f08665477c4275c")
+                         revision="sha256:a640779e57b66eff136d57be640976cd4d42a00a7396e0a41f08665477c4275c",
+                         train_revision="sha256:03bb2f2485cf3f84979451045e97a5a32e95eed23dbbd1ca5a7bf269d0e8035e")
     whitebox = True

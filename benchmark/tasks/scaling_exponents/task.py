@@ -110,6 +110,7 @@ METADATA = TaskMetadata(
         repo_id="phasebench/phasebench-tasks",
         config="scaling-exponents",
         revision="sha256:6122f40898deabb4fb6f6a24eb369a3e8a1993f45d8803bb607b192b7a8d108d",
+        train_revision="sha256:8c8058c848b6e32b92f68a5a8718e8fe19432ee36af79f0951f992f45769d67e",
     ),
     plots=[
         PlotSpec(name="predicted-vs-true-loss", title="Extrapolated against held-out loss",
@@ -130,6 +131,10 @@ METADATA = TaskMetadata(
 #: The published distribution of a split (the card lists it): instances per (family, kind); the noise,
 #: fit and query spans, the variable and the breaks of each planted law are draws.
 KIND_COUNTS = {
+    # train: twice the test split's families A and B, for calibrating intervals and choosing laws; no family
+    # C (the published data is one instance, the same in every split, and its answers are public anyway).
+    "train": {("A", "chinchilla"): 16, ("A", "bnsl"): 16, ("A", "m4"): 16, ("B", "random_features"): 8,
+              ("B", "variance_limited"): 6, ("B", "sparse_parity"): 6},
     "dev": {("A", "chinchilla"): 2, ("A", "bnsl"): 2, ("A", "m4"): 2, ("B", "random_features"): 1,
             ("B", "variance_limited"): 1, ("B", "sparse_parity"): 1, ("C", "published"): 1},
     "test": {("A", "chinchilla"): 8, ("A", "bnsl"): 8, ("A", "m4"): 8, ("B", "random_features"): 4,
@@ -180,6 +185,7 @@ def reference_prediction(inst: Instance) -> tuple[np.ndarray, dict[str, float]]:
 @register_task
 class ScalingExponents(Task):
     metadata = METADATA
+    splits = ("train", "dev", "test")
 
     def draw_configs(self, split: str, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
         return [(family, draw_config(kind, rng)) for (family, kind), count in KIND_COUNTS[split].items()

@@ -177,6 +177,28 @@ def test_evaluate_reports_an_invalid_submission_and_goes_on(tmp_path):
     assert re.search(r"^good +planted-features +dev +complete", out.output, re.MULTILINE)
 
 
+def test_a_train_split_is_refused_for_a_task_without_one(tmp_path):
+    out = invoke("data", "build", "--split", "train", "--task", "grokking-onset", "--data-dir", tmp_path)
+    assert out.exit_code == 2 and "grokking-onset: no train split; it has dev, test" in out.output
+    assert not any(tmp_path.iterdir())   # refused before any work
+
+
+def test_evaluate_on_train_is_stored_and_kept_off_the_boards(tmp_path):
+    """Train answers are public like dev's (beside the inputs); a train result is stored under its split and
+    is no row of the dev or test board (leaderboard/board.py reads one split)."""
+    data = tmp_path / "data"
+    split = build_tiny_split(data, split="train")
+    assert split.has_answers and split.answers_root == split.root
+    sub = write_submission(tmp_path / "subs", name="fits")
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    out = invoke("evaluate", sub, "--split", "train", "--db", db, "--data-dir", data, "--sandbox", "none")
+    assert out.exit_code == 0, out.output
+    assert re.search(r"^fits +planted-features +train +complete", out.output, re.MULTILINE)
+    store = ResultsStore(make_engine(db))
+    assert [r.submission.name for r in store.latest_finished("planted-features", "train")] == ["fits"]
+    assert store.latest_finished("planted-features", "dev") == [] == store.latest_finished("planted-features", "test")
+
+
 def test_evaluate_without_data_says_how_to_build(tmp_path):
     sub = write_submission(tmp_path / "subs")
     out = invoke("evaluate", sub, "--db", f"sqlite:///{tmp_path}/r.sqlite", "--data-dir", tmp_path / "nothing",
