@@ -17,9 +17,9 @@ The rules every baseline's answer obeys:
     decades of scale beyond the observations (scale = the sum of the log10 variables) and tau the
     error per decade of a backtest: the law fitted on the lower 65% of the observed scale range
     predicts the rest. k is one constant per baseline: the smallest (in steps of 0.1) whose
-    intervals cover 85% of the held-out losses of 68 fresh draws of the task's published
-    distribution (families A and B, seeds apart from dev and test; scaling-approach3/
-    calibrate_intervals.py). The k that minimises the interval score there covers only 78-82%.
+    intervals cover 85% of the held-out losses of the task's train split (68 instances of families A
+    and B, public answers, no instance shared with dev or test; scaling-approach3/
+    calibrate_intervals.py). The k that minimises the interval score there covers less.
 numpy and scipy only.
 """
 from __future__ import annotations
