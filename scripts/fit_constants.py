@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--file", default="method.py", help="the file (in the submission folder) that assigns it")
     ap.add_argument("--sandbox", default="none", help="the evaluator's sandbox (none: fitting, not scoring)")
     ap.add_argument("--workers", default="1")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="for a method that can use a GPU")
     args = ap.parse_args()
     task = get_task(args.task)
     metric = task.metadata.headline_metric
@@ -68,7 +69,7 @@ def main() -> None:
             start = time.perf_counter()
             run = subprocess.run([sys.executable, "-m", "evaluator", "evaluate", str(sub), "--task", task.name,
                                   "--split", "train", "--db", db, "--sandbox", args.sandbox,
-                                  "--workers", args.workers], cwd=REPO, capture_output=True, text=True)
+                                  "--workers", args.workers, "--device", args.device], cwd=REPO, capture_output=True, text=True)
             if run.returncode:
                 raise SystemExit(f"{sub.name}: the evaluation failed\n{run.stderr[-3000:]}")
             store = ResultsStore(make_engine(db))

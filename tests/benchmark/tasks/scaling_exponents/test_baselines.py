@@ -158,7 +158,7 @@ def test_dev_answers_are_sane(dev_answers, name):
 @pytest.mark.parametrize("name", BASELINES)
 def test_dev_intervals_cover_within_ten_points_of_nominal(dev_answers, name):
     """Coverage of the 90% intervals over the ranked dev instances (the mean of the per-instance
-    shares), not fitted on dev: each baseline's K was chosen on fresh draws."""
+    shares), not fitted on dev: each baseline's K was chosen on the train split."""
     cov = [score(answer, rec, truth)["interval_coverage"] for rec, _, truth, answer in dev_answers[name]
            if TASK.metadata.ranked(rec.group)]
     assert abs(np.mean(cov) - 0.9) <= 0.1, np.mean(cov)
