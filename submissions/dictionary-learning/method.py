@@ -13,7 +13,10 @@ import warnings
 import numpy as np
 from sklearn.decomposition import MiniBatchDictionaryLearning
 
-ALPHA = 0.1                 # L1 weight of the sparse-coding step, data at unit mean squared norm
+# L1 weight of the sparse-coding step, data at unit mean squared norm. Chosen on the train split, never on
+# dev: scripts/fit_constants.py dictionary-learning --task planted-features --constant ALPHA gave mean
+# recall@0.9 0.495 (0.05), 0.759 (0.1, the value shipped before), 0.801 (0.2), 0.746 (0.3).
+ALPHA = 0.2
 BATCH = 512
 EPOCHS = 3
 MAX_SAMPLES_SEEN = 120_000  # caps the work on large instances (epochs shrink as N grows)
