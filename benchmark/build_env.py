@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Mapping
 
 __all__ = ["REFERENCE_BUILD_ENV", "apply_reference_env", "missing_reference_env", "reference_env_in_effect"]
 
@@ -44,7 +45,7 @@ def _applies() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
-def missing_reference_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+def missing_reference_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables to set (or correct) for a reference build; empty when already in it."""
     if not _applies():
         return {}

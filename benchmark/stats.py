@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,7 +261,7 @@ def _boot_stat(values: np.ndarray, mask: np.ndarray, draws: np.ndarray, aggregat
 
 
 def _value_matrix(per_instance: Sequence[dict[str, float | None]],
-                  groups: dict[str, Hashable] | None) -> tuple[np.ndarray, np.ndarray, list[Hashable] | None]:
+                  groups: Mapping[str, Hashable] | None) -> tuple[np.ndarray, np.ndarray, list[Hashable] | None]:
     ids = sorted({i for d in per_instance for i in d})
     col = {iid: k for k, iid in enumerate(ids)}
     values = np.full((len(per_instance), len(ids)), np.nan)
@@ -275,7 +275,7 @@ def _value_matrix(per_instance: Sequence[dict[str, float | None]],
 
 def rank_intervals(per_instance: Sequence[dict[str, float | None]], higher_is_better: bool,
                    aggregation: str = "mean", n_boot: int = N_BOOT, seed: int = SEED,
-                   level: float = LEVEL, groups: dict[str, Hashable] | None = None) -> list[RankInterval]:
+                   level: float = LEVEL, groups: Mapping[str, Hashable] | None = None) -> list[RankInterval]:
     """Rank intervals for rows given as ``{instance_id: headline value or None}`` each.
 
     On every resample (stratified by ``groups``, ``{instance_id: group}``, when given) all rows are
@@ -411,7 +411,7 @@ class Skill:
 
 
 def skill_against_floor(method: dict[str, float | None], floor: dict[str, float | None], metric: Metric,
-                        floor_name: str = "floor", groups: dict[str, Hashable] | None = None,
+                        floor_name: str = "floor", groups: Mapping[str, Hashable] | None = None,
                         labels: dict[str, int | None] | None = None,
                         n_boot: int = N_BOOT, seed: int = SEED, level: float = LEVEL) -> Skill:
     """The :class:`Skill` of ``method`` against ``floor`` (``{instance_id: headline value}`` each)."""
@@ -421,9 +421,11 @@ def skill_against_floor(method: dict[str, float | None], floor: dict[str, float 
     lab = None if labels is None else [labels.get(i) for i in ids]
     sign = 1.0 if metric.higher_is_better else -1.0
     raw = paired_difference(pairs, metric.aggregation, n_boot, seed, level, True, strata, lab)
+    low = high = None
+    if raw.ci_low is not None and raw.ci_high is not None:
+        low, high = sorted((sign * raw.ci_low, sign * raw.ci_high))
     gain = PairedDiff(raw.n, raw.value_a, raw.value_b, None if raw.diff is None else sign * raw.diff,
-                      *(sorted(sign * x for x in (raw.ci_low, raw.ci_high)) if raw.ci_low is not None
-                        and raw.ci_high is not None else (None, None)), raw.aggregation)
+                      low, high, raw.aggregation)
     if raw.value_a is None or raw.value_b is None or raw.value_b == metric.best:
         return Skill(floor_name, raw.n, None, None, None, gain)
     keep = [k for k, (a, b) in enumerate(pairs) if a is not None and b is not None and math.isfinite(a)
@@ -447,7 +449,7 @@ def skill_against_floor(method: dict[str, float | None], floor: dict[str, float 
 
 
 def detectable_difference(per_instance: Sequence[dict[str, float | None]], metric: Metric,
-                          groups: dict[str, Hashable] | None = None, n_boot: int = N_BOOT, seed: int = SEED,
+                          groups: Mapping[str, Hashable] | None = None, n_boot: int = N_BOOT, seed: int = SEED,
                           level: float = LEVEL) -> float | None:
     """The smallest difference of the headline aggregate that a split can tell apart at ``level``
     between two of the given methods: the median, over all pairs of rows, of the half-width of

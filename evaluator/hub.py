@@ -156,6 +156,8 @@ def pull_dataset(repo_id: str, revision: str, dest: Path) -> str:
 
     # A commit needs no look-up, so a pinned pull works offline from the local hub cache.
     commit = revision if re.fullmatch(r"[0-9a-f]{40}", revision) else HfApi().dataset_info(repo_id, revision=revision).sha
+    if commit is None:
+        raise RuntimeError(f"{repo_id}: the hub gave no commit for revision {revision!r}")
     snapshot_download(repo_id, repo_type="dataset", revision=commit, local_dir=str(dest))
     (dest / REVISION_FILE).write_text(commit + "\n")
     return commit

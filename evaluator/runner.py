@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from benchmark.dataset import DataError, InstanceRecord, SplitData
 from benchmark.metadata import ResourceLimits
@@ -51,7 +51,7 @@ def _outcome(ev: Any, submission: str, reused: bool) -> Outcome:
 
 
 def _score_instance(task: Task, truth: dict, record: InstanceRecord,
-                    answer: dict | None) -> tuple[str | None, dict | None, str | None, dict]:
+                    answer: dict | None) -> tuple[str | None, Mapping[str, float | None], str | None, dict | None]:
     """(status, metrics, error, details); status None means there was no answer to score."""
     if answer is None:
         return None, task.failure_metrics(record), None, _details(task, None, truth, record)
@@ -59,7 +59,7 @@ def _score_instance(task: Task, truth: dict, record: InstanceRecord,
         clean = task.validate_answer(answer, record)
     except AnswerError as exc:
         return InstanceStatus.INVALID, task.failure_metrics(record), str(exc), _details(task, None, truth, record)
-    return (InstanceStatus.OK, _checked(task, task.score(clean, truth, record)), None,
+    return (InstanceStatus.OK, _checked(task, dict(task.score(clean, truth, record))), None,
             _details(task, clean, truth, record))
 
 
@@ -195,8 +195,10 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
         if bar is not None:
             bar.close()
     runtime = time.perf_counter() - started
-    n_failed = sum(r["status"] != InstanceStatus.OK for r in rows)
-    summary = aggregate(meta, rows)
+    done = [r for r in rows if r is not None]
+    assert len(done) == len(rows), "every instance was stored before the summary"
+    n_failed = sum(r["status"] != InstanceStatus.OK for r in done)
+    summary = aggregate(meta, done)
     status = EvaluationStatus.COMPLETE if n_failed == 0 else EvaluationStatus.PARTIAL
     store.finish_evaluation(eval_id, status, summary, meta.headline, n_failed, runtime)
     return _outcome(store.evaluation(eval_id), submission.name, reused=False)

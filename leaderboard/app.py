@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
@@ -61,7 +62,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config.update(DATABASE_URL=None, TESTING=False, JSON_SORT_KEYS=False)
     app.config.update(config or {})
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False
     db.init_app(app)
 
     app.jinja_env.filters.update(num=fmt_num, ci=fmt_ci, dt=fmt_dt, runtime=fmt_runtime, sv=sort_value)

@@ -296,10 +296,12 @@ def overall_ranking(boards: list[Board]) -> list[OverallRow]:
         e.mean_skill = sum(e.skills.values()) / e.n_tasks
         e.mean_rank = sum(e.ranks.values()) / e.n_tasks
     ordered = sorted(entries.values(), key=lambda e: (-e.n_tasks, -e.mean_skill, e.name))
+    position = 0
     for i, e in enumerate(ordered):
         prev = ordered[i - 1] if i else None
-        same = prev is not None and (prev.n_tasks, prev.mean_skill) == (e.n_tasks, e.mean_skill)
-        e.position = prev.position if same else i + 1
+        if prev is None or (prev.n_tasks, prev.mean_skill) != (e.n_tasks, e.mean_skill):
+            position = i + 1
+        e.position = position
     return ordered
 
 

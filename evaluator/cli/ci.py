@@ -13,7 +13,7 @@ import click
 from benchmark.registry import UnknownNameError
 from benchmark.task import get_task
 
-from ..store import FINISHED, ResultsStore, make_engine, upgrade
+from ..store import FINISHED, LeaderboardRow, ResultsStore, make_engine, upgrade
 from ..store.session import database_url
 from ..submission import SPEC_FILE, validate_submission
 
@@ -115,7 +115,7 @@ def report_data(store: ResultsStore, names: list[str], split: str) -> dict:
     rows: list[dict] = []
     failures: list[dict] = []
     for name in names:
-        newest: dict[str, object] = {}
+        newest: dict[str, LeaderboardRow] = {}
         for row in store.evaluations_of(name):  # newest first
             if row.evaluation.split == split:
                 newest.setdefault(row.evaluation.task, row)
@@ -141,6 +141,7 @@ def report_data(store: ResultsStore, names: list[str], split: str) -> dict:
                          "rank": rank, "ranked": ranked, "n_failed": ev.n_failed, "n_instances": ev.n_instances,
                          "runtime_s": _finite(ev.runtime_s)})
             full = store.evaluation(ev.id, with_instances=True)
+            assert full is not None, f"evaluation {ev.id} was listed a moment ago"
             failures += [{"submission": name, "task": task_name, "instance": inst.instance_id,
                           "status": inst.status, "error": inst.error or ""}
                          for inst in full.instances if inst.status != "ok"]

@@ -24,7 +24,7 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 def summary_table(outcomes: list[Outcome]) -> str:
     head = ("submission", "task", "split", "status", "headline", "95% CI", "failed", "time", "")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for o in outcomes:
         rows.append((o.submission, o.task, o.split, o.status, f"{o.headline_metric} {_fmt(o.headline)}",
                      f"[{_fmt(o.ci[0])}, {_fmt(o.ci[1])}]", f"{o.n_failed}/{o.n_instances}",
@@ -108,8 +108,7 @@ def evaluate(submissions, task_names, split, sandbox_name, device, db_url, force
         try:
             # The container sandbox runs a submission that declares extra requirements on its own
             # image (evaluator image + those requirements), built here, before any worker runs.
-            sub_sandbox = (sandbox.for_submission(sub, log=lambda m: click.echo(m, err=True))
-                           if hasattr(sandbox, "for_submission") else sandbox)
+            sub_sandbox = sandbox.for_submission(sub, log=lambda m: click.echo(m, err=True))
         except SandboxError as exc:
             failures += 1
             click.secho(f"{sub.name}: not evaluated, its image could not be built: {exc}", fg="red", err=True)

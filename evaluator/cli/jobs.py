@@ -32,7 +32,7 @@ def jobs(states, submission, limit, as_json, db_url) -> None:
     counts = store.counts()
     click.echo("  ".join(f"{s}: {counts.get(s, 0)}" for s in _STATES))
     head = ("job", "state", "pos", "submission", "task", "split", "tries", "worker", "evaluation", "reason")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for v in views:
         j = v.job
         rows.append((str(j.id), j.state, "" if v.position is None else str(v.position), j.submission_name, j.task,

@@ -12,7 +12,7 @@ from benchmark.task import get_task
 
 from ..hub import plan_results_push, push_results
 from ..results_dataset import ResultsDatasetError, export_results, import_results
-from ..store import FINISHED, ResultsStore, make_engine, redact, upgrade
+from ..store import FINISHED, LeaderboardRow, ResultsStore, make_engine, redact, upgrade
 from ..store.session import database_url
 
 __all__ = ["results", "COMMENT_MARKER", "render_report"]
@@ -102,7 +102,7 @@ def render_report(store: ResultsStore, names: list[str], split: str, markdown: b
     table: list[tuple[str, ...]] = []
     ok = True
     for name in names:
-        newest: dict[str, object] = {}
+        newest: dict[str, LeaderboardRow] = {}
         for row in store.evaluations_of(name):  # newest first
             if row.evaluation.split == split:
                 newest.setdefault(row.evaluation.task, row)
@@ -128,6 +128,7 @@ def render_report(store: ResultsStore, names: list[str], split: str, markdown: b
                           f"[{_num(ev.headline_ci_low)}, {_num(ev.headline_ci_high)}]", rank,
                           f"{ev.n_failed}/{ev.n_instances}", f"{_num(ev.runtime_s, 1)} s"))
             full = store.evaluation(ev.id, with_instances=True)
+            assert full is not None, f"evaluation {ev.id} was listed a moment ago"
             for inst in full.instances:
                 if inst.status != "ok":
                     failures.append((name, task_name, inst.instance_id, inst.status, inst.error or ""))

@@ -13,7 +13,7 @@ def validate(folders: tuple[Path, ...]) -> None:
     bad = 0
     for folder in folders:
         spec, problems = validate_submission(folder)
-        if problems:
+        if problems or spec is None:
             bad += 1
             click.secho(f"{folder}: {len(problems)} problem(s)", fg="red", err=True)
             for p in problems:

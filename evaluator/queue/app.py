@@ -15,7 +15,7 @@ import os
 import socket
 
 from celery import Celery, Task
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from ..store.jobs import JobStore
 from .config import QueueConfig

@@ -75,7 +75,7 @@ def execute_job(job_id: int, config: QueueConfig, worker: str, retry_reason: str
         return JobResult(job_id, "failed", reason=reason)
 
     previous = jobs.settle_previous_attempt(job)
-    if previous in FINISHED:
+    if previous in FINISHED and job.evaluation_id is not None:
         # The earlier attempt stored its result, then died before the message was acknowledged.
         jobs.finish(job_id, job.evaluation_id)
         return JobResult(job_id, "done", job.evaluation_id)
@@ -103,13 +103,12 @@ def execute_job(job_id: int, config: QueueConfig, worker: str, retry_reason: str
     available, why = sandbox.available()
     if not available:
         raise SandboxError(f"sandbox {job.sandbox!r} is unavailable on worker {worker}: {why}")
-    if hasattr(sandbox, "for_submission"):
-        # A submission with declared requirements runs on its own image (built once, then cached);
-        # a build failure is the submission's, not the worker's.
-        try:
-            sandbox = sandbox.for_submission(submission, log=log.info)
-        except SandboxError as exc:
-            return fail(f"{submission.name}: its image could not be built: {exc}")
+    # A submission with declared requirements runs on its own image (built once, then cached);
+    # a build failure is the submission's, not the worker's.
+    try:
+        sandbox = sandbox.for_submission(submission, log=log.info)
+    except SandboxError as exc:
+        return fail(f"{submission.name}: its image could not be built: {exc}")
     overrides = {k: v for k, v in (options.get("limits") or {}).items() if v is not None}
     limits = task.metadata.limits.model_validate({**task.metadata.limits.model_dump(), **overrides})
     try:

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import psutil
@@ -103,6 +103,13 @@ class Sandbox(ABC):
     scratch_files: int = SCRATCH_FILES
     #: CPUs a worker may use (a kernel quota where the backend has one); None: the job's threads.
     cpus: float | None = None
+    #: What the person running an evaluation must be told before it starts (a backend that does not isolate).
+    warning: ClassVar[str | None] = None
+
+    def for_submission(self, submission: Any, log: Callable[[str], None] | None = None) -> Sandbox:
+        """The sandbox that runs this submission: itself, unless the backend builds something per
+        submission first (the container backend's image with the declared requirements)."""
+        return self
 
     def cpu_quota(self, job: WorkerJob) -> float:
         return float(self.cpus or job.threads or len(os.sched_getaffinity(0)))

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from .base import (MAX_OPEN_FILES, SHM_MB, TMP_MB, Sandbox, SandboxError, WorkerCancelled, WorkerJob, WorkerResult,
                    apply_oracle_usage, collect_result, job_files, oracle_served, remove_tree, tail_file,
@@ -92,7 +93,7 @@ class DockerSandbox(Sandbox):
         # A submission's own image names the evaluator image it was built from and what it added.
         labels = {k.removeprefix("phasebench."): v for k, v in (image.labels or {}).items()
                   if k in ("phasebench.base_image_id", "phasebench.requirements")}
-        return {"image": self.image, "image_id": image.id, **({"repo_digest": digests[0]} if digests else {}),
+        return {"image": self.image, "image_id": str(image.id), **({"repo_digest": digests[0]} if digests else {}),
                 **labels}
 
     def _wait(self, container, start: float, wall_time_s: float,
@@ -101,6 +102,7 @@ class DockerSandbox(Sandbox):
         state: Podman's blocking wait endpoint spins a core while it waits, which starves the worker
         it waits for. Scratch is a sized tmpfs: the kernel enforces its limits, nothing is scanned."""
         import docker
+        import docker.errors
 
         delay = 0.01
         failures = 0
@@ -136,6 +138,7 @@ class DockerSandbox(Sandbox):
 
     def _run(self, job: WorkerJob, root: Path) -> WorkerResult:
         import docker
+        import docker.types
 
         files = job_files(root, mode=0o666)  # the container runs as nobody
         seen = {"submission": "/submission", "inputs": "/in/inputs.safetensors", "scratch": "/scratch",
@@ -164,7 +167,7 @@ class DockerSandbox(Sandbox):
         # No nr_inodes (Podman refuses it): each empty file is kernel memory charged to the memory limit.
         scratch_tmpfs = f"rw,nosuid,nodev,size={int(self.scratch_mb)}m,mode=1777"
         nofile = min(MAX_OPEN_FILES, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             # Output goes to a file under the container's file-size limit, as with the other
             # backends, instead of into the engine's log, which nothing would cap.
             command=["/bin/sh", "-c", f"exec python -I -B /opt/phasebench/worker.py {seen['job']} "
@@ -194,6 +197,7 @@ class DockerSandbox(Sandbox):
 
     def _run_container(self, kwargs: dict, files, limits, cancel: threading.Event | None = None) -> WorkerResult:
         import docker
+        import docker.errors
 
         start = time.perf_counter()
         try:

@@ -121,9 +121,11 @@ class OracleServer:
             self._sock.close()
 
     def _serve(self) -> None:
+        sock = self._sock
+        assert sock is not None, "served only after __enter__ bound the socket"
         while not self._stop.is_set():
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
             except TimeoutError:
                 continue
             except OSError:
@@ -205,7 +207,7 @@ class OracleServer:
                 raise _Refused(f"oracle budget exhausted: {usage.overrun}")
         # Received straight into the array the model gets: one copy of the payload, not three.
         x = np.empty(shape, dtype=self._dtype)
-        _recv_into(conn, memoryview(x.reshape(-1).view(np.uint8)))
+        _recv_into(conn, x.reshape(-1).view(np.uint8).data)
         with self._lock:
             usage.calls += 1
             if x.dtype.kind == "f" and not np.isfinite(x).all():
@@ -220,4 +222,4 @@ class OracleServer:
             self.usage.rejected.append(f"forward failed: {type(exc).__name__}: {exc}"[:200])
             _send(conn, {"error": f"the oracle failed on this input: {type(exc).__name__}: {exc}"[:500]})
             return
-        _send(conn, {"shape": list(y.shape), "dtype": y.dtype.str}, memoryview(y.reshape(-1).view(np.uint8)))
+        _send(conn, {"shape": list(y.shape), "dtype": y.dtype.str}, y.reshape(-1).view(np.uint8).data)

@@ -75,6 +75,7 @@ def ensure_submission_image(client, base_image: str, name: str, folder: Path, re
                             log=None) -> str:
     """The tag of ``name``'s image, built from ``base_image`` if it does not exist yet."""
     import docker
+    import docker.errors
 
     base = client.images.get(base_image)
     tag = image_tag(name, image_key(base.id, folder, requirements))

@@ -73,6 +73,7 @@ class OracleClient:
         buf = bytearray(n)
         view = memoryview(buf)
         got = 0
+        assert self._sock is not None, "received only on a connected socket"
         while got < n:
             try:
                 k = self._sock.recv_into(view[got:], n - got)
@@ -96,7 +97,7 @@ class OracleClient:
         head = json.dumps({"shape": list(x.shape), "dtype": x.dtype.str}).encode()
         try:
             sock.sendall(len(head).to_bytes(4, "big") + head)
-            sock.sendall(memoryview(x.reshape(-1).view(np.uint8)))
+            sock.sendall(x.reshape(-1).view(np.uint8).data)
         except (BrokenPipeError, ConnectionResetError):
             # The oracle may refuse a request from its header alone and close before the payload
             # is sent; the refusal it wrote first is still queued for us to read.

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from .models import FINISHED, Evaluation, EvaluationStatus, Job, JobState, Submission
-from .session import session_scope
+from .session import get_row, session_scope
 
 __all__ = ["JobStore", "JobView", "ACTIVE_STATES", "SweptRow"]
 
@@ -95,17 +95,17 @@ class JobStore:
 
     def record_evaluation(self, job_id: int, evaluation_id: int) -> None:
         with session_scope(self.engine) as s:
-            s.get(Job, job_id).evaluation_id = evaluation_id
+            get_row(s, Job, job_id).evaluation_id = evaluation_id
 
     def finish(self, job_id: int, evaluation_id: int) -> None:
         with session_scope(self.engine) as s:
-            job = s.get(Job, job_id)
+            job = get_row(s, Job, job_id)
             # The reason stays: on a done job it tells why an earlier attempt was retried.
             job.state, job.evaluation_id, job.finished_at = JobState.DONE, evaluation_id, _now()
 
     def fail(self, job_id: int, reason: str) -> None:
         with session_scope(self.engine) as s:
-            job = s.get(Job, job_id)
+            job = get_row(s, Job, job_id)
             job.state, job.reason, job.finished_at = JobState.FAILED, reason[:2000], _now()
 
     def requeue(self, job_id: int, reason: str) -> None:
@@ -204,7 +204,7 @@ class JobStore:
         with session_scope(self.engine) as s:
             ahead = s.scalar(select(func.count(Job.id)).where(
                 Job.queue == job.queue, Job.state == JobState.QUEUED, Job.id < job.id))
-        return int(ahead) + 1
+        return int(ahead or 0) + 1
 
     def list(self, states: Iterable[str] | None = None, submission: str | None = None,
              limit: int = 200) -> list[JobView]:
@@ -234,8 +234,9 @@ class JobStore:
         """How many finished (counted) evaluations exist for the job's code, task and split: more
         than one means a result was stored twice."""
         with session_scope(self.engine) as s:
-            job = s.get(Job, job_id)
-            return int(s.scalar(select(func.count(Evaluation.id)).join(Submission).where(
+            job = get_row(s, Job, job_id)
+            n = s.scalar(select(func.count(Evaluation.id)).join(Submission).where(
                 Submission.code_sha256 == job.code_sha256, Evaluation.task == job.task,
-                Evaluation.split == job.split, Evaluation.status.in_(FINISHED))))
+                Evaluation.split == job.split, Evaluation.status.in_(FINISHED)))
+            return int(n or 0)
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
 from .models import FINISHED, Evaluation, EvaluationStatus, InstanceResult, Submission
-from .session import session_scope
+from .session import get_row, session_scope
 
 __all__ = ["ResultsStore", "LeaderboardRow", "EvaluationSuperseded"]
 
@@ -55,7 +55,7 @@ class ResultsStore:
                           n_failed: int, runtime_s: float) -> None:
         head = summary["metrics"][headline]
         with session_scope(self.engine) as s:
-            ev = s.get(Evaluation, evaluation_id, with_for_update=True)
+            ev = get_row(s, Evaluation, evaluation_id, with_for_update=True)
             if ev.status != EvaluationStatus.RUNNING:
                 # Another attempt took over (the job queue marked this row interrupted when it
                 # redelivered the job): finishing it too would count the result twice.
@@ -73,7 +73,7 @@ class ResultsStore:
 
     def mark(self, evaluation_id: int, status: str, note: str) -> None:
         with session_scope(self.engine) as s:
-            ev = s.get(Evaluation, evaluation_id)
+            ev = get_row(s, Evaluation, evaluation_id)
             ev.status = status
             ev.note = note
             ev.finished_at = datetime.now(timezone.utc)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["DEFAULT_DB_URL", "database_url", "make_engine", "session_scope", "redact"]
+__all__ = ["DEFAULT_DB_URL", "database_url", "make_engine", "session_scope", "redact", "RowMissing", "get_row"]
 
 DEFAULT_DB_URL = "sqlite:///var/phasebench.sqlite"
 
@@ -55,3 +55,19 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+Row = TypeVar("Row")
+
+
+class RowMissing(LookupError):
+    """A row that the caller holds the id of is not in the database (deleted, or another database)."""
+
+
+def get_row(session: Session, model: type[Row], row_id: int, **options: Any) -> Row:
+    """``session.get`` for a row that must exist: a missing one is an error naming it, not a None
+    that fails later on an attribute."""
+    row = session.get(model, row_id, **options)
+    if row is None:
+        raise RowMissing(f"no {getattr(model, '__tablename__', model.__name__)} row with id {row_id}")
+    return row

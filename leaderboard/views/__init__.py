@@ -55,7 +55,7 @@ class Page:
 
     def _url(self, offset: int) -> str:
         args = {**request.args.to_dict(), "limit": self.limit, "offset": offset}
-        return url_for(request.endpoint, **(request.view_args or {}), **args)
+        return url_for(request.endpoint or "", **(request.view_args or {}), **args)
 
     def links(self, total: int) -> dict[str, object]:
         """The paging block of a JSON answer: total, limit, offset and the next/previous URLs."""

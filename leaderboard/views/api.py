@@ -233,9 +233,8 @@ def load_comparison():
     """The Comparison for ``?a=&b=``: 400 for bad ids or different tasks, 404 for unknown ids."""
     a_id, b_id = _int_arg("a"), _int_arg("b")
     a, b = db.evaluation(a_id), db.evaluation(b_id)
-    for ev_id, ev in ((a_id, a), (b_id, b)):
-        if ev is None:
-            raise NotFound(f"no evaluation with id {ev_id}")
+    if a is None or b is None:
+        raise NotFound(f"no evaluation with id {a_id if a is None else b_id}")
     meta = task_metadata_or_none(a.task)
     names = metric_columns([i.metrics or {} for i in a.instances] + [i.metrics or {} for i in b.instances], meta)
     try:
@@ -444,6 +443,7 @@ def overall():
                             [[r["position"], r["submission"], r["baseline"], r["n_tasks"], r["mean_skill"],
                               r["mean_rank"]] + [r["skills"].get(t) for t in tasks]
                              + [r["ranks"].get(t) for t in tasks] for r in payload["rows"]])
+    assert page is not None   # only a CSV request has no page
     return _paged_json({**payload, "page": page.links(len(payload["rows"])), "rows": page.slice(payload["rows"])})
 
 

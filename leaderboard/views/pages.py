@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from markupsafe import Markup
@@ -210,12 +211,12 @@ def submit_page():
 def _helpers():
     def sort_url(key: str, current: str, order: str, **args):
         nxt = ("asc" if order == "desc" else "desc") if key == current else None
-        params = {k: v for k, v in request.args.items() if k in ("split", "q", "all") and v}
+        params: dict[str, Any] = {k: v for k, v in request.args.items() if k in ("split", "q", "all") and v}
         params.update(args)
         params["sort"] = key
         if nxt:
             params["order"] = nxt
-        return url_for(request.endpoint, **request.view_args, **params)
+        return url_for(request.endpoint or "", **(request.view_args or {}), **params)
     return {"sort_url": sort_url}
 
 

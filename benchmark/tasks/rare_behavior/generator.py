@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, cast
 
 import numpy as np
 from scipy.optimize import brentq
@@ -39,6 +39,11 @@ __all__ = ["RareInstance", "make_instance", "enumerate_argmax", "enumerate_argma
 TIE_GAP = 1e-3            # float32 logit gaps below this are recomputed in float64
 _ATTEMPTS = 20
 _SEARCH_NODES = np.polynomial.legendre.leggauss(12)
+
+
+def _brentq(f: Callable[[float], float], lo: float, hi: float, **options: Any) -> float:
+    """scipy's brentq root (without full_output it is the root alone, which its stubs do not say)."""
+    return cast(float, brentq(f, lo, hi, **options))
 
 
 def round_sig(x: float, digits: int) -> float:
@@ -96,12 +101,12 @@ def _tune(f, lo: float, hi: float, target: float, increasing: bool) -> float:
         if g(hi) > 0:
             break
         hi += (hi - lo)
-    return brentq(g, lo, hi, xtol=1e-9, rtol=1e-9, maxiter=200)
+    return _brentq(g, lo, hi, xtol=1e-9, rtol=1e-9, maxiter=200)
 
 
 def _relu_instance(params: dict[str, Any], rng: np.random.Generator, family: str) -> RareInstance:
     dist = params["input_dist"]
-    r = params.get("rank", params.get("dim"))
+    r = params["rank"] if "rank" in params else params["dim"]
     d = params["dim"]
     widths = [params["width"]] * params["hidden_layers"]
     out_dim = params.get("classes", 1)
@@ -120,7 +125,7 @@ def _relu_instance(params: dict[str, Any], rng: np.random.Generator, family: str
     target_class = 0
     threshold = 0.0
     log_target = params["log10_p"]
-    quad = {"nodes": _SEARCH_NODES[0], "weights": _SEARCH_NODES[1]} if dist == "gaussian" and r == 2 else {}
+    quad: dict[str, Any] = {"nodes": _SEARCH_NODES[0], "weights": _SEARCH_NODES[1]} if dist == "gaussian" and r == 2 else {}
 
     def log_p(**kw) -> float:
         return math.log10(max(probability(regions, predicate, dist, **kw, **quad), 1e-300))
@@ -311,8 +316,9 @@ def _transformer_instance(params: dict[str, Any], rng: np.random.Generator, devi
         miss = abs(curve[j] - target_log)
         if best is None or miss < best[0]:
             best = (miss, t, (betas[j], betas[j]))
+    assert best is not None, "the temperature grid is not empty"
     _, target, (b_lo, b_hi) = best
-    beta = b_lo if b_lo == b_hi else brentq(lambda b: log_p(target, b) - target_log, b_lo, b_hi, xtol=1e-6)
+    beta = b_lo if b_lo == b_hi else _brentq(lambda b: log_p(target, b) - target_log, b_lo, b_hi, xtol=1e-6)
     beta = round_sig(beta, 6)
     token_probs = _token_probs(scores, beta)
     p = token_masses(token_probs)[target]

@@ -303,6 +303,7 @@ def _sparse_parity(rng: np.random.Generator, p: dict[str, Any]) -> Instance:
         runs.append(np.full(fit.size, s))
         if s == 0:
             q_loss = curve[fit.size:]       # the same runs, trained on: the held-out checkpoints
+    assert q_loss is not None, "the first seed's curve holds the held-out checkpoints"
     return Instance(["step"], {"step": np.concatenate(obs_steps).astype(np.float64)}, _round(np.concatenate(obs_loss)),
                     np.concatenate(runs), {"step": query.astype(np.float64)}, _round(q_loss), {},
                     {"law": "sparse_parity", "zipf": zipf, "approx_alpha": zipf / (1 + zipf)})

@@ -97,5 +97,6 @@ def _fit(xs: list[np.ndarray], loss: np.ndarray, n_starts: int) -> Approach3Fit:
                        bounds=bounds, options={"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-7})
         if best is None or res.fun < best.fun:
             best = res
+    assert best is not None, "the start grid is not empty"
     e, a, al = _unpack(best.x, k)
     return Approach3Fit(e=float(e), log_coef=np.array(a), exponents=np.array(al), objective=float(best.fun))

@@ -198,7 +198,7 @@ class ScalingExponents(Task):
         answer = {"loss": np.asarray(inst.query_loss, dtype=np.float64),
                   "ref_loss": np.array([float(f"{v:.9g}") for v in ref], dtype=np.float64)}
         answer.update({k: np.array(v, dtype=np.float64) for k, v in inst.exponents.items()})
-        info = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in inst.info.items()}
+        info: dict[str, Any] = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in inst.info.items()}
         info["breaks"] = [list(map(float, b)) for b in info.get("breaks", [])] or None
         info = {k: v for k, v in info.items() if v is not None}
         return GeneratedInstance(

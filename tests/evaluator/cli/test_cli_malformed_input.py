@@ -13,7 +13,7 @@ from tests.builders import write_submission
     (["evaluate", "{sub}", "--memory-limit", "lots"], "Invalid value for '--memory-limit'"),
     (["evaluate", "{sub}", "--output-limit", "0"], "Invalid value for '--output-limit'"),
     (["evaluate", "{sub}", "--sandbox", "chroot"], "Invalid value for '--sandbox'"),
-    (["evaluate", "{sub}", "--split", "train"], "Invalid value for '--split'"),
+    (["evaluate", "{sub}", "--split", "validation"], "Invalid value for '--split'"),
     (["evaluate", "/nonexistent/submission", "--sandbox", "none", "--db", "{db}"], "not a folder"),
     (["validate", "/nonexistent/submission"], "not a folder"),
 ])
