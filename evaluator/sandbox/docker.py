@@ -141,7 +141,9 @@ class DockerSandbox(Sandbox):
         import docker.types
 
         files = job_files(root, mode=0o666)  # the container runs as nobody
-        seen = {"submission": "/submission", "inputs": "/in/inputs.safetensors", "scratch": "/scratch",
+        # Scratch is a tmpfs on a path no image has: Podman ignores the tmpfs's mode=1777 over the
+        # /scratch folder of a per-submission image (root 0755, the worker could not write).
+        seen = {"submission": "/submission", "inputs": "/in/inputs.safetensors", "scratch": "/phasebench-scratch",
                 "job": "/in/job.json", "oracle": "/in/oracle.sock", "answer": "/out/answer.safetensors",
                 "error": "/out/error.json", "log": "/out/worker.log"}
         write_job(job, seen, files.job)

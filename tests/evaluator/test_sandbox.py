@@ -184,7 +184,7 @@ def test_isolated_clears_the_environment_and_the_file_system_is_read_only(tmp_pa
                 except OSError:
                     continue
                 raise RuntimeError(f"wrote {path}")
-            open("/scratch/ok.txt", "w").write("scratch is writable")
+            open("ok.txt", "w").write("scratch (the working folder) is writable")
             return np.zeros((1, problem["dim"]))
     """, sandbox)
     assert result.status == "ok", result.error
