@@ -26,7 +26,8 @@ from benchmark.build_env import missing_reference_env  # noqa: E402  (before num
 
 def _retrain(args):
     from benchmark.tasks.grokking_onset.answer import onset
-    from benchmark.tasks.grokking_onset.generator import DESIGNS, schedule_of, train_chunk
+    from benchmark.tasks.grokking_onset.design import DESIGNS
+    from benchmark.tasks.grokking_onset.generator import schedule_of, train_chunk
     configs, = args
     schedule = schedule_of(DESIGNS["dev"], configs[0])
     return [onset(c.steps, c.metrics["train_acc"], c.metrics["test_acc"], schedule.budget)
@@ -44,8 +45,9 @@ def main() -> None:
 
     import numpy as np
     from benchmark.dataset import open_split
-    from benchmark.tasks.grokking_onset.generator import CPU_BATCH, DESIGNS, _STEP_COST, architecture_of, batches, \
-        run_configs, schedule_of
+    from benchmark.tasks.grokking_onset.design import DESIGNS
+    from benchmark.tasks.grokking_onset.generator import CPU_BATCH, _STEP_COST, architecture_of, batches, run_configs, \
+        schedule_of
     from benchmark.tasks.grokking_onset.task import GrokkingOnset
     from benchmark.tasks.grokking_onset.scorer import log_step_error
 

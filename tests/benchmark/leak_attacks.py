@@ -24,7 +24,7 @@ import pytest
 from benchmark.dataset import SplitData, SplitWriter, open_split, write_arrays
 from benchmark.split_secret import SplitSecret
 from benchmark.task import DEV_SECRET, InstanceSpec, Task
-from benchmark.tasks.grokking_onset import generator as grok_generator
+from benchmark.tasks.grokking_onset import design as grok_design
 from benchmark.tasks.grokking_onset.generator import (
     config_params,
     run_configs,
@@ -60,8 +60,8 @@ def tiny_test_designs() -> Iterator[None]:
                                                                               (4, 4, 1, 16))))
         grok = tiny_design(transformers=replace(tiny_design().transformers, lr=(1e-3, 3e-3), wd=(0.01, 0.02),
                                                 train_frac=(0.5, 0.7)))
-        mp.setitem(grok_generator.DESIGNS, "test", grok)
-        mp.setitem(grok_generator.SCALES["embedded"], "test", grok)
+        mp.setitem(grok_design.DESIGNS, "test", grok)
+        mp.setitem(grok_design.SCALES["embedded"], "test", grok)
         trained_split.cache_clear()
         try:
             yield

@@ -49,3 +49,16 @@ def test_the_app_image_serves_the_leaderboard_factory_under_gunicorn():
     import leaderboard
     app = leaderboard.create_app({"TESTING": True, "DATABASE_URL": "sqlite://"})
     assert app.name == "leaderboard.app"
+
+
+def test_only_the_workers_image_installs_torch():
+    services = COMPOSE["services"]
+    # the website and the migration share one image, built without torch (the Dockerfile's default)
+    assert services["leaderboard"]["image"] == services["migrate"]["image"] != services["worker"]["image"]
+    assert "args" not in services["leaderboard"]["build"] and "args" not in services["migrate"]["build"]
+    assert services["worker"]["build"]["args"] == {"WITH_TORCH": "1"}
+    text = (REPO / "docker" / "leaderboard.Dockerfile").read_text()
+    assert re.search(r"^ARG WITH_TORCH=0$", text, re.M)
+    # a COPY of docker/wheels/ would leave the torch wheel in a layer of the website's image
+    assert not re.search(r"^COPY docker/wheels", text, re.M)
+    assert re.search(r"pip install .*--no-deps -e \.", text)

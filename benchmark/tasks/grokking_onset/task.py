@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,10 +11,14 @@ from ...dataset import InstanceRecord, SplitWriter
 from ...metadata import Breakdown, DatasetRef, FieldKind, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from ...split_secret import SplitSecret
-from .generator import (DESIGNS, SCALES, KeyedRunSeeds, RunSeeds, TrainedRun, config_from_params, config_params,
-                        observed, run_arrays, run_configs, schedule_of, train_chunk, trained_split)
+from .design import DESIGNS, SCALES
 from .scorer import clipped, log_step_error, never_score
-from .answer import onset
+
+if TYPE_CHECKING:
+    from .generator import RunSeeds, TrainedRun
+
+# The generator (and the trainer under it) is imported where a split is drawn or trained, never at
+# import: it imports torch, and listing the tasks (the leaderboard, `phasebench tasks`) must not.
 
 __all__ = ["GrokkingOnset", "GrokkingOnsetWithTest", "metadata_for", "GROUPS"]
 
@@ -157,6 +161,8 @@ class _GrokkingOnsetBase(Task):
     def run_seeds(self, split: str, secret: SplitSecret | None = None) -> RunSeeds:
         """The committed dev split keeps the old derivation it was trained with (an hour to retrain;
         its draws are public anyway); every other split's runs come from its key."""
+        from .generator import KeyedRunSeeds
+
         if split == "dev":
             return LEGACY_DEV_SEED
         return KeyedRunSeeds(self.secret_for(split, secret), split)
@@ -168,6 +174,8 @@ class _GrokkingOnsetBase(Task):
 
     def instance_specs(self, split: str, secret: SplitSecret | None = None) -> list[InstanceSpec]:
         """One spec per run drawn, sorted by id; the split keeps the runs that do not grok inside their prefix."""
+        from .generator import config_params, run_configs
+
         specs = [InstanceSpec(id=self.instance_id(split, i, c.op, secret), group=_group(split, c.p, c.op),
                               params=config_params(c), seed=c.seed, split=split, index=i)
                  for i, c in enumerate(run_configs(split, self.run_seeds(split, secret)))]
@@ -176,6 +184,9 @@ class _GrokkingOnsetBase(Task):
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         """One run trained alone (a batch of one): equal to the batched build to float tolerance,
         not bytes. Raises ValueError for a run that groks inside its prefix (not an instance)."""
+        from .answer import onset
+        from .generator import TrainedRun, config_from_params, schedule_of, train_chunk
+
         design = DESIGNS[spec.split]
         cfg = config_from_params(spec.params, spec.seed)
         schedule = schedule_of(design, cfg)
@@ -187,6 +198,8 @@ class _GrokkingOnsetBase(Task):
         return self._instance(run)
 
     def _instance(self, run: TrainedRun) -> GeneratedInstance:
+        from .generator import observed
+
         public, arrays = observed(run, self.with_test)
         o = run.onset
         answer = {"t_grok": np.array(float(o.target)), "censored": np.array(int(o.censored)),
@@ -204,6 +217,8 @@ class _GrokkingOnsetBase(Task):
         whole, every logged step and checkpoint, as ``runs/<id>.safetensors`` beside the answers (the
         hub layout: public for dev, private for test). The embedded set leaves them out: it is
         committed to the repository, and the answers already hold its full accuracy curves."""
+        from .generator import config_params, run_arrays, trained_split
+
         self.check_build_options(device, scale)
         runs = [r for r in trained_split(split, self.run_seeds(split, secret), device, scale) if not r.onset.in_prefix]
         writer = SplitWriter(data_dir, self.name, split, answers_dir)

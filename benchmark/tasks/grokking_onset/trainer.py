@@ -29,12 +29,12 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 import numpy as np
 import torch
 
-__all__ = ["RunConfig", "Curves", "OPERATIONS", "ACTIVATIONS", "CURVE_KEYS", "log_grid", "labels_for",
+from .design import OPERATIONS
+
+__all__ = ["RunConfig", "Curves", "CURVE_KEYS", "log_grid", "labels_for",
            "train_mask_for", "init_params", "train_batch", "train_reference", "BETAS", "EPS", "WARMUP_STEPS",
            "batch_shape", "train_batched_runs"]
 
-OPERATIONS = ("add", "sub", "mul", "sq")          # (a+b), (a-b), (a*b), a^2+b^2  mod p
-ACTIVATIONS = ("relu", "quad")
 BETAS = (0.9, 0.98)
 EPS = 1e-8
 WARMUP_STEPS = 10

@@ -16,7 +16,6 @@ from ...metadata import (
     TaskMetadata,
 )
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
-from .generator import firing_probabilities, plant
 from .scorer import score_atoms
 
 __all__ = ["METADATA", "PlantedFeatures"]
@@ -178,6 +177,8 @@ def _draw_structure(tier: str, sizes: dict[str, Any], rng: np.random.Generator, 
 
 def expected_l0(params: dict[str, Any]) -> float:
     """Mean number of features active in a sample under the generator's firing rule."""
+    from .generator import firing_probabilities
+
     structure = params.get("structure", "independent")
     if structure == "toy_model":
         return params["density"] * params["n_model"]
@@ -204,6 +205,8 @@ class PlantedFeatures(Task):
         return configs
 
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
+        from .generator import plant  # at use: listing the tasks need not import the generators
+
         planted = plant(spec.params, spec.seed)
         n, d = planted.features.shape
         return GeneratedInstance(

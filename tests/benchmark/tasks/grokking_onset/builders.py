@@ -1,7 +1,7 @@
 """A tiny grokking design: runs that train in a fraction of a second, for tests of the machinery."""
 from __future__ import annotations
 
-from benchmark.tasks.grokking_onset.generator import (
+from benchmark.tasks.grokking_onset.design import (
     Schedule,
     SplitDesign,
     TransformerDesign,

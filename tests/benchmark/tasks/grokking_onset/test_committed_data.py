@@ -24,8 +24,9 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from benchmark.tasks.grokking_onset.generator import (CPU_BATCH, DESIGNS, TEST_KEYS, TRAIN_KEYS, architecture_of,
-                                                      batches, layer_norms, run_configs)
+from benchmark.tasks.grokking_onset.design import DESIGNS
+from benchmark.tasks.grokking_onset.generator import (CPU_BATCH, TEST_KEYS, TRAIN_KEYS, architecture_of, batches,
+                                                      layer_norms, run_configs)
 from benchmark.tasks.grokking_onset.task import GrokkingOnset
 from benchmark.tasks.grokking_onset.trainer import log_grid, train_batch
 from benchmark.tasks.grokking_onset.transformer import train_transformer_batch

@@ -8,12 +8,11 @@ from click.testing import CliRunner
 
 from benchmark.dataset import open_split, read_arrays, verify_split
 from benchmark.tasks.grokking_onset import generator
+from benchmark.tasks.grokking_onset.design import DESIGNS, GPU_DESIGNS, SCALES, design_for
 from benchmark.tasks.grokking_onset.generator import (
-    GPU_DESIGNS,
     GPU_MAX_ELEMENTS,
     activation_elements,
     batches,
-    design_for,
     run_configs,
     trained_split,
 )
@@ -25,7 +24,7 @@ TRACKS = ("grokking-onset", "grokking-onset-with-test")
 
 @pytest.fixture
 def tiny_gpu_scale(monkeypatch):
-    monkeypatch.setitem(generator.SCALES, "gpu", {"dev": tiny_design(), "test": tiny_design()})
+    monkeypatch.setitem(SCALES, "gpu", {"dev": tiny_design(), "test": tiny_design()})
     trained_split.cache_clear()
     yield
     trained_split.cache_clear()
@@ -54,7 +53,7 @@ def test_gpu_design_draws_the_issues_ranges():
 
 
 def test_design_for_names_the_choices():
-    assert design_for("dev") is generator.DESIGNS["dev"] and design_for("test", "gpu") is GPU_DESIGNS["test"]
+    assert design_for("dev") is DESIGNS["dev"] and design_for("test", "gpu") is GPU_DESIGNS["test"]
     with pytest.raises(ValueError, match=r"unknown scale 'huge'; expected one of \['embedded', 'gpu'\]"):
         design_for("dev", "huge")
     with pytest.raises(ValueError, match="unknown split 'train'"):

@@ -6,7 +6,8 @@ import pytest
 
 from benchmark.dataset import InstanceRecord, read_arrays
 from benchmark.task import AnswerError, get_task
-from benchmark.tasks.grokking_onset.generator import ARCHITECTURES, DESIGNS, TEST_KEYS, TRAIN_KEYS
+from benchmark.tasks.grokking_onset.design import DESIGNS
+from benchmark.tasks.grokking_onset.generator import ARCHITECTURES, TEST_KEYS, TRAIN_KEYS
 from benchmark.tasks.grokking_onset.scorer import log_step_error, never_score
 
 TRACKS = ["grokking-onset", "grokking-onset-with-test"]
