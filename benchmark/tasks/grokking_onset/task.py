@@ -11,6 +11,7 @@ from ...dataset import InstanceRecord, SplitWriter
 from ...metadata import Breakdown, DatasetRef, FieldKind, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from ...split_secret import SplitSecret
+from .answer import onset
 from .design import DESIGNS, SCALES
 from .scorer import clipped, log_step_error, never_score
 
@@ -184,7 +185,6 @@ class _GrokkingOnsetBase(Task):
     def generate(self, spec: InstanceSpec) -> GeneratedInstance:
         """One run trained alone (a batch of one): equal to the batched build to float tolerance,
         not bytes. Raises ValueError for a run that groks inside its prefix (not an instance)."""
-        from .answer import onset
         from .generator import TrainedRun, config_from_params, schedule_of, train_chunk
 
         design = DESIGNS[spec.split]
