@@ -11,7 +11,12 @@ PORT ?= 5000
 # worker may take the task's whole per-instance memory limit). Not `nproc`: it honours OMP_NUM_THREADS.
 WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, len(os.sched_getaffinity(0))))' 2>/dev/null || echo 1)
 
-.PHONY: install demo test serve data perf clean evaluator-image evaluate-in-container
+# pytest-xdist processes for `make test` / `make test-fast`: two, as CI's machine has two cores (the
+# suite's own subprocesses, sandboxes and BLAS threads fill what is left).
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+.PHONY: install demo test test-fast serve data perf clean evaluator-image evaluate-in-container
 
 $(STAMP): pyproject.toml Makefile
 	@command -v bwrap >/dev/null 2>&1 || ./scripts/install-bubblewrap
@@ -37,9 +42,14 @@ demo: data
 test: install
 	@# The embedded dev splits, which the tests use where they verify (a failed pin is reported by the tests).
 	@$(PHASEBENCH) data build || echo "data build failed: the tests build their own copies and say which pin differs" >&2
-	@$(PY) -m pytest; rc=$$?; \
+	@$(PYTEST); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc
+
+# The inner loop: everything but the tests marked slow (end-to-end runs of real baselines, container
+# builds, data rebuilds), under five minutes on two cores. `make test` still runs everything.
+test-fast: data
+	@$(PYTEST) -m "not slow" -q
 
 perf: data
 	$(PY) perf/sandbox_overhead.py

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 __all__ = [
@@ -146,9 +147,27 @@ class SplitData:
         return read_arrays(self.inputs_path(instance_id))
 
     def load_answer(self, instance_id: str) -> dict[str, np.ndarray]:
+        return read_arrays(self._answer_path(instance_id))
+
+    def load_answer_info(self, instance_id: str) -> dict[str, Any]:
+        """The generation record stored with an instance's answer (its parameters, seeds, full curves...)."""
+        return read_info(self._answer_path(instance_id))
+
+    def _answer_path(self, instance_id: str) -> Path:
         if self.answers_root is None:
             raise DataError(f"{self.task}/{self.split}: answers are not available here")
-        return read_arrays(self.answers_root / "answers" / f"{instance_id}.safetensors")
+        return self.answers_root / "answers" / f"{instance_id}.safetensors"
+
+
+def read_info(path: Path) -> dict[str, Any]:
+    """The JSON record written beside a file's arrays (``write_arrays``'s ``info``)."""
+    try:
+        with safe_open(str(path), "np") as f:
+            return json.loads((f.metadata() or {}).get("info", "{}"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as exc:
+        raise DataError(f"{path}: unreadable safetensors metadata ({exc})") from None
 
 
 def _split_dir(root: Path, task: str, split: str) -> Path:

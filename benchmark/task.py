@@ -130,10 +130,15 @@ class Task(ABC):
         writer = SplitWriter(data_dir, self.name, split, answers_dir, group_public=self.metadata.group_public)
         specs = self.instance_specs(split, secret)
         for spec in (progress(specs) if progress else specs):
-            inst = self.generate(spec)
-            writer.add(spec.id, spec.group, inst.public_fields, inst.inputs, inst.answer,
-                       {"params": spec.params, **inst.answer_info}, hidden=inst.hidden)
+            self.write_instance(writer, spec)
         return writer.close()
+
+    def write_instance(self, writer: SplitWriter, spec: InstanceSpec) -> None:
+        """Generate one instance and add it to ``writer`` exactly as ``build`` does (so that a sample of a
+        pinned split can be rebuilt alone and compared byte for byte)."""
+        inst = self.generate(spec)
+        writer.add(spec.id, spec.group, inst.public_fields, inst.inputs, inst.answer,
+                   {"params": spec.params, **inst.answer_info}, hidden=inst.hidden)
 
     def check_build_options(self, device: str, scale: str) -> None:
         """ValueError naming the task and its choices for a scale or device it cannot build at."""

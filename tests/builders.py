@@ -1,6 +1,7 @@
 """Builders for tests: tiny defaults, keyword overrides."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark.dataset import SplitWriter, open_split
+from benchmark.dataset import SplitData, SplitWriter, open_split
 from benchmark.tasks.planted_features.generator import plant
 from evaluator.sandbox import BubblewrapSandbox, DockerSandbox
 
@@ -38,6 +39,29 @@ def build_tiny_split(root: Path, n_instances: int = 3, n: int = 12, d: int = 6, 
                    {"features": planted.features, "signed": np.array(False)}, {"params": params})
     writer.close()
     return open_split("planted-features", split, root, answers_root)
+
+
+def one_per_group(split: SplitData) -> SplitData:
+    """The same split cut to the smallest instance of every group (by input file size), kept in id order:
+    for properties that hold per instance, so that a test pays for a few small instances, not the whole
+    split. The revision is marked as a subset so a stored result can never pass for one of the whole split."""
+    by_size = sorted(split.instances, key=lambda r: (split.inputs_path(r.id).stat().st_size, r.id))
+    first = {}
+    for record in by_size:
+        first.setdefault(record.group, record)
+    return _subset(split, first.values())
+
+
+def smallest_instances(split: SplitData, n: int) -> SplitData:
+    """The same split cut to its ``n`` smallest instances by input file size, kept in id order, its
+    revision marked as a subset (see ``one_per_group``)."""
+    by_size = sorted(split.instances, key=lambda r: (split.inputs_path(r.id).stat().st_size, r.id))
+    return _subset(split, by_size[:n])
+
+
+def _subset(split: SplitData, records) -> SplitData:
+    kept = sorted(records, key=lambda r: r.id)
+    return dataclasses.replace(split, instances=kept, revision=f"{split.revision}+subset:{len(kept)}")
 
 
 def write_submission(root: Path, name: str = "tiny-method", code: str | None = None, entry: str = "method:run",

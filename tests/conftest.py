@@ -123,3 +123,12 @@ def sqlite_store(tmp_path):
     upgrade(engine)
     yield ResultsStore(engine)
     engine.dispose()
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``--dist loadgroup``), the tests that drive the one container engine run in
+    one worker, one after another: they build and remove images by content-addressed tag, and two
+    builds of one tag at once race in the engine. Everything else spreads over the workers."""
+    for item in items:
+        if "docker" in item.nodeid.split("::", 1)[0].split("/") or "[docker" in item.nodeid or "-docker" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("container-engine"))

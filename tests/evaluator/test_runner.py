@@ -252,27 +252,6 @@ def test_infrastructure_failure_marks_the_evaluation_failed_not_partial(tmp_path
     assert sqlite_store.latest_finished("planted-features", "dev") == []
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("baseline", ["random-atoms", "pca", "dictionary-learning", "topk-sae"])
-def test_bwrap_and_docker_give_the_same_scores(tmp_path, dev_split, sqlite_store, baseline):
-    from tests.builders import REPO, requires_bwrap, requires_docker
-
-    for mark in (requires_bwrap, requires_docker):
-        if mark.args[0]:
-            pytest.skip(mark.kwargs["reason"])
-    sub = load_submission(REPO / "submissions" / baseline)
-    task = get_task("planted-features")
-    scores = {}
-    for name in ("bwrap", "docker"):
-        out = evaluate_submission(sub, task, dev_split, get_sandbox(name), sqlite_store, force=True)
-        ev = sqlite_store.evaluation(out.evaluation_id, with_instances=True)
-        assert ev.status == "complete"
-        scores[name] = {i.instance_id: i.metrics for i in ev.instances}
-    assert scores["bwrap"].keys() == scores["docker"].keys()
-    for iid, metrics in scores["bwrap"].items():
-        assert metrics == pytest.approx(scores["docker"][iid], abs=1e-9), iid
-
-
 NASTY_MESSAGES = """
 import numpy as np
 def run(problem):

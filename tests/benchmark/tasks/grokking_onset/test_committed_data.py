@@ -15,14 +15,12 @@ grows as training is chaotic: measured on an AMD EPYC, above 1e-5 from step 12 f
 and step 126 for the MLP (float64 stays within 1e-5 over the whole prefix). There the float32 checks
 cover only the steps before that drift (``OTHER_VENDOR_PREFIX``).
 """
-import json
 import platform
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors import safe_open
 
 from benchmark.tasks.grokking_onset.design import DESIGNS
 from benchmark.tasks.grokking_onset.generator import (CPU_BATCH, TEST_KEYS, TRAIN_KEYS, architecture_of, batches,
@@ -47,11 +45,6 @@ def _prefix(architecture: str, dtype: str) -> int:
     if _intel_cpu():
         return PREFIX[architecture]
     return OTHER_VENDOR_PREFIX.get((architecture, dtype), PREFIX[architecture])
-
-
-def _answer_info(split, instance_id: str) -> dict:
-    with safe_open(str(split.answers_root / "answers" / f"{instance_id}.safetensors"), "np") as f:
-        return json.loads(f.metadata()["info"])
 
 
 def _every_step(prefix: int) -> int:
@@ -94,7 +87,7 @@ def test_first_batch_retrained_for_a_prefix_logs_the_committed_curves(dev_split_
         for key in (*TRAIN_KEYS, *TEST_KEYS):
             np.testing.assert_allclose(committed[key][seen], fresh[key][steps[seen]].astype(np.float32), rtol=1e-5,
                                        atol=1e-6, err_msg=f"{instance_id} {key}")
-        info = _answer_info(train_only, instance_id)
+        info = train_only.load_answer_info(instance_id)
         full_steps = np.asarray(info["steps"])
         within = full_steps <= prefix
         for key in ("train_acc", "test_acc"):          # the answer's full curves, kept to 6 digits

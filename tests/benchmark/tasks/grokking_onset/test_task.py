@@ -40,20 +40,12 @@ def test_worker_inputs_stop_at_t_obs(split):
         assert inputs["ckpt_steps"].size == rec.public["n_ckpt"] and np.all(inputs["ckpt_steps"] <= t_obs), rec.id
         assert inputs["ckpt_U"].shape == (rec.public["n_ckpt"], rec.public["p"], rec.public["width"])
         # the prefix is the run's own curve, cut: equal to the full curve kept with the answer
-        info = _answer_info(split, rec)
+        info = split.load_answer_info(rec.id)
         full_steps = np.asarray(info["steps"])
         assert np.array_equal(inputs["steps"], full_steps[full_steps <= t_obs])
         np.testing.assert_allclose(inputs["train_acc"], np.asarray(info["train_acc"])[:n], atol=1e-5)
         if with_test:
             np.testing.assert_allclose(inputs["test_acc"], np.asarray(info["test_acc"])[:n], atol=1e-5)
-
-
-def _answer_info(split, rec):
-    import json
-
-    from safetensors import safe_open
-    with safe_open(str(split.answers_root / "answers" / f"{rec.id}.safetensors"), "np") as f:
-        return json.loads(f.metadata()["info"])
 
 
 def test_tracks_share_runs_and_differ_only_by_the_test_curves(dev_split_of):

@@ -1,11 +1,9 @@
 """The prefix-table enumerator of F3's truth against the reference enumeration and the stored dev split."""
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
-from safetensors import safe_open
 
 from benchmark.dataset import open_split
 from benchmark.tasks.rare_behavior.enumerate import chunk_free_positions, enumerate_argmax_by_prefix
@@ -136,8 +134,7 @@ def test_stored_dev_truth_is_reproduced(split, record):
     """Every F3 instance of the embedded dev split: the enumerator gives the pinned p. (The near-tie
     count is not pinned: it may differ with the float32 kernels, the argmax does not.)"""
     answer = split.load_answer(record.id)
-    with safe_open(str(split.answers_root / "answers" / f"{record.id}.safetensors"), "np") as f:
-        info = json.loads(f.metadata()["info"])
+    info = split.load_answer_info(record.id)
     vocab, length = record.public["vocab"], record.public["seq_len"]
     argmax, _ = enumerate_argmax(model_arrays(answer), vocab, length)
     token_probs = split.load_inputs(record.id)["token_probs"]
