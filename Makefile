@@ -18,13 +18,22 @@ PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: install demo test test-fast serve data perf clean evaluator-image evaluate-in-container
 
-$(STAMP): pyproject.toml Makefile
+# The baselines' shared library (evaluator/baselines_library): an edit to it reinstalls it.
+BASELINES_LIB := evaluator/baselines_library
+BASELINES_LIB_FILES := $(BASELINES_LIB)/pyproject.toml $(wildcard $(BASELINES_LIB)/phasebench_baselines/*.py)
+
+$(STAMP): pyproject.toml Makefile $(BASELINES_LIB_FILES)
 	@command -v bwrap >/dev/null 2>&1 || ./scripts/install-bubblewrap
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned, so that the project's range never pulls a multi-GB CUDA build here.
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e '.[test]'
+	# A copy, not editable: the sandbox binds the venv read-only but never the repository. No build
+	# folder is left behind (a module deleted from the source would be installed from it again).
+	rm -rf $(BASELINES_LIB)/build
+	$(PY) -m pip install --quiet --no-deps --force-reinstall ./$(BASELINES_LIB)
+	rm -rf $(BASELINES_LIB)/build $(BASELINES_LIB)/*.egg-info
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -31,6 +31,10 @@ RUN --mount=type=secret,id=pip_ca,required=false \
     && rm -rf /tmp/wheels
 
 COPY evaluator/sandbox/worker_entry.py /opt/phasebench/worker.py
+# The baselines' shared library (phasebench_baselines), importable by every submission, as in the
+# bubblewrap sandbox's environment; its version and sha256 are recorded with every evaluation.
+COPY evaluator/baselines_library/ /tmp/baselines_library/
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/baselines_library && rm -rf /tmp/baselines_library
 
 USER 65534:65534
 WORKDIR /scratch

@@ -16,7 +16,7 @@ from benchmark.stats import aggregate
 from benchmark.task import AnswerError, Task
 
 from . import __version__
-from .provenance import hardware, library_versions
+from .provenance import BASELINES_SHA256, hardware, library_versions
 from .sandbox import Sandbox, WorkerJob, WorkerResult
 from .store import EvaluationStatus, InstanceStatus, ResultsStore, require_current
 from .submission import Submission
@@ -104,8 +104,12 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
                         "(the test split's answers come from PHASEBENCH_PRIVATE_DIR)")
     # Nothing is read or written against a database whose schema the code does not match.
     require_current(store.engine)
+    libraries = library_versions()
     if not force:
-        found = store.find_finished(submission.code_sha256, task.name, meta.version, split.split, split.revision)
+        # The shared library is code the submission runs as much as its folder: a result computed
+        # with other library code is not reused.
+        found = store.find_finished(submission.code_sha256, task.name, meta.version, split.split, split.revision,
+                                    libraries={BASELINES_SHA256: libraries[BASELINES_SHA256]})
         if found is not None:
             return _outcome(found, submission.name, reused=True)
 
@@ -120,7 +124,7 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
         submission_id=sub_id, task=task.name, task_version=meta.version, split=split.split,
         dataset_revision=split.revision, evaluator_version=__version__, sandbox=sandbox.name,
         sandbox_info={**sandbox.provenance(), "parallel_workers": str(workers), "worker_threads": str(threads)},
-        device=device, hardware=hardware(device), library_versions=library_versions(), headline_metric=meta.headline)
+        device=device, hardware=hardware(device), library_versions=libraries, headline_metric=meta.headline)
     limits = limits or meta.limits
     entry = submission.spec.tasks[task.name]
     rows: list[dict[str, Any] | None] = [None] * len(records)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -80,14 +80,20 @@ class ResultsStore:
 
     # --- reads --------------------------------------------------------------------------
     def find_finished(self, code_sha256: str, task: str, task_version: int, split: str,
-                      dataset_revision: str) -> Evaluation | None:
+                      dataset_revision: str, libraries: Mapping[str, str] | None = None) -> Evaluation | None:
+        """The newest finished evaluation of this code on this task, version, split and data; with
+        ``libraries``, only one whose recorded library_versions hold each of those entries."""
         with session_scope(self.engine) as s:
             q = (select(Evaluation).join(Submission)
                  .where(Submission.code_sha256 == code_sha256, Evaluation.task == task,
                         Evaluation.task_version == task_version, Evaluation.split == split,
                         Evaluation.dataset_revision == dataset_revision, Evaluation.status.in_(FINISHED))
                  .order_by(Evaluation.id.desc()))
-            return s.scalars(q).first()
+            # Compared here, not in SQL: library_versions is JSON, queried differently by each backend.
+            for ev in s.scalars(q):
+                if all((ev.library_versions or {}).get(k) == v for k, v in (libraries or {}).items()):
+                    return ev
+            return None
 
     def evaluation(self, evaluation_id: int, with_instances: bool = False) -> Evaluation | None:
         with session_scope(self.engine) as s:

@@ -12,7 +12,8 @@ from sklearn.ensemble import GradientBoostingRegressor
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from config_features import features  # noqa: E402
-from grok_common import dev_problems  # noqa: E402
+from benchmark.dataset import open_split  # noqa: E402
+from phasebench_baselines.grok import problems_of  # noqa: E402
 
 #: absolute-error loss because the score is a mean absolute log error; random_state fixes the fit
 HYPERPARAMETERS = {"loss": "absolute_error", "n_estimators": 200, "max_depth": 3, "learning_rate": 0.05,
@@ -21,7 +22,7 @@ HYPERPARAMETERS = {"loss": "absolute_error", "n_estimators": 200, "max_depth": 3
 
 def model() -> GradientBoostingRegressor:
     """The scikit-learn regressor fitted on the dev split's configurations and true log10 steps."""
-    problems, truth = dev_problems()
+    problems, truth = problems_of(open_split("grokking-onset", "dev"))
     x = np.asarray([features(p) for p in problems], dtype=float)
     return GradientBoostingRegressor(**HYPERPARAMETERS).fit(x, np.log10(truth))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from config_features import features
-from grok_common import after_prefix, load_params
+from phasebench_baselines.grok import after_prefix, load_params
 
 _PARAMS = load_params(Path(__file__).resolve().parent)
 _TREES = [{k: np.asarray(v) for k, v in t.items()} for t in _PARAMS.get("trees", [])]

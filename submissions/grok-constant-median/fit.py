@@ -6,11 +6,12 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from grok_common import ARCHITECTURES, architecture, dev_problems, write_params  # noqa: E402
+from benchmark.dataset import open_split  # noqa: E402
+from phasebench_baselines.grok import ARCHITECTURES, architecture, problems_of, write_params  # noqa: E402
 
 
 def fit() -> dict:
-    problems, truth = dev_problems()
+    problems, truth = problems_of(open_split("grokking-onset", "dev"))
     arch = np.array([architecture(p) for p in problems])
     # the median of log10 y (= the median of y): the constant minimising the mean absolute log error
     return {"t_grok": {a: float(f"{10 ** np.median(np.log10(truth[arch == a])):.6g}") for a in ARCHITECTURES}}

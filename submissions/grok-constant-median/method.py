@@ -4,7 +4,7 @@ mean absolute log error, and the floor. One constant per architecture because ea
 trains on its own budget T: a single constant would be "never" for one and early for the other."""
 from pathlib import Path
 
-from grok_common import architecture, load_params
+from phasebench_baselines.grok import architecture, load_params
 
 _PARAMS = load_params(Path(__file__).resolve().parent)
 

@@ -11,11 +11,12 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from grok_common import (  # noqa: E402
+from benchmark.dataset import open_split  # noqa: E402
+from phasebench_baselines.grok import (  # noqa: E402
     ARCHITECTURES,
     architecture,
-    dev_problems,
     mean_log_error,
+    problems_of,
     write_params,
 )
 
@@ -34,7 +35,7 @@ def fit_one(t_obs: np.ndarray, truth: np.ndarray, budgets: np.ndarray) -> dict:
 
 
 def fit() -> dict:
-    problems, truth = dev_problems()
+    problems, truth = problems_of(open_split("grokking-onset", "dev"))
     arch = np.array([architecture(p) for p in problems])
     t_obs = np.array([p["t_obs"] for p in problems], dtype=float)
     budgets = np.array([p["budget"] for p in problems], dtype=float)

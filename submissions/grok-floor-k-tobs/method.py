@@ -4,7 +4,7 @@ architecture (fitted by fit.py on the dev split). t_obs is set by when the run m
 thumb, and it reads nothing of the run but the length of what it was given."""
 from pathlib import Path
 
-from grok_common import after_prefix, architecture, load_params
+from phasebench_baselines.grok import after_prefix, architecture, load_params
 
 _PARAMS = load_params(Path(__file__).resolve().parent)
 

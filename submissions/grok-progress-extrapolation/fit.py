@@ -7,12 +7,13 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from grok_common import dev_problems, mean_log_error, write_params  # noqa: E402
+from benchmark.dataset import open_split  # noqa: E402
+from phasebench_baselines.grok import problems_of, mean_log_error, write_params  # noqa: E402
 from method import predict_with  # noqa: E402
 
 
 def fit() -> dict:
-    problems, truth = dev_problems()
+    problems, truth = problems_of(open_split("grokking-onset", "dev"))
     budgets = np.array([p["budget"] for p in problems], dtype=float)
     best = None
     for level in np.linspace(0.1, 1.0, 91):

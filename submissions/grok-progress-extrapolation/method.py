@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grok_common import NEVER, after_prefix, load_params
+from phasebench_baselines.grok import NEVER, after_prefix, load_params
 
 _PARAMS = load_params(Path(__file__).resolve().parent)
 TOP_K = 4

@@ -8,7 +8,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from grok_common import dev_problems, mean_log_error, write_params  # noqa: E402
+from benchmark.dataset import open_split  # noqa: E402
+from phasebench_baselines.grok import problems_of, mean_log_error, write_params  # noqa: E402
 from method import from_trends, trends  # noqa: E402
 
 ACC_LEVELS = np.linspace(0.1, 1.5, 29)
@@ -17,7 +18,7 @@ STALL_FACTORS = [*np.logspace(0, 2, 11), math.inf]
 
 
 def fit() -> dict:
-    problems, truth = dev_problems("grokking-onset-with-test")
+    problems, truth = problems_of(open_split("grokking-onset-with-test", "dev"))
     budgets = np.array([p["budget"] for p in problems], dtype=float)
     fitted = [(trends(p), float(p["t_obs"])) for p in problems]   # the trends do not depend on the levels
     floor = np.array([t_obs + 1.0 for _, t_obs in fitted])         # after_prefix: at least t_obs + 1

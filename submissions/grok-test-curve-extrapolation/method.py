@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grok_common import NEVER, after_prefix, load_params
+from phasebench_baselines.grok import NEVER, after_prefix, load_params
 
 _PARAMS = load_params(Path(__file__).resolve().parent)
 WINDOW = 2.0          # the fit uses the logged steps in [t_obs / WINDOW, t_obs]

@@ -7,8 +7,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from grok_common import (ARCHITECTURES, architecture, dev_problems, mean_log_error, memorised_at,  # noqa: E402
-                         squared_norm, write_params)
+from benchmark.dataset import open_split  # noqa: E402
+from phasebench_baselines.grok import (ARCHITECTURES, architecture, mean_log_error, memorised_at,  # noqa: E402
+                                        problems_of, squared_norm, write_params)
 from method import clock  # noqa: E402
 
 
@@ -29,7 +30,7 @@ def fit_one(problems: list, truth: np.ndarray) -> dict:
 
 
 def fit() -> dict:
-    problems, truth = dev_problems()
+    problems, truth = problems_of(open_split("grokking-onset", "dev"))
     arch = np.array([architecture(p) for p in problems])
     return {a: fit_one([p for p, b in zip(problems, arch) if b == a], truth[arch == a]) for a in ARCHITECTURES}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grok_common import NEVER, after_prefix, architecture, load_params, memorised_at, squared_norm
+from phasebench_baselines.grok import NEVER, after_prefix, architecture, load_params, memorised_at, squared_norm
 
 _PARAMS = load_params(Path(__file__).resolve().parent)
 

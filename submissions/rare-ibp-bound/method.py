@@ -16,7 +16,8 @@ needs many more cells per decade of slack than in the plane.
 upper = proven mass + undecided mass (+ the Gaussian outside mass), inflated by 1e-9 relative for
 floating-point rounding: sound, with no probability of failure (it is a 100% bound, used as the 95%
 one). p_hat = proven mass + undecided mass x the hit fraction of plain Monte Carlo inside the
-undecided cells (unbiased; with no hit and nothing proven, rare_common.posterior_median of that rate).
+undecided cells (unbiased; with no hit and nothing proven, phasebench_baselines.rare's posterior_median
+of that rate).
 F1 (high-dimensional) and F3 (sequences) are outside IBP's reach here:
 plain Monte Carlo with Clopper-Pearson, documented as the fallback.
 """
@@ -28,7 +29,7 @@ import time
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from rare_common import answer, mlp_forward, plain_monte_carlo, posterior_median
+from phasebench_baselines.rare import answer, mc_answer, mlp_forward, monte_carlo_hits, posterior_median
 
 __all__ = ["estimate", "ibp_bound", "interval_margin", "GAUSSIAN_RADIUS"]
 
@@ -146,6 +147,7 @@ def estimate(problem):
     if problem.get("oracle") is not None:
         raise ValueError("rare-ibp-bound is a white-box method: it needs the weights (model.*), not an oracle")
     if problem["architecture"] != "mlp" or problem["family"] != "F2":
-        return plain_monte_carlo(problem)  # IBP over a partition is hopeless in 64-784 dimensions or on tokens
+        # IBP over a partition is hopeless in 64-784 dimensions or on tokens: plain Monte Carlo
+        return mc_answer(*monte_carlo_hits(problem))
     p_hat, upper, _ = ibp_bound(problem)
     return answer(p_hat, upper)

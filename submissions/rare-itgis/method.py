@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
-from rare_common import (MAX_ROWS, Inputs, Model, answer, clopper_pearson_upper,
-                         empirical_bernstein_upper, plain_monte_carlo, posterior_median)
+from phasebench_baselines.rare import (MAX_ROWS, Inputs, Model, answer, clopper_pearson_upper,
+                                       empirical_bernstein_upper, mc_answer, monte_carlo_hits,
+                                       posterior_median)
 
 __all__ = ["estimate", "itgis", "DELTA_SPLIT"]
 
@@ -221,5 +222,6 @@ def estimate(problem):
     if problem.get("oracle") is not None:
         raise ValueError("rare-itgis is a white-box method: it needs the weights (model.*), not an oracle")
     if problem["input_dist"] == "box":
-        return plain_monte_carlo(problem)  # no gradient tilt of the uniform box here: the floor, documented
+        # no gradient tilt of the uniform box here: plain Monte Carlo, the floor (documented)
+        return mc_answer(*monte_carlo_hits(problem))
     return itgis(problem)

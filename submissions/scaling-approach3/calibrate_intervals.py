@@ -1,4 +1,4 @@
-"""Choose K, the interval multiplier of a scaling baseline (scaling_common), on the task's train split;
+"""Choose K, the interval multiplier of a scaling baseline (phasebench_baselines.scaling), on the task's train split;
 never on dev or test answers. Build the split, then run from the repository root:
 
     .venv/bin/phasebench data build --split train --task scaling-exponents
@@ -50,8 +50,7 @@ def record(name: str, items):
     """The baseline's answers and interval parts on each item (its sc.answer, wrapped)."""
     folder = REPO / "submissions" / name
     sys.path.insert(0, str(folder))
-    for module in ("method", "scaling_common", "bnsl_approach3", "m4_approach3"):
-        sys.modules.pop(module, None)
+    sys.modules.pop("method", None)
     method = importlib.import_module("method")
     sys.path.remove(str(folder))
     sc, seen = method.sc, []

@@ -14,18 +14,18 @@ scale (the unbounded form fitted a rising error rate with alpha = -0.3 and predi
 the break inside the observed range of x (a break beyond the data cannot be identified from it),
 f1 in [0.02, 5], a below 1.05 x the smallest loss.
 
-The fit is checked (scaling_common): alpha at a bound, the break at the last observation (the slope
+The fit is checked (phasebench_baselines.scaling): alpha at a bound, the break at the last observation (the slope
 after it is not seen) or a reducible loss below 0.1% of the loss at the largest x means alpha is not
-identified, and the answer falls back to Chinchilla approach 3 (bnsl_approach3.py, a copy of the
-scaling-approach3 baseline), then to the smallest observed loss; the fallback is said on stderr.
+identified, and the answer falls back to Chinchilla approach 3 (phasebench_baselines.approach3,
+the scaling-approach3 baseline's law), then to the smallest observed loss; the fallback is said on stderr.
 Two varying variables (N, D) go to approach 3 directly: a one-variable BNSL gives no separate N and D
-exponents. The 90% interval is scaling_common's calibrated one, K below.
+exponents. The 90% interval is phasebench_baselines.scaling's calibrated one, K below.
 """
 from __future__ import annotations
 
-import bnsl_approach3 as a3
 import numpy as np
-import scaling_common as sc
+from phasebench_baselines import approach3 as a3
+from phasebench_baselines import scaling as sc
 from scipy.optimize import least_squares
 from scipy.special import expit
 
@@ -38,7 +38,7 @@ F_SCALE = 1e-3
 N_REFINE = 16
 EXP_MAX = 4.0
 #: the interval's multiplier: the smallest K (steps of 0.1) whose 90% intervals cover 85% of the
-#: held-out losses of the train split's 68 instances (scaling_common; calibrate_intervals.py)
+#: held-out losses of the train split's 68 instances (phasebench_baselines.scaling; calibrate_intervals.py)
 K = 1.6
 
 

@@ -5,14 +5,14 @@ varying variable: log N and log D jointly for the two-variable instances, the si
 variable otherwise) with every slope s_j >= 0: a loss that grows with scale is no power law. The
 reported exponents are the slopes (alpha for the first variable, beta for the second). A slope at 0
 (the loss does not fall with that variable) leaves the exponent unidentified: the answer falls back
-to the smallest observed loss with no exponent, and says so on stderr (scaling_common). No loss
+to the smallest observed loss with no exponent, and says so on stderr (phasebench_baselines.scaling). No loss
 floor: the simple floor-free reference the other fits must beat. The 90% interval is
-scaling_common's calibrated one, K below. numpy and scipy only.
+phasebench_baselines.scaling's calibrated one, K below. numpy and scipy only.
 """
 from __future__ import annotations
 
 import numpy as np
-import scaling_common as sc
+from phasebench_baselines import scaling as sc
 from scipy.optimize import lsq_linear
 
 try:  # shipped with scikit-learn
@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover
 
 SLOPE_MAX = 10.0
 #: the interval's multiplier: the smallest K (steps of 0.1) whose 90% intervals cover 85% of the
-#: held-out losses of the train split's 68 instances (scaling_common; calibrate_intervals.py)
+#: held-out losses of the train split's 68 instances (phasebench_baselines.scaling; calibrate_intervals.py)
 K = 4.5
 
 

@@ -18,19 +18,19 @@ curves, always drives E to 0 (the exponent then comes out about 3x too small); t
 is unchanged.
 
 As x grows L - E ~ beta (L0 - E)^a x^c, so the reported exponent is alpha = -c (the task's
-convention L - E ~ x^-alpha). The fit is checked (scaling_common): c at a bound of [-6, 0] or a
+convention L - E ~ x^-alpha). The fit is checked (phasebench_baselines.scaling): c at a bound of [-6, 0] or a
 reducible loss L - E below 0.1% of the loss at the largest x (a law that has flattened inside the
 data, whatever its c) means alpha is not identified, and the answer falls back to Chinchilla
-approach 3 (m4_approach3.py, a copy of the scaling-approach3 baseline), then to the smallest
+approach 3 (phasebench_baselines.approach3, the scaling-approach3 baseline's law), then to the smallest
 observed loss; the fallback is said on stderr. Two varying variables (N, D) go to approach 3
-directly, since M4 is a one-variable law. The 90% interval is scaling_common's calibrated one, K
+directly, since M4 is a one-variable law. The 90% interval is phasebench_baselines.scaling's calibrated one, K
 below.
 """
 from __future__ import annotations
 
-import m4_approach3 as a3
 import numpy as np
-import scaling_common as sc
+from phasebench_baselines import approach3 as a3
+from phasebench_baselines import scaling as sc
 from scipy.optimize import least_squares, lsq_linear
 
 try:  # shipped with scikit-learn
@@ -42,7 +42,7 @@ F_SCALE = 1e-3
 N_REFINE = 4
 C_MIN = -6.0
 #: the interval's multiplier: the smallest K (steps of 0.1) whose 90% intervals cover 85% of the
-#: held-out losses of the train split's 68 instances (scaling_common; calibrate_intervals.py)
+#: held-out losses of the train split's 68 instances (phasebench_baselines.scaling; calibrate_intervals.py)
 K = 1.8
 
 

@@ -35,7 +35,7 @@ def grokking_dev_data(dev_split_of, monkeypatch):
 
 def _run(folder: Path, code: str, block_sklearn: bool = False):
     """JSON printed by ``code`` run in a fresh interpreter with ``folder`` first on the path (each
-    folder has its own fit.py, method.py and grok_common.py, which would clash in one process)."""
+    folder has its own fit.py and method.py, which would clash in one process)."""
     guard = "sys.modules['sklearn'] = None; " if block_sklearn else ""   # any `import sklearn` then raises
     out = subprocess.run([sys.executable, "-c", f"import sys, json; {guard}sys.path.insert(0, {str(folder)!r}); {code}"],
                          cwd=REPO, capture_output=True, text=True, check=False)
@@ -106,13 +106,18 @@ def test_the_answer_check_finds_an_answer_table_in_any_usual_form(dev_split_of, 
     assert set(_leaks(tmp_path, truth, budgets)) == {"dev_table.csv", "answers.json", "ln.txt"}
 
 
+# The dev problems as fit.py reads them (ps), in the subprocess's code.
+DEV_PROBLEMS = ("from benchmark.dataset import open_split; from phasebench_baselines.grok import problems_of; "
+                "ps, _ = problems_of(open_split('grokking-onset', 'dev')); ")
+
+
 def test_gbr_trees_walked_with_numpy_equal_sklearn_on_the_dev_problems():
     """method.py (sklearn blocked from importing) predicts what the scikit-learn regressor fitted by
     fit.py predicts, on every dev problem, and the shipped params.json is that fit."""
-    ours = _run(GBR, "import method; from grok_common import dev_problems; ps, _ = dev_problems(); "
+    ours = _run(GBR, "import method; " + DEV_PROBLEMS +
                      "print(json.dumps([[method.log10_step(p), method.predict(p)['t_grok']] for p in ps]))",
                 block_sklearn=True)
-    theirs = _run(GBR, "import numpy as np, fit; from grok_common import dev_problems; ps, _ = dev_problems(); "
+    theirs = _run(GBR, "import numpy as np, fit; " + DEV_PROBLEMS +
                        "x = np.asarray([fit.features(p) for p in ps]); "
                        "print(json.dumps({'log10': fit.model().predict(x).tolist(), "
                        "'t_obs': [p['t_obs'] for p in ps], 'fit': fit.fit()}))")
@@ -139,8 +144,7 @@ def _assert_same_trees(fitted: dict, shipped: dict):
 def test_gbr_ships_no_answer_key_and_reads_no_pickle():
     """What a method may read at predict time: code and params.json, nothing tabular or pickled."""
     shipped = {p.name for p in GBR.iterdir() if p.is_file()}
-    assert shipped == {"submission.yaml", "method.py", "fit.py", "config_features.py", "grok_common.py",
-                       "params.json"}
+    assert shipped == {"submission.yaml", "method.py", "fit.py", "config_features.py", "params.json"}
 
 
 def test_k_tobs_floor_ships_the_dev_fit_and_its_k_minimises_the_dev_error(dev_split_of):

@@ -34,15 +34,14 @@ def build_rare_split(root: Path, task_name: str = "rare-behavior", configs=None,
 
 
 def load_method(name: str):
-    """submissions/<name>/method.py as a module; every rare-* folder has its own method and rare_common,
-    so both names are taken out of sys.modules again after the import."""
+    """submissions/<name>/method.py as a module; every rare-* folder has its own method (the shared
+    code is the installed phasebench_baselines), so the name is taken out of sys.modules again after the import."""
     folder = str(REPO / "submissions" / name)
-    saved = {k: sys.modules.pop(k) for k in ("method", "rare_common") if k in sys.modules}
+    saved = {k: sys.modules.pop(k) for k in ("method",) if k in sys.modules}
     sys.path.insert(0, folder)
     try:
         return importlib.import_module("method")
     finally:
         sys.path.remove(folder)
-        for k in ("method", "rare_common"):
-            sys.modules.pop(k, None)
+        sys.modules.pop("method", None)
         sys.modules.update(saved)

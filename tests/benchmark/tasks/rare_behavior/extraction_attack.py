@@ -71,7 +71,7 @@ class CountingOracle:
     """Budgeted access to an oracle: the evaluator's client (``problem["oracle"]``, callable, with
     ``remaining``) or a task ``Oracle`` (``forward``, ``budget``) in-process. Exposes the client's
     interface (callable, ``budget``, ``used``, ``remaining``, ``input_dtype``, ``input_shape``), so the
-    baselines' ``rare_common.Model`` runs on it too. Counts rows, never sends a batch past the budget."""
+    baselines' ``phasebench_baselines.rare.Model`` runs on it too. Counts rows, never sends a batch past the budget."""
 
     def __init__(self, oracle: Any, budget: int | None = None):
         self._fn: Callable = oracle.forward if hasattr(oracle, "forward") else oracle
@@ -105,7 +105,7 @@ class CountingOracle:
 
 def margins(problem: dict, out: np.ndarray) -> np.ndarray:
     """The predicate's margin: output[0] - threshold, or the target output minus the largest other;
-    the behaviour is margin > 0 (as in the baselines' rare_common)."""
+    the behaviour is margin > 0 (as in phasebench_baselines.rare)."""
     out = np.asarray(out, dtype=np.float64)
     if problem["predicate"] == "threshold":
         return out[:, 0] - float(problem["threshold"])
@@ -878,7 +878,7 @@ def _box_attack(problem: dict, orc: CountingOracle, rng: np.random.Generator, fd
 # --- sequences -------------------------------------------------------------------------------------
 
 def _sequence_fallback(problem: dict, orc: CountingOracle, seed: int, max_passes: int | None) -> dict:
-    """Plain Monte Carlo with the whole budget (or ``max_passes``) and rare_common's sampler (the
+    """Plain Monte Carlo with the whole budget (or ``max_passes``) and phasebench_baselines.rare's sampler (the
     same draws as rare-mc)."""
     rng = np.random.default_rng(seed)
     probs = np.asarray(problem["token_probs"], dtype=np.float64)

@@ -1,5 +1,6 @@
-"""Helpers shared by the grokking-onset baselines (a copy in each baseline's folder: the sandbox
-gives a method its own folder only). numpy only; ``fit_on_dev`` is used by fit.py, outside it."""
+"""grokking-onset: what its baselines share. numpy only. ``problems_of``, ``mean_log_error`` and
+``write_params`` are for the baselines' fit.py scripts, which run outside the sandbox on a split
+they open themselves (this library never imports the benchmark)."""
 from __future__ import annotations
 
 import json
@@ -46,11 +47,9 @@ def load_params(folder: str | Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def dev_problems(task: str = "grokking-onset"):
-    """(problems, true steps, budgets) of the dev split, as the worker would see them (fit.py only)."""
-    from benchmark.dataset import open_split
-
-    split = open_split(task, "dev")
+def problems_of(split):
+    """(problems, true steps) of an opened split (``benchmark.dataset.open_split(task, "dev")``), the
+    problems as the worker would see them (fit.py only: it needs the split's answers)."""
     problems, truth = [], []
     for rec in split.instances:
         problems.append({**rec.public, "instance_id": rec.id, "group": rec.group, **split.load_inputs(rec.id)})

@@ -1,6 +1,5 @@
-"""What the scaling-exponents baselines share. Each baseline folder holds an identical copy: the
-sandbox mounts one submission folder and nothing else (tests/benchmark/tasks/scaling_exponents/
-test_baselines.py keeps the copies equal).
+"""scaling-exponents: what its baselines share (scaling-loglog, scaling-approach3, scaling-bnsl,
+scaling-m4; each folder holds its own law and its interval multiplier k).
 
 The rules every baseline's answer obeys:
   * a law is fitted, then checked: an exponent at a bound of its fit, a loss floor above the
@@ -77,11 +76,12 @@ class Law:
     LX, ly)`` None when the fit identifies its exponents, else the reason it does not. LX is the
     log of the variables (one variable: minus the mean of its logs)."""
     name: str
-    fit: Callable[..., np.ndarray]
-    refit: Callable[..., np.ndarray]
-    log_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    exponents: Callable[[np.ndarray], list]
-    check: Callable[[np.ndarray, np.ndarray, np.ndarray], Any]
+    # Any: each law's own numpy code returns arrays that its static types do not always say
+    fit: Callable[..., Any]
+    refit: Callable[..., Any]
+    log_predict: Callable[..., Any]
+    exponents: Callable[..., list]
+    check: Callable[..., Any]
 
 
 def exponent_at_bound(values, low, high, names=("alpha", "beta")):
@@ -184,7 +184,7 @@ def answer(problem, chain, k, n_boot=N_BOOT):
     pred_log = law.log_predict(theta, LQ)
     parts = interval_parts(law, theta, LX, ly, run, LQ, rng, n_boot)
     parts["pred_log"] = pred_log
-    out = finalize(pred_log, half_width(parts, k), LQ, rate, notes, y)
+    out: dict[str, Any] = finalize(pred_log, half_width(parts, k), LQ, rate, notes, y)
     for name, value in zip(("alpha", "beta"), law.exponents(theta)):
         out[name] = float(value)
     return out, notes, parts

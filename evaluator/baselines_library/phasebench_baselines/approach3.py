@@ -14,33 +14,25 @@ loss so that loss scales far from Chinchilla's are covered. The objective is eva
 point at once and L-BFGS-B is run from the best 12 (running it from all 5400 gives the same
 minimum on the data we tried and takes minutes).
 
-The fit is checked (scaling_common): an exponent at a bound, E at its upper bound or a term that
-has vanished inside the data is a fit that did not identify its exponents, and the answer falls
-back to the smallest observed loss (said on stderr). The 90% interval is scaling_common's
-calibrated one, K below.
+The fit is checked (``_check``, with phasebench_baselines.scaling's rules): an exponent at a bound,
+E at its upper bound or a term that has vanished inside the data is a fit that did not identify its
+exponents, and the law is passed over in its baseline's fallback chain.
 
-This file is shared: scaling-bnsl and scaling-m4 fall back to it (their copies, bnsl_approach3.py
-and m4_approach3.py, must stay identical to it). numpy and scipy only.
+``LAW`` is the scaling-approach3 baseline's law, and the fallback of scaling-bnsl and scaling-m4:
+hence here, shared. numpy and scipy only.
 """
 from __future__ import annotations
 
 import numpy as np
-import scaling_common as sc
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-try:  # shipped with scikit-learn
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
+from . import scaling as sc
 
 DELTA = 1e-3
 N_REFINE = 12
 E_SLACK = float(np.log(1.05))
 ALPHA_MAX = 6.0
-#: the interval's multiplier: the smallest K (steps of 0.1) whose 90% intervals cover 85% of the
-#: held-out losses of the train split's 68 instances (scaling_common; calibrate_intervals.py)
-K = 2.3
 
 
 # ----------------------------------------------------------------------------- the model
@@ -178,16 +170,3 @@ LAW = sc.Law(name="approach 3 (E + A x^-alpha)", fit=lambda LX, ly, w: fit(LX, l
              refit=lambda th, LX, ly, w: refit(th, LX, ly, w), log_predict=log_predict,
              exponents=lambda th: [float(th[2 * j + 1]) for j in range((len(th) - 1) // 2)], check=_check)
 
-
-def _predict(problem):
-    out, notes, _ = sc.answer(problem, [LAW], K)
-    sc.log_notes("scaling-approach3", problem, notes)
-    return out
-
-
-def predict(problem):
-    # one BLAS thread: the arrays are tiny and idle BLAS threads only cost time on a shared core
-    if threadpool_limits is None:
-        return _predict(problem)
-    with threadpool_limits(limits=1):
-        return _predict(problem)

@@ -1,0 +1,23 @@
+"""phasebench-baselines: what the PhaseBench baselines share, provided read-only to every submission.
+
+Each sandbox (bubblewrap: the evaluator's environment; docker: the evaluator image) has it installed
+next to numpy and scipy, so a submission imports it like any library; it is not copied into
+submission folders. Every evaluation records its version and the sha256 of its files, and a stored
+result is reused only for the same sha256.
+
+    phasebench_baselines.rare       rare-behavior: budgeted forward passes (oracle or public weights),
+                                    the input distribution, the bounds and the prior-median estimate
+    phasebench_baselines.scaling    scaling-exponents: parsing, the checked fallback chain of laws,
+                                    the calibrated interval
+    phasebench_baselines.approach3  scaling-exponents: the Chinchilla approach-3 law (a fallback of
+                                    several baselines)
+    phasebench_baselines.grok       grokking-onset: run features, and the helpers fit.py scripts use
+
+numpy and scipy only; it never imports the benchmark or the evaluator (which hold the answers).
+"""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("phasebench-baselines")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "unknown"
