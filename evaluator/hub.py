@@ -109,8 +109,8 @@ class ResultsPushPlan:
 
 
 def plan_results_push(folder: Path | str) -> ResultsPushPlan:
-    """The card and records of an exported results dataset (see evaluator.results_dataset)."""
-    from .results_dataset import CARD_FILE, RECORDS_FILE
+    """The card and records of an exported results dataset (see evaluator.results.dataset)."""
+    from .results.dataset import CARD_FILE, RECORDS_FILE
 
     folder = Path(folder)
     files = [CARD_FILE, RECORDS_FILE]

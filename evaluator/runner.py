@@ -17,6 +17,7 @@ from benchmark.task import AnswerError, Task
 
 from . import __version__
 from .provenance import BASELINES_SHA256, hardware, library_versions
+from .results.summary import EvaluationSummary, SummaryError
 from .sandbox import Sandbox, WorkerJob, WorkerResult
 from .store import EvaluationStatus, InstanceStatus, ResultsStore, require_current
 from .submission import Submission
@@ -202,7 +203,12 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
     done = [r for r in rows if r is not None]
     assert len(done) == len(rows), "every instance was stored before the summary"
     n_failed = sum(r["status"] != InstanceStatus.OK for r in done)
-    summary = aggregate(meta, done)
+    # Validated before it is stored: the writer and every reader share the one model of a summary.
+    try:
+        summary = EvaluationSummary.for_storage(aggregate(meta, done))
+    except SummaryError as exc:
+        store.mark(eval_id, EvaluationStatus.FAILED, str(exc)[:500])   # not a result, never reused
+        raise
     status = EvaluationStatus.COMPLETE if n_failed == 0 else EvaluationStatus.PARTIAL
     store.finish_evaluation(eval_id, status, summary, meta.headline, n_failed, runtime)
     return _outcome(store.evaluation(eval_id), submission.name, reused=False)

@@ -9,10 +9,10 @@ from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
+from evaluator.results.summary import clean_number
 from evaluator.store import SchemaOutOfDate
 
 from . import db
-from .ranking import clean_number
 
 __all__ = ["create_app", "fmt_ci", "fmt_dt", "fmt_num", "fmt_runtime"]
 

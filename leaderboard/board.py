@@ -26,11 +26,12 @@ from benchmark.stats import (
     rank_intervals,
     skill_against_floor,
 )
+from evaluator.results.ranking import RankedRow, rank_rows
+from evaluator.results.summary import clean_number
 from evaluator.store import Evaluation
 
 from . import db
 from .plots import PlotData, build_plot, plot_rows
-from .ranking import RankedRow, clean_number, rank_rows
 
 __all__ = [
     "OVERALL_RULE",

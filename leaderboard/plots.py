@@ -15,8 +15,9 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from benchmark.metadata import PlotSpec, TaskMetadata
+from evaluator.results.ranking import RankedRow
+from evaluator.results.summary import clean_number
 
-from .ranking import RankedRow, clean_number
 
 __all__ = [
     "MAX_PLOT_SERIES",

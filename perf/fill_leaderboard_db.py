@@ -25,8 +25,8 @@ from sqlalchemy import insert  # noqa: E402
 
 from benchmark.metadata import TaskMetadata  # noqa: E402
 from benchmark.task import all_tasks  # noqa: E402
-from evaluator.store import (RECORD_FORMAT, Evaluation, InstanceResult, Submission, make_engine,  # noqa: E402
-                             upgrade)
+from evaluator.results.summary import RECORD_FORMAT  # noqa: E402
+from evaluator.store import Evaluation, InstanceResult, Submission, make_engine, upgrade  # noqa: E402
 
 N_TASKS = 4
 

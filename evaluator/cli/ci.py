@@ -3,17 +3,14 @@ as tested commands."""
 from __future__ import annotations
 
 import json
-import math
 import re
 import subprocess
 from pathlib import Path
 
 import click
 
-from benchmark.registry import UnknownNameError
-from benchmark.task import get_task
-
-from ..store import FINISHED, LeaderboardRow, ResultsStore, make_engine, upgrade
+from ..results.report import build_report
+from ..store import ResultsStore, make_engine, upgrade
 from ..store.session import database_url
 from ..submission import SPEC_FILE, validate_submission
 
@@ -101,55 +98,11 @@ def changed_cmd(base, head, repo, only_submissions, checkout, expect, with_basel
             f.write(f"folders={' '.join(folders)}\nbaselines={' '.join(baselines)}\n")
 
 
-def _finite(x: float | None) -> float | None:
-    # JSON has no NaN; a missing headline and a NaN one are both shown as a dash.
-    return x if x is not None and math.isfinite(x) else None
-
-
 def report_data(store: ResultsStore, names: list[str], split: str) -> dict:
-    """The newest evaluation of each named submission on each task and split, its rank among the
-    stored results of that task and split, and its failed instances: the data that
+    """The report of the newest evaluations (evaluator.results.report) as the JSON that
     scripts/pr_report.py renders (and escapes) as the pull-request comment and the job summary."""
-    from leaderboard.ranking import rank_rows
-
-    rows: list[dict] = []
-    failures: list[dict] = []
-    for name in names:
-        newest: dict[str, LeaderboardRow] = {}
-        for row in store.evaluations_of(name):  # newest first
-            if row.evaluation.split == split:
-                newest.setdefault(row.evaluation.task, row)
-        if not newest:
-            rows.append({"submission": name, "status": "not evaluated"})
-            continue
-        for task_name, row in sorted(newest.items()):
-            ev = row.evaluation
-            try:
-                meta = get_task(task_name).metadata
-            except UnknownNameError:
-                meta = None
-            rank = ranked = None
-            if meta is not None and ev.status in FINISHED:
-                board = rank_rows(store.latest_finished(task_name, split), meta)
-                mine = next((r for r in board if r.evaluation.id == ev.id), None)
-                if mine is not None and mine.rank is not None:
-                    rank, ranked = mine.rank, sum(r.rank is not None for r in board)
-            rows.append({"submission": name, "task": task_name, "status": ev.status, "metric": ev.headline_metric,
-                         "higher_is_better": meta.headline_metric.higher_is_better if meta else None,
-                         "headline": _finite(ev.headline), "ci_low": _finite(ev.headline_ci_low),
-                         "ci_high": _finite(ev.headline_ci_high),
-                         "rank": rank, "ranked": ranked, "n_failed": ev.n_failed, "n_instances": ev.n_instances,
-                         "runtime_s": _finite(ev.runtime_s)})
-            full = store.evaluation(ev.id, with_instances=True)
-            assert full is not None, f"evaluation {ev.id} was listed a moment ago"
-            failures += [{"submission": name, "task": task_name, "instance": inst.instance_id,
-                          "status": inst.status, "error": inst.error or ""}
-                         for inst in full.instances if inst.status != "ok"]
-            if ev.note:
-                failures.append({"submission": name, "task": task_name, "instance": "(evaluation)",
-                                 "status": ev.status, "error": ev.note})
-    # The renderer shows the first few; the count says how many there were.
-    return {"split": split, "rows": rows, "failures": failures[:50], "n_failures": len(failures)}
+    # The renderer shows the first few failures; the count says how many there were.
+    return build_report(store, names, split).to_json(max_failures=50)
 
 
 @ci.command("report-data")

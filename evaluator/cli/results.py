@@ -7,12 +7,10 @@ from pathlib import Path
 
 import click
 
-from benchmark.registry import UnknownNameError
-from benchmark.task import get_task
-
 from ..hub import plan_results_push, push_results
-from ..results_dataset import ResultsDatasetError, export_results, import_results
-from ..store import FINISHED, LeaderboardRow, ResultsStore, make_engine, redact, upgrade
+from ..results.dataset import ResultsDatasetError, export_results, import_results
+from ..results.report import build_report
+from ..store import ResultsStore, make_engine, redact, upgrade
 from ..store.session import database_url
 
 __all__ = ["results", "COMMENT_MARKER", "render_report"]
@@ -93,47 +91,22 @@ def _num(x: float | None, digits: int = 3) -> str:
 
 
 def render_report(store: ResultsStore, names: list[str], split: str, markdown: bool) -> tuple[str, bool]:
-    """The newest evaluation of each named submission on each task, its rank among the stored
-    results of that task and split, and its failed instances. Returns (text, all finished)."""
-    from leaderboard.ranking import rank_rows
-
+    """The report of the newest evaluations (evaluator.results.report) as Markdown or text.
+    Returns (text, every submission has finished evaluations)."""
+    report = build_report(store, names, split)
     lines: list[str] = []
-    failures: list[tuple[str, str, str, str, str]] = []
     table: list[tuple[str, ...]] = []
-    ok = True
-    for name in names:
-        newest: dict[str, LeaderboardRow] = {}
-        for row in store.evaluations_of(name):  # newest first
-            if row.evaluation.split == split:
-                newest.setdefault(row.evaluation.task, row)
-        if not newest:
-            ok = False
-            table.append((name, "—", "not evaluated", "—", "—", "—", "—", "—"))
+    for r in report.rows:
+        if r.task is None:
+            table.append((r.submission, "—", r.status, "—", "—", "—", "—", "—"))
             continue
-        for task_name, row in sorted(newest.items()):
-            ev = row.evaluation
-            try:
-                meta = get_task(task_name).metadata
-            except UnknownNameError:
-                meta = None
-            rank = "—"
-            if meta is not None and ev.status in FINISHED:
-                board = rank_rows(store.latest_finished(task_name, split), meta)
-                mine = next((r for r in board if r.evaluation.id == ev.id), None)
-                if mine is not None and mine.rank is not None:
-                    rank = f"{mine.rank} of {sum(r.rank is not None for r in board)}"
-            direction = ("↑" if meta.headline_metric.higher_is_better else "↓") if meta else ""
-            ok &= ev.status in FINISHED
-            table.append((name, task_name, ev.status, f"{ev.headline_metric} {direction} {_num(ev.headline)}",
-                          f"[{_num(ev.headline_ci_low)}, {_num(ev.headline_ci_high)}]", rank,
-                          f"{ev.n_failed}/{ev.n_instances}", f"{_num(ev.runtime_s, 1)} s"))
-            full = store.evaluation(ev.id, with_instances=True)
-            assert full is not None, f"evaluation {ev.id} was listed a moment ago"
-            for inst in full.instances:
-                if inst.status != "ok":
-                    failures.append((name, task_name, inst.instance_id, inst.status, inst.error or ""))
-            if ev.note:
-                failures.append((name, task_name, "(evaluation)", ev.status, ev.note))
+        direction = "" if r.higher_is_better is None else ("↑" if r.higher_is_better else "↓")
+        rank = "—" if r.rank is None else f"{r.rank} of {r.ranked}"
+        table.append((r.submission, r.task, r.status, f"{r.metric} {direction} {_num(r.headline)}",
+                      f"[{_num(r.ci_low)}, {_num(r.ci_high)}]", rank, f"{r.n_failed}/{r.n_instances}",
+                      f"{_num(r.runtime_s, 1)} s"))
+    failures = [(f.submission, f.task, f.instance, f.status, f.error) for f in report.failures]
+    ok = report.all_finished
     head = ("submission", "task", "status", "headline", "95% CI", "rank", "failed", "time")
     if markdown:
         lines += [COMMENT_MARKER, f"### PhaseBench: {split} split", "",

@@ -1,9 +1,10 @@
 """The results database: every score with its provenance.
 
-RECORD_FORMAT is the version of what the JSON columns (metrics, groups, metadata, library
-versions) contain. Those columns are schemaless to the database, which is why they are fragile:
-a reader that assumes a key written by a newer evaluator breaks silently. Bump RECORD_FORMAT when
-their content changes, and make readers check it.
+RECORD_FORMAT (defined with the summary's model, evaluator.results.summary) is the version of what
+the JSON columns (metrics, groups, metadata, library versions) contain. Those columns are
+schemaless to the database, which is why they are fragile: a reader that assumes a key written by
+a newer evaluator breaks silently. Bump RECORD_FORMAT when their content changes; readers parse
+``Evaluation.metrics`` through that model, which reads every older format and flags a newer one.
 """
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Submission", "Evaluation", "InstanceResult", "RECORD_FORMAT", "EvaluationStatus",
-           "InstanceStatus", "FINISHED", "Job", "JobState"]
+from ..results.summary import RECORD_FORMAT
 
-# 1: first format. 2: instance_results.details (task-defined plot scalars; absent in format 1 rows).
-RECORD_FORMAT = 2
+__all__ = ["Base", "Submission", "Evaluation", "InstanceResult", "EvaluationStatus",
+           "InstanceStatus", "FINISHED", "Job", "JobState"]
 
 
 class EvaluationStatus:
@@ -106,7 +106,7 @@ class Evaluation(Base):
     n_instances: Mapped[int] = mapped_column(Integer, default=0)
     n_failed: Mapped[int] = mapped_column(Integer, default=0)
     runtime_s: Mapped[float | None] = mapped_column(Float)
-    metrics: Mapped[dict | None] = mapped_column(JSON)     # aggregate: {"metrics": {...}, "groups": {...}}
+    metrics: Mapped[dict | None] = mapped_column(JSON)     # evaluator.results.summary.EvaluationSummary
     note: Mapped[str | None] = mapped_column(StoredText)
 
     submission: Mapped[Submission] = relationship(back_populates="evaluations")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
+from ..results.summary import EvaluationSummary, SummaryError
 from .models import FINISHED, Evaluation, EvaluationStatus, InstanceResult, Submission
 from .session import get_row, session_scope
 
@@ -51,9 +52,12 @@ class ResultsStore:
         with session_scope(self.engine) as s:
             s.add(InstanceResult(evaluation_id=evaluation_id, **fields))
 
-    def finish_evaluation(self, evaluation_id: int, status: str, summary: dict[str, Any], headline: str,
+    def finish_evaluation(self, evaluation_id: int, status: str, summary: EvaluationSummary, headline: str,
                           n_failed: int, runtime_s: float) -> None:
-        head = summary["metrics"][headline]
+        """Store the summary (validated: see ``EvaluationSummary.for_storage``) and finish the row."""
+        head = summary.metrics.get(headline)
+        if head is None:
+            raise SummaryError(f"evaluation summary not storable: metrics.{headline}: the headline metric is missing")
         with session_scope(self.engine) as s:
             ev = get_row(s, Evaluation, evaluation_id, with_for_update=True)
             if ev.status != EvaluationStatus.RUNNING:
@@ -63,13 +67,13 @@ class ResultsStore:
                                            f"not finished by this process ({ev.note or 'no note'})")
             ev.status = status
             ev.finished_at = datetime.now(timezone.utc)
-            ev.headline = head["value"]
-            ev.headline_ci_low = head["ci_low"]
-            ev.headline_ci_high = head["ci_high"]
-            ev.n_instances = summary["n_instances"]
+            ev.headline = head.value
+            ev.headline_ci_low = head.ci_low
+            ev.headline_ci_high = head.ci_high
+            ev.n_instances = summary.n_instances or 0
             ev.n_failed = n_failed
             ev.runtime_s = runtime_s
-            ev.metrics = summary
+            ev.metrics = summary.to_stored()
 
     def mark(self, evaluation_id: int, status: str, note: str) -> None:
         with session_scope(self.engine) as s:

@@ -13,6 +13,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from benchmark.metadata import TaskMetadata
 from benchmark.stats import LEVEL, N_BOOT, SEED
+from evaluator.results.ranking import RankedRow, headline_of, summary_of
 from evaluator.store import FINISHED
 
 from .. import db
@@ -32,13 +33,6 @@ from ..board import (
 )
 from ..csvout import csv_response, wants_csv
 from ..plots import PlotData, plot_rows, plot_summary
-from ..ranking import (
-    RankedRow,
-    breakdown_blocks,
-    group_block,
-    headline_of,
-    metric_block,
-)
 from . import (
     Page,
     group_columns,
@@ -342,6 +336,7 @@ def evaluation(evaluation_id: int):
                              + [i.runtime_s, i.error] for i in ev.instances])
     page = page_args()
     value, lo, hi = headline_of(ev, meta) if meta else (ev.headline, ev.headline_ci_low, ev.headline_ci_high)
+    summary = summary_of(ev)
     return _paged_json({
         "id": ev.id,
         "submission": sub.name,
@@ -352,7 +347,7 @@ def evaluation(evaluation_id: int):
         "status": ev.status, "note": ev.note,
         "headline_metric": meta.headline if meta else ev.headline_metric,
         "headline": value, "ci_low": lo, "ci_high": hi,
-        "metrics": metric_block(ev), "groups": group_block(ev), "breakdowns": breakdown_blocks(ev),
+        "metrics": summary.metric_block(), "groups": summary.group_block(), "breakdowns": summary.breakdown_blocks(),
         "n_instances": ev.n_instances, "n_failed": ev.n_failed, "runtime_s": ev.runtime_s,
         "provenance": {
             "code_sha256": sub.code_sha256, "git_commit": sub.git_commit,

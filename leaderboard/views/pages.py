@@ -10,7 +10,9 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from markupsafe import Markup
 from werkzeug.exceptions import BadRequest, NotFound
 
-from evaluator.store import FINISHED, RECORD_FORMAT
+from evaluator.results.ranking import summary_of
+from evaluator.results.summary import RECORD_FORMAT
+from evaluator.store import FINISHED
 
 from .. import db
 from ..board import (
@@ -28,7 +30,6 @@ from ..board import (
     sorted_filtered,
 )
 from ..plots import TOP_PLOTTED, chart_title, group_chart_svg, plot_summary, scatter_svg
-from ..ranking import breakdown_blocks, group_block, metric_block
 from . import (
     SPLITS,
     group_columns,
@@ -124,9 +125,7 @@ def task_page(task: str):
 
 def _ranked_instances(board: Board) -> int | None:
     """Instances that count towards the ranking, as the best-evaluated row saw them."""
-    counts = [r.evaluation.metrics.get("n_instances", 0) - r.evaluation.metrics.get("n_unranked", 0)
-              for r in board.current + board.floors if isinstance(r.evaluation.metrics, dict)]
-    counts = [c for c in counts if isinstance(c, int)]
+    counts = [r.summary.n_ranked for r in board.current + board.floors if isinstance(r.evaluation.metrics, dict)]
     return max(counts) if counts else None
 
 
@@ -154,9 +153,8 @@ def evaluation_page(evaluation_id: int):
     if ev is None:
         raise NotFound(f"no evaluation with id {evaluation_id}")
     meta = task_metadata_or_none(ev.task)
-    metrics = metric_block(ev)
-    groups = group_block(ev)
-    breakdowns = breakdown_blocks(ev)
+    summary = summary_of(ev)
+    metrics, groups, breakdowns = summary.metric_block(), summary.group_block(), summary.breakdown_blocks()
     metric_names = metric_columns([metrics], meta)
     instance_metric_names = metric_columns([i.metrics or {} for i in ev.instances], meta)
     return render_template(
@@ -165,7 +163,8 @@ def evaluation_page(evaluation_id: int):
         group_names=group_columns([groups], meta), breakdowns=breakdowns,
         breakdown_defs={b.name: b for b in meta.breakdowns} if meta else {},
         instance_metric_names=instance_metric_names, finished=ev.status in FINISHED,
-        command=reproduce_command(ev, ev.submission), record_format=RECORD_FORMAT)
+        command=reproduce_command(ev, ev.submission), record_format=RECORD_FORMAT,
+        newer_format=summary.newer_format)
 
 
 @bp.get("/submissions/<path:name>")

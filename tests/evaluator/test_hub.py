@@ -7,7 +7,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 import huggingface_hub
 from evaluator.cli import main
 from evaluator.hub import commit_operations, plan_push, plan_results_push, push_dataset, push_results
-from evaluator.results_dataset import export_results
+from evaluator.results.dataset import export_results
 from evaluator.store import make_engine, upgrade
 from tests.builders import build_tiny_split
 from tests.leaderboard.conftest import make_evaluation

@@ -5,9 +5,10 @@ import pytest
 from click.testing import CliRunner
 
 from evaluator.cli import main
-from evaluator.results_dataset import (DATASET_FORMAT, RECORDS_FILE, ResultsDatasetError, export_results,
+from evaluator.results.dataset import (DATASET_FORMAT, RECORDS_FILE, ResultsDatasetError, export_results,
                                        import_results, read_records)
-from evaluator.store import RECORD_FORMAT, ResultsStore, make_engine, upgrade
+from evaluator.results.summary import RECORD_FORMAT
+from evaluator.store import ResultsStore, make_engine, upgrade
 from leaderboard import create_app
 from tests.leaderboard.conftest import make_evaluation
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from evaluator.results.summary import RECORD_FORMAT
 from leaderboard import create_app
 
 XSS = "<script>alert(1)</script>"
@@ -78,6 +79,15 @@ def test_unfinished_evaluation_page_warns(client, add):
     ev = add(name="sub-r", status="running")
     html = client.get(f"/evaluations/{ev}").get_data(as_text=True)
     assert "not a result" in html
+
+
+def test_a_record_of_a_newer_format_is_shown_with_a_warning(client, add):
+    newer = add(name="from-the-future", headline=0.5, record_format=RECORD_FORMAT + 1)
+    older = add(name="from-the-past", headline=0.5, record_format=1)
+    html = client.get(f"/evaluations/{newer}").get_data(as_text=True)
+    assert f"written in format {RECORD_FORMAT + 1}, newer than this site understands" in html
+    assert "0.500" in html      # what it shares with this format still shows
+    assert "newer than this site" not in client.get(f"/evaluations/{older}").get_data(as_text=True)
 
 
 def test_unknown_evaluation_404(client):

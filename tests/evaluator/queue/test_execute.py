@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from evaluator.queue import QueueConfig, execute_job
+from evaluator.results.summary import EvaluationSummary
 from evaluator.sandbox import NoSandbox, SandboxError
 from evaluator.store import EvaluationStatus, ResultsStore, make_engine, session_scope, upgrade
 from evaluator.store.jobs import JobStore
@@ -116,7 +117,8 @@ def test_an_evaluation_a_dead_worker_left_running_is_interrupted_and_never_finis
     assert old.status == EvaluationStatus.INTERRUPTED and "attempt 1 stopped" in old.note
     # The killed worker's process, had it survived, cannot finish (and so count) its row now.
     from evaluator.store.repository import EvaluationSuperseded
-    summary = {"n_instances": 1, "metrics": {"error": {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0}}}
+    summary = EvaluationSummary.for_storage(
+        {"n_instances": 1, "metrics": {"error": {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0}}, "groups": {}})
     with pytest.raises(EvaluationSuperseded):
         results.finish_evaluation(stale, EvaluationStatus.COMPLETE, summary, "error", 0, 1.0)
     assert _evaluations(results, "echo-method") == {"interrupted": 1, "complete": 1}

@@ -3,6 +3,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
+from evaluator.results.summary import EvaluationSummary
 from evaluator.store import (EvaluationStatus, ResultsStore, SchemaOutOfDate, current_revision, head_revision,
                              make_engine, require_current, session_scope, upgrade)
 from evaluator.store.models import Submission
@@ -12,9 +13,10 @@ EVAL_FIELDS = dict(task="planted-features", task_version=1, split="dev", dataset
                    library_versions={"numpy": "2"}, headline_metric="recall@0.9")
 
 
-def _summary(value: float) -> dict:
-    return {"n_instances": 2, "metrics": {"recall@0.9": {"value": value, "ci_low": value - 0.1, "ci_high": value + 0.1}},
-            "groups": {"T1": {"n": 2, "recall@0.9": value}}}
+def _summary(value: float) -> EvaluationSummary:
+    return EvaluationSummary.for_storage(
+        {"n_instances": 2, "metrics": {"recall@0.9": {"value": value, "ci_low": value - 0.1, "ci_high": value + 0.1}},
+         "groups": {"T1": {"n": 2, "recall@0.9": value}}})
 
 
 def test_round_trip(store):

@@ -1,73 +1,35 @@
-"""Turn stored evaluations into ranked leaderboard rows, shared by the pages and the API so that
-both always show the same order.
+"""Turn stored evaluations into ranked leaderboard rows, shared by the website's pages and API and
+by the evaluator's reports, so that all of them show the same order.
 
 The order follows the headline metric's *declared* direction (``Metric.higher_is_better``); it
 is never inferred from the values. Rows without a usable headline (None/NaN) rank last, unranked.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
 from benchmark.metadata import TaskMetadata
-from evaluator.store import RECORD_FORMAT, Evaluation, LeaderboardRow, Submission
 
-__all__ = ["RankedRow", "breakdown_blocks", "clean_number", "group_block", "headline_of", "metric_block", "rank_rows"]
+from ..store import Evaluation, LeaderboardRow, Submission
+from .summary import EvaluationSummary, clean_number
 
-
-def clean_number(value: Any) -> float | None:
-    """A finite float, or None for anything missing, non-numeric, NaN or infinite."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+__all__ = ["RankedRow", "headline_of", "rank_rows", "summary_of"]
 
 
-def metric_block(ev: Evaluation) -> dict[str, dict[str, Any]]:
-    """``{metric: {"value", "ci_low", "ci_high"}}`` from the aggregate JSON, tolerating odd shapes."""
-    raw = (ev.metrics or {}).get("metrics") if isinstance(ev.metrics, dict) else None
-    out: dict[str, dict[str, Any]] = {}
-    for name, entry in (raw or {}).items():
-        if isinstance(entry, dict):
-            out[str(name)] = {k: clean_number(entry.get(k)) for k in ("value", "ci_low", "ci_high")}
-        else:
-            out[str(name)] = {"value": clean_number(entry), "ci_low": None, "ci_high": None}
-    return out
-
-
-def group_block(ev: Evaluation) -> dict[str, dict[str, Any]]:
-    """``{group: {"n": int, metric: value, ...}}`` from the aggregate JSON."""
-    raw = (ev.metrics or {}).get("groups") if isinstance(ev.metrics, dict) else None
-    out: dict[str, dict[str, Any]] = {}
-    for group, entry in (raw or {}).items():
-        if isinstance(entry, dict):
-            out[str(group)] = {k: (v if k == "n" else clean_number(v)) for k, v in entry.items()}
-    return out
-
-
-def breakdown_blocks(ev: Evaluation) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{breakdown: {slice: {"n": int, metric: value, ...}}}`` from the aggregate JSON; empty for
-    summaries stored before breakdowns existed (the key is optional in record format 2)."""
-    raw = (ev.metrics or {}).get("breakdowns") if isinstance(ev.metrics, dict) else None
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, slices in (raw or {}).items():
-        if isinstance(slices, dict):
-            out[str(name)] = {str(s): {k: (v if k == "n" else clean_number(v)) for k, v in entry.items()}
-                              for s, entry in slices.items() if isinstance(entry, dict)}
-    return out
+def summary_of(ev: Evaluation) -> EvaluationSummary:
+    """The evaluation's stored summary, read through the model (tolerantly: see .summary)."""
+    return EvaluationSummary.from_stored(ev.metrics, ev.record_format)
 
 
 def headline_of(ev: Evaluation, meta: TaskMetadata) -> tuple[float | None, float | None, float | None]:
     """(value, ci_low, ci_high) of the task's *current* headline metric for an evaluation."""
     if ev.headline_metric == meta.headline:
         return clean_number(ev.headline), clean_number(ev.headline_ci_low), clean_number(ev.headline_ci_high)
-    entry = metric_block(ev).get(meta.headline, {})
-    return entry.get("value"), entry.get("ci_low"), entry.get("ci_high")
+    entry = summary_of(ev).metrics.get(meta.headline)
+    return (None, None, None) if entry is None else (entry.value, entry.ci_low, entry.ci_high)
 
 
 @dataclass
@@ -78,9 +40,19 @@ class RankedRow:
     headline: float | None
     ci_low: float | None
     ci_high: float | None
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summary: EvaluationSummary
     current_version: bool = True
+
+    # cached: a page reads them once per cell
+    @cached_property
+    def metrics(self) -> dict[str, dict[str, float | None]]:
+        """``{metric: {"value", "ci_low", "ci_high"}}``."""
+        return self.summary.metric_block()
+
+    @cached_property
+    def groups(self) -> dict[str, dict[str, Any]]:
+        """``{group: {"n": int, metric: value, ...}}``."""
+        return self.summary.group_block()
 
     @property
     def _spec(self) -> dict[str, Any]:
@@ -104,10 +76,6 @@ class RankedRow:
     @property
     def finished_at(self) -> datetime | None:
         return self.evaluation.finished_at
-
-    @property
-    def newer_record_format(self) -> bool:
-        return (self.evaluation.record_format or 0) > RECORD_FORMAT
 
     def to_json(self, meta: TaskMetadata) -> dict[str, Any]:
         ev = self.evaluation
@@ -142,7 +110,7 @@ def rank_rows(rows: list[LeaderboardRow], meta: TaskMetadata) -> list[RankedRow]
         value, lo, hi = headline_of(r.evaluation, meta)
         ranked.append(RankedRow(rank=None, evaluation=r.evaluation, submission=r.submission,
                                 headline=value, ci_low=lo, ci_high=hi,
-                                metrics=metric_block(r.evaluation), groups=group_block(r.evaluation),
+                                summary=summary_of(r.evaluation),
                                 current_version=r.evaluation.task_version == meta.version))
 
     def key(row: RankedRow) -> tuple:

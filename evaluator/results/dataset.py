@@ -9,7 +9,7 @@ Layout of an exported folder::
 
 Each record carries ``dataset_format`` (the version of this layout, :data:`DATASET_FORMAT`) and
 ``record_format`` (the version of the schemaless JSON columns it copies, see
-:data:`evaluator.store.RECORD_FORMAT`). An importer refuses formats it does not know rather than
+:data:`evaluator.results.summary.RECORD_FORMAT`). An importer refuses formats it does not know rather than
 guess. The export is deterministic: the same database gives the same bytes, so a push of an
 unchanged database is an empty commit.
 """
@@ -26,7 +26,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
-from .store import RECORD_FORMAT, Evaluation, InstanceResult, Submission, session_scope
+from ..store import Evaluation, InstanceResult, Submission, session_scope
+from .summary import RECORD_FORMAT
 
 __all__ = ["DATASET_FORMAT", "RECORDS_FILE", "CARD_FILE", "ResultsDatasetError", "ExportSummary",
            "evaluation_record", "export_results", "import_results", "read_records"]
