@@ -34,7 +34,10 @@ COPY evaluator/sandbox/worker_entry.py /opt/phasebench/worker.py
 # The baselines' shared library (phasebench_baselines), importable by every submission, as in the
 # bubblewrap sandbox's environment; its version and sha256 are recorded with every evaluation.
 COPY evaluator/baselines_library/ /tmp/baselines_library/
-RUN /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/baselines_library && rm -rf /tmp/baselines_library
+# pip fetches the build backend (setuptools): the same proxy CA secret as above.
+RUN --mount=type=secret,id=pip_ca,required=false \
+    if [ -f /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/baselines_library && rm -rf /tmp/baselines_library
 
 USER 65534:65534
 WORKDIR /scratch
