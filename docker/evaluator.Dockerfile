@@ -2,7 +2,7 @@
 #
 #   GPU hosts:  --build-arg BASE_IMAGE=<a CUDA PyTorch image>  (torch comes with the base)
 #   here/tests: --build-arg BASE_IMAGE=localhost/debian-min:bookworm, with the CPU torch wheel
-#               copied into docker/wheels/ so nothing pulls a multi-GB CUDA build.
+#               placed in docker/wheels/ so nothing pulls a multi-GB CUDA build.
 # The worker script is baked in, so the image digest recorded with every score pins it too.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
@@ -16,19 +16,19 @@ RUN if ! command -v python3 >/dev/null; then \
       && rm -rf /var/lib/apt/lists/*; \
     fi
 
-COPY docker/wheels/ /tmp/wheels/
 # System site packages: a CUDA base image's torch is reused instead of downloaded again.
 # Behind a TLS-inspecting proxy, pass its CA bundle as the build secret `pip_ca`; it is used for
-# this step only and never stored in the image.
+# this step only and never stored in the image. The wheels are bind-mounted, not copied: a COPY
+# layer would keep a copy of the 200 MB+ torch wheel in the image beside the installed torch.
 RUN --mount=type=secret,id=pip_ca,required=false \
+    --mount=type=bind,source=docker/wheels,target=/tmp/wheels \
     if [ -f /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
     && python3 -m venv --system-site-packages /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
     && if /opt/venv/bin/python -c "import torch" 2>/dev/null; then echo "torch from the base image"; \
        elif ls /tmp/wheels/torch-*.whl >/dev/null 2>&1; then /opt/venv/bin/pip install --no-cache-dir /tmp/wheels/torch-*.whl; \
        else /opt/venv/bin/pip install --no-cache-dir "${TORCH_SPEC}"; fi \
-    && /opt/venv/bin/pip install --no-cache-dir ${PIP_PACKAGES} \
-    && rm -rf /tmp/wheels
+    && /opt/venv/bin/pip install --no-cache-dir ${PIP_PACKAGES}
 
 COPY evaluator/sandbox/worker_entry.py /opt/phasebench/worker.py
 # The baselines' shared library (phasebench_baselines), importable by every submission, as in the

@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from benchmark.dataset import DataError, InstanceRecord, SplitData
@@ -20,7 +21,7 @@ from .provenance import BASELINES_SHA256, hardware, library_versions
 from .results.summary import EvaluationSummary, SummaryError
 from .sandbox import Sandbox, WorkerJob, WorkerResult
 from .store import EvaluationStatus, InstanceStatus, ResultsStore, require_current
-from .submission import Submission
+from .submission import Submission, staged_copy
 
 __all__ = ["Outcome", "evaluate_submission", "instance_seed"]
 
@@ -116,6 +117,17 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
 
     # No method runs against data that is not what its manifest pins.
     split.verify()
+    # The workers mount a private copy (hashed again), never the folder the evaluator was pointed at.
+    with staged_copy(submission) as code_dir:
+        return _run_instances(submission, task, split, sandbox, store, code_dir, device, limits, progress, on_start,
+                              workers, libraries)
+
+
+def _run_instances(submission: Submission, task: Task, split: SplitData, sandbox: Sandbox, store: ResultsStore,
+                   code_dir: Path, device: str, limits: ResourceLimits | None,
+                   progress: Callable[[int, str], Any] | None, on_start: Callable[[int], Any] | None, workers: int,
+                   libraries: dict[str, str]) -> Outcome:
+    meta = task.metadata
     records = split.instances
     workers = min(workers, max(1, len(records)))
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
@@ -138,7 +150,7 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
         # Built here, in the parent, from the answers: the worker only ever talks to it.
         truth = split.load_answer(record.id)
         job = WorkerJob(
-            submission_dir=submission.folder, entry=entry,
+            submission_dir=code_dir, entry=entry,
             problem={**record.public, "instance_id": record.id,
                      # a hidden group (a difficulty tier) is the scorer's, never the method's
                      **({"group": record.group} if record.group_public else {}),

@@ -4,10 +4,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -86,6 +89,27 @@ def code_sha256(folder: Path) -> str:
         h.update(str(rel).encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+@contextmanager
+def staged_copy(submission: Submission) -> Iterator[Path]:
+    """A private copy of the submission's folder for its workers to mount, removed afterwards.
+
+    The sandbox's mount table shows where each mount comes from: a copy under a fresh temporary
+    folder names nothing of the host's layout (the checkout, the user's home). The copy is hashed
+    again, so the code the workers run is the code whose hash the results are stored under."""
+    root = Path(tempfile.mkdtemp(prefix="phasebench-code-"))
+    try:
+        copy = root / "submission"
+        shutil.copytree(submission.folder, copy, symlinks=True,
+                        ignore=shutil.ignore_patterns(*_IGNORED_PARTS, "*.pyc"))
+        found = code_sha256(copy)
+        if found != submission.code_sha256:
+            raise SubmissionError([f"{submission.folder}: the folder changed since it was loaded (code sha256 "
+                                   f"{submission.code_sha256[:12]} then, {found[:12]} now); evaluate it again"])
+        yield copy
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _git_commit(folder: Path) -> str | None:

@@ -198,6 +198,26 @@ def job_files(root: Path, mode: int = 0o600) -> JobFiles:
     return files
 
 
+def stage_file(source: Path, staged: Path, readable_by_all: bool = False) -> Path:
+    """``source`` at ``staged`` in a job's folder, for the worker to mount: a hard link where the
+    file system allows it (no copy), else a copy. The sandbox's mount table names the path a mount
+    came from, so a worker sees the job's temporary folder there, not the dataset's. With
+    ``readable_by_all`` (a worker running as another host user) an unreadable source is copied and
+    opened up rather than linked, so that the dataset's own modes stay as they are."""
+    linked = False
+    if not readable_by_all or source.stat().st_mode & stat.S_IROTH:
+        try:
+            os.link(source, staged)
+            linked = True
+        except OSError:
+            pass
+    if not linked:
+        shutil.copyfile(source, staged)
+        if readable_by_all:
+            staged.chmod(0o644)
+    return staged
+
+
 def remove_tree(root: Path) -> None:
     """Delete a job's folder whatever the worker left in it: every folder is opened up (0o700) before
     it is listed, so one without read or write permission (0o300, 0o500) and its files do not stay
@@ -272,8 +292,10 @@ class SubprocessSandbox(Sandbox):
             remove_tree(root)
 
     def _run(self, job: WorkerJob, files: JobFiles) -> WorkerResult:
-        host = {"submission": job.submission_dir, "inputs": job.inputs_file, "scratch": files.scratch,
-                "job": files.job, "worker": WORKER_ENTRY, "answer": files.answer, "error": files.error,
+        host = {"submission": job.submission_dir, "inputs": stage_file(job.inputs_file, files.root / "inputs.safetensors"),
+                "scratch": files.scratch, "job": files.job,
+                "worker": Path(shutil.copy(WORKER_ENTRY, files.root / "worker.py")), "answer": files.answer,
+                "error": files.error,
                 "oracle": files.root / SOCKET_NAME}
         argv, seen = self.command([sys.executable, "-I", "-B"], host, job)
         write_job(job, seen, files.job)

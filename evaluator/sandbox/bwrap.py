@@ -33,6 +33,7 @@ from typing import Iterator
 
 from benchmark.metadata import ResourceLimits
 
+from .syscall_policy import bwrap_filter
 from .base import SHM_MB, TMP_MB, SandboxError, SubprocessSandbox, WorkerJob, WorkerResult
 
 __all__ = ["BubblewrapSandbox", "cgroup_root", "gpu_args", "memory_cgroup_root", "pids_cgroup_root"]
@@ -241,6 +242,10 @@ class BubblewrapSandbox(SubprocessSandbox):
         probe = subprocess.run([exe, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
         if probe.returncode != 0:
             return False, f"bubblewrap cannot create namespaces here: {probe.stderr.strip()}"
+        try:
+            bwrap_filter()
+        except OSError as exc:
+            return False, str(exc)
         return True, exe
 
     def provenance(self) -> dict[str, str]:
@@ -253,14 +258,20 @@ class BubblewrapSandbox(SubprocessSandbox):
         with _worker_cgroups(self.max_processes, job.limits.memory_mb, self.cpu_quota(job)) as groups:
             status_r, status_w = os.pipe()
             os.set_blocking(status_r, False)
-            self._local.groups, self._local.status = groups, [status_r, status_w]
+            # The syscall policy goes in through a pipe: a few hundred bytes, well within its buffer.
+            policy_r, policy_w = os.pipe()
+            os.write(policy_w, bwrap_filter())
+            os.close(policy_w)
+            self._local.groups, self._local.status, self._local.policy = groups, [status_r, status_w], policy_r
             try:
                 return super().run(job)
             finally:
                 for fd in self._local.status:
                     if fd is not None:
                         os.close(fd)
-                self._local.groups = self._local.status = None
+                if self._local.policy is not None:
+                    os.close(self._local.policy)
+                self._local.groups = self._local.status = self._local.policy = None
 
     def environment(self, job: WorkerJob) -> dict[str, str]:
         env = super().environment(job)
@@ -269,11 +280,13 @@ class BubblewrapSandbox(SubprocessSandbox):
         return env
 
     def _pass_fds(self) -> tuple[int, ...]:
-        return (self._local.status[1],)
+        return (self._local.status[1], self._local.policy)
 
     def _spawned(self) -> None:
         os.close(self._local.status[1])
         self._local.status[1] = None
+        os.close(self._local.policy)
+        self._local.policy = None
 
     def _status(self) -> list[dict]:
         """What bwrap reported on --json-status-fd: the child's pid once the sandbox exists, its exit
@@ -343,6 +356,8 @@ class BubblewrapSandbox(SubprocessSandbox):
         # In-memory folders are sized: their pages belong to no process, so the memory watch misses them.
         args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_MB * 2**20), "--tmpfs", "/tmp",
                  "--size", str(SHM_MB * 2**20), "--tmpfs", "/dev/shm"]
+        # The Python installation is mounted at its own path: its interpreter and a venv link to each
+        # other by absolute path, and the mount table shows a bind's source path whatever the target.
         roots = _python_roots()
         # A venv or checkout under /tmp needs its parent folders inside the writable /tmp, where the
         # worker would own them: each gets a tmpfs of its own, made read-only once the roots are in.
@@ -373,6 +388,10 @@ class BubblewrapSandbox(SubprocessSandbox):
         status = getattr(self._local, "status", None)
         if status is not None:
             args += ["--json-status-fd", str(status[1])]
+        policy = getattr(self._local, "policy", None)
+        if policy is not None:
+            # Applied last, to the worker alone: file locks and watches on shared files (syscall_policy).
+            args += ["--seccomp", str(policy)]
         args += ["--chdir", seen["scratch"], "--setenv", "HOME", seen["scratch"],
                  # Last: the root tmpfs (and the mount points bwrap made in it) becomes read-only.
                  "--remount-ro", "/", "--"]

@@ -12,10 +12,9 @@ GPU through a device request.
 """
 from __future__ import annotations
 
+import json
 import os
 import resource
-import shutil
-import stat
 import tempfile
 import threading
 import time
@@ -23,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .base import (MAX_OPEN_FILES, SHM_MB, TMP_MB, Sandbox, SandboxError, WorkerCancelled, WorkerJob, WorkerResult,
-                   apply_oracle_usage, collect_result, job_files, oracle_served, remove_tree, tail_file,
+                   apply_oracle_usage, collect_result, job_files, oracle_served, remove_tree, stage_file, tail_file,
                    worker_environment, write_job)
 from .oracle_channel import SOCKET_NAME
+from .syscall_policy import container_profile
 
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
 
@@ -33,6 +33,7 @@ DEFAULT_IMAGE = "localhost/phasebench-evaluator:latest"
 # Podman's default profile (containers-common) with clone and unshare allowed only without
 # namespace flags, as Docker's default has it, and clone3 answered ENOSYS (its flags sit behind a
 # pointer seccomp cannot read): Podman's own default lets a container create a user namespace.
+# The worker's profile is this one with syscall_policy applied (no file locks or watches).
 SECCOMP_PROFILE = Path(__file__).resolve().parents[2] / "docker" / "seccomp.json"
 _TMPFS = f"rw,nosuid,nodev,size={TMP_MB}m"
 
@@ -68,12 +69,19 @@ class DockerSandbox(Sandbox):
         return True, self.image
 
     def seccomp_option(self) -> str:
-        """The security option that applies SECCOMP_PROFILE: Docker takes the profile's JSON, Podman's
-        compatible API the path of a file on its own host (the evaluator's, for a local socket)."""
+        """The security option that applies SECCOMP_PROFILE under the syscall policy: Docker takes
+        the profile's JSON, Podman's compatible API the path of a file on its own host (the
+        evaluator's, for a local socket)."""
         if self._seccomp is None:
+            profile = json.dumps(container_profile(json.loads(SECCOMP_PROFILE.read_text())))
             components = self.client.version().get("Components") or []
-            podman = any("podman" in str(c.get("Name", "")).lower() for c in components)
-            self._seccomp = f"seccomp={SECCOMP_PROFILE if podman else SECCOMP_PROFILE.read_text()}"
+            if any("podman" in str(c.get("Name", "")).lower() for c in components):
+                # A file of this process's own (mode 0600), not a shared name another user could plant.
+                fd, path = tempfile.mkstemp(prefix="phasebench-seccomp-", suffix=".json")
+                with os.fdopen(fd, "w") as out:
+                    out.write(profile)
+                profile = path
+            self._seccomp = f"seccomp={profile}"
         return self._seccomp
 
     def for_submission(self, submission, log=None) -> "DockerSandbox":
@@ -148,12 +156,7 @@ class DockerSandbox(Sandbox):
                 "error": "/out/error.json", "log": "/out/worker.log"}
         write_job(job, seen, files.job)
         files.job.chmod(0o644)
-        inputs = job.inputs_file
-        if not inputs.stat().st_mode & stat.S_IROTH:
-            # The container runs as nobody: hand it a readable copy rather than loosen the dataset's modes.
-            inputs = root / "inputs.safetensors"
-            shutil.copyfile(job.inputs_file, inputs)
-            inputs.chmod(0o644)
+        inputs = stage_file(job.inputs_file, root / "inputs.safetensors", readable_by_all=True)  # runs as nobody
         limits = job.limits
         fsize = int(limits.output_mb * 2**20)
         # Only these files of the host are writable inside, each mounted on its own (a method can

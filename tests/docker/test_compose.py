@@ -3,6 +3,7 @@ environment variables the CLI actually reads."""
 import json
 import re
 
+import pytest
 import yaml
 
 from tests.builders import REPO
@@ -62,3 +63,12 @@ def test_only_the_workers_image_installs_torch():
     # a COPY of docker/wheels/ would leave the torch wheel in a layer of the website's image
     assert not re.search(r"^COPY docker/wheels", text, re.M)
     assert re.search(r"pip install .*--no-deps -e \.", text)
+
+
+@pytest.mark.parametrize("dockerfile", ["leaderboard.Dockerfile", "evaluator.Dockerfile"])
+def test_no_image_keeps_the_torch_wheel_in_a_layer(dockerfile):
+    # A COPY layer keeps the 200 MB+ wheel in the image even after a later `rm`; a bind mount for
+    # the one RUN that installs it leaves nothing behind.
+    text = (REPO / "docker" / dockerfile).read_text()
+    assert not re.search(r"^(COPY|ADD)\b.*docker/wheels", text, re.M)
+    assert "--mount=type=bind,source=docker/wheels,target=/tmp/wheels" in text

@@ -351,3 +351,17 @@ def test_bwrap_binds_only_the_assigned_gpu(tmp_path, monkeypatch, tiny_split):
     targets = [argv[i + 2] for i in range(len(argv) - 2) if argv[i] in ("--bind", "--ro-bind", "--dev-bind", "--ro-bind-try")]
     assert "/sys" not in targets and "/dev/nvidia0" not in targets and "/dev/nvidia1" in targets
     assert bwrap.BubblewrapSandbox().environment(job)["CUDA_VISIBLE_DEVICES"] == "0"
+
+
+def test_staged_inputs_are_linked_and_opened_up_only_as_copies(tmp_path):
+    from evaluator.sandbox.base import stage_file
+
+    source = tmp_path / "dataset" / "inputs.safetensors"
+    source.parent.mkdir()
+    source.write_bytes(b"public arrays")
+    source.chmod(0o600)
+    linked = stage_file(source, tmp_path / "linked")
+    assert os.path.samefile(linked, source), "a worker running as this user needs no copy"
+    copied = stage_file(source, tmp_path / "copied", readable_by_all=True)
+    assert not os.path.samefile(copied, source) and copied.read_bytes() == b"public arrays"
+    assert copied.stat().st_mode & 0o777 == 0o644 and source.stat().st_mode & 0o777 == 0o600

@@ -145,3 +145,18 @@ def test_floor_and_fitted_on_are_declared_and_checked(tmp_path):
     assert any("either a floor" in p for p in problems)
     problems = _problems(write_submission(tmp_path, "on-test", fitted_on=["test"]))
     assert any("fitted_on" in p for p in problems)
+
+
+def test_the_staged_copy_is_the_code_that_was_hashed(tmp_path):
+    from evaluator.submission import staged_copy
+
+    folder = write_submission(tmp_path, "staged")
+    sub = load_submission(folder)
+    with staged_copy(sub) as copy:
+        assert copy != folder and (copy / "method.py").read_bytes() == (folder / "method.py").read_bytes()
+        assert code_sha256(copy) == sub.code_sha256 and str(folder) not in str(copy)
+    assert not copy.exists(), "the copy outlived its evaluation"
+    (folder / "method.py").write_text((folder / "method.py").read_text() + "\n# changed after loading\n")
+    with pytest.raises(SubmissionError, match="changed since it was loaded"):
+        with staged_copy(sub):
+            pass

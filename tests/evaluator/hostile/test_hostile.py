@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from evaluator.sandbox import get_sandbox
-from evaluator.submission import Submission, SubmissionError, load_submission, validate_submission
+from evaluator.submission import Submission, SubmissionError, code_sha256, load_submission, validate_submission
 from tests.builders import ISOLATED_PARAMS, requires_bwrap
 
 from .conftest import ARENA_LIMITS
@@ -29,6 +29,7 @@ FINDS_NOTHING = {
     "write-repository": ["repo", "repo pkg", "site-packages", "own folder", "usr", "host tmp"],
     "mounts": ["remount submission", "remount /usr", "mount proc", "userns", "chroot", "setns"],
     "tamper-other": ["victim code", "victim rows", "other scratch"],
+    "mountinfo": ["/proc/self/mountinfo", "/proc/self/mounts"],
 }
 
 
@@ -65,7 +66,7 @@ def test_symlinks_resolve_inside_the_sandbox_only(arena, sandbox):
     # Past the loader's refusal (say, a link created after validation): the sandbox still contains it.
     folder = _symlinked_submission(arena)
     spec, _ = validate_submission(folder)
-    sub = Submission(folder=folder, spec=spec, code_sha256="0" * 64, git_commit=None)
+    sub = Submission(folder=folder, spec=spec, code_sha256=code_sha256(folder), git_commit=None)
     before = arena.snapshot()
     result = arena.evaluate(sub, sandbox)
     assert result.statuses == ["error", "error"], result.errors
@@ -273,4 +274,29 @@ def test_cpu_quota_holds_against_busy_processes(arena, sandbox):
     assert result.statuses == ["error", "error"], result.errors
     shares = [float(e.split("cpu share ")[1].split()[0]) for e in result.errors]
     assert all(s < 0.5 * 1.25 for s in shares), shares
+    arena.assert_contained(result, before)
+
+
+@pytest.mark.parametrize("sandbox", ISOLATED_PARAMS)
+def test_shared_files_carry_no_locks_or_watches(arena, sandbox):
+    """Parallel workers share read-only files (the submission, the Python installation). Locks on
+    them and watches of their accesses are kernel state every process reads: a channel between
+    workers, and between submissions that run at once. Here the host holds the locks, as another
+    worker would; the worker may neither see them nor take its own (nor watch the files), and
+    answers as a file system without locks would, so that filelock still works on scratch."""
+    folder = arena.submission("shared-locks")
+    shared = folder / "method.py"
+    with open(shared, "rb") as held_flock, open(shared, "r+b") as held_posix:
+        import fcntl
+
+        fcntl.flock(held_flock, fcntl.LOCK_EX)
+        fcntl.lockf(held_posix, fcntl.LOCK_EX)
+        before = arena.snapshot()
+        result = arena.evaluate(folder, sandbox)
+    assert result.statuses == ["error", "error"], result.errors
+    for error in result.errors:
+        assert error.startswith("Contained: "), error
+        for step in ("flock", "posix lock", "ofd lock", "lock query", "high bits", "inotify", "dnotify"):
+            assert f"{step}: OSError 38" in error, f"step {step!r} was not refused: {error}"  # ENOSYS
+        assert "filelock on scratch: nothing" in error, error
     arena.assert_contained(result, before)
