@@ -10,7 +10,6 @@ out. Draws are seeded: the same inputs always give the same intervals.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -240,21 +239,36 @@ def format_rank_interval(low: int | None, high: int | None) -> str:
     return str(low) if low == high else f"{low}–{high}"
 
 
-def _boot_stat(values: np.ndarray, mask: np.ndarray, draws: np.ndarray, aggregation: str) -> np.ndarray:
+def _draw_counts(draws: np.ndarray, n: int) -> np.ndarray:
+    """(n_boot, n): how often each resample drew each instance."""
+    n_boot = draws.shape[0]
+    flat = (np.arange(n_boot)[:, None] * n + draws).ravel()
+    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+
+def _nan_median_last(chunk: np.ndarray) -> np.ndarray:
+    """np.nanmedian over the last axis (NaN where a slice has no value), by one sort: nanmedian
+    itself falls back to a Python loop over slices for arrays of this shape."""
+    valid = (~np.isnan(chunk)).sum(axis=-1)
+    ordered = np.sort(np.where(np.isnan(chunk), np.inf, chunk), axis=-1)
+    lower = np.take_along_axis(ordered, np.maximum(valid - 1, 0)[..., None] // 2, axis=-1)[..., 0]
+    upper = np.take_along_axis(ordered, (valid // 2)[..., None], axis=-1)[..., 0]
+    return np.where(valid > 0, (lower + upper) / 2, np.nan)
+
+
+def _boot_stat(values: np.ndarray, mask: np.ndarray, draws: np.ndarray, aggregation: str,
+               counts: np.ndarray | None = None) -> np.ndarray:
     """(rows, n_boot) statistic of each row on each resample, over the drawn instances the row has;
-    NaN where a resample drew none of them."""
+    NaN where a resample drew none of them. ``counts`` is _draw_counts(draws), when the caller
+    has it already."""
     rows, n = values.shape
     if aggregation == "median":
         out = np.empty((rows, draws.shape[0]))
         masked = np.where(mask, values, np.nan)
         for start in range(0, draws.shape[0], 64):
-            chunk = masked[:, draws[start:start + 64]]          # rows × chunk × n
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN slices give NaN
-                out[:, start:start + 64] = np.nanmedian(chunk, axis=2)
+            out[:, start:start + 64] = _nan_median_last(masked[:, draws[start:start + 64]])   # rows × chunk × n
         return out
-    counts = np.zeros((draws.shape[0], n))
-    np.add.at(counts, (np.repeat(np.arange(draws.shape[0]), n), draws.ravel()), 1.0)
+    counts = _draw_counts(draws, n) if counts is None else counts
     filled = np.where(mask, values, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (filled @ counts.T) / (mask.astype(float) @ counts.T)
@@ -292,29 +306,36 @@ def rank_intervals(per_instance: Sequence[dict[str, float | None]], higher_is_be
     if values.shape[1] == 0:
         return [RankInterval(1, rows) for _ in range(rows)]
     draws = resample_indices(values.shape[1], n_boot, seed, strata)
-    stat = _boot_stat(values, mask, draws, aggregation)
+    counts = None if aggregation == "median" else _draw_counts(draws, values.shape[1])
+    stat = _boot_stat(values, mask, draws, aggregation, counts)
     score = stat if higher_is_better else -stat
     score = np.where(np.isnan(score), -np.inf, score)
-    # rank = 1 + number of rows strictly better on that resample
-    ordered = np.sort(score, axis=0)
-    ranks = np.empty_like(score)
-    for b in range(score.shape[1]):
-        ranks[:, b] = 1 + rows - np.searchsorted(ordered[:, b], score[:, b], side="right")
+    # rank = 1 + number of rows strictly better on that resample (ties share the better rank)
+    ranks = rankdata(-score, method="min", axis=0)
     alpha = (1 - level) / 2
-    lows = np.floor(np.quantile(ranks, alpha, axis=1)).astype(int)
-    highs = np.ceil(np.quantile(ranks, 1 - alpha, axis=1)).astype(int)
+    low_q, high_q = np.quantile(ranks, [alpha, 1 - alpha], axis=1)
+    lows, highs = np.floor(low_q).astype(int), np.ceil(high_q).astype(int)
 
+    # Each row against the one above it, over the instances both have: all pairs in one pass.
     tied = [False] * rows
-    for r in range(1, rows):
-        shared = mask[r] & mask[r - 1]
-        pair = np.where(shared, values[[r, r - 1]], np.nan)
-        d = _boot_stat(pair, np.vstack([shared, shared]), draws, aggregation)
-        d = (d[0] - d[1])[~np.isnan(d[0] - d[1])]
-        if d.size == 0:
-            tied[r] = True
-            continue
-        lo, hi = np.quantile(d, [alpha, 1 - alpha])
-        tied[r] = bool(lo <= 0.0 <= hi)
+    if rows > 1:
+        shared = mask[1:] & mask[:-1]
+        pairs = np.concatenate([np.where(shared, values[1:], np.nan), np.where(shared, values[:-1], np.nan)])
+        stats = _boot_stat(pairs, np.concatenate([shared, shared]), draws, aggregation, counts)
+        diffs = stats[:rows - 1] - stats[rows - 1:]
+        complete = ~np.isnan(diffs).any(axis=1)
+        # A NaN is a resample that drew none of the pair's shared instances: those pairs take the
+        # quantiles of the resamples that did, one by one; the rest in one call.
+        bounds = np.full((rows - 1, 2), np.nan)
+        if complete.any():
+            bounds[complete] = np.quantile(diffs[complete], [alpha, 1 - alpha], axis=1).T
+        for r in np.flatnonzero(~complete):
+            d = diffs[r][~np.isnan(diffs[r])]
+            if d.size:
+                bounds[r] = np.quantile(d, [alpha, 1 - alpha])
+        for r in range(1, rows):
+            lo, hi = bounds[r - 1]
+            tied[r] = bool(np.isnan(lo) or lo <= 0.0 <= hi)
     return [RankInterval(int(lo), int(hi), t) for lo, hi, t in zip(lows, highs, tied)]
 
 

@@ -88,8 +88,8 @@ def _build_board(meta: TaskMetadata, split: str, fingerprint: tuple) -> Board:
     rows = db.latest_finished(meta.name, split)
     current = [r for r in rows if r.evaluation.task_version == meta.version]
     kinds = {id(r): _reference_kind(r.submission.meta, split) for r in current}
-    floors = rank_rows([r for r in current if kinds[id(r)] == "floor"], meta)
-    in_sample = rank_rows([r for r in current if kinds[id(r)] == "in-sample"], meta)
+    floors = rank_rows([r for r in current if kinds[id(r)] == "floor"], meta, db.stored_summary)
+    in_sample = rank_rows([r for r in current if kinds[id(r)] == "in-sample"], meta, db.stored_summary)
     for row in floors + in_sample:
         row.rank = None
     current = [r for r in current if kinds[id(r)] is None]
@@ -99,11 +99,11 @@ def _build_board(meta: TaskMetadata, split: str, fingerprint: tuple) -> Board:
             stale_by_version.setdefault(r.evaluation.task_version, []).append(r)
     stale = []
     for version in sorted(stale_by_version, reverse=True):
-        ranked = rank_rows(stale_by_version[version], meta)
+        ranked = rank_rows(stale_by_version[version], meta, db.stored_summary)
         for row in ranked:       # ordered by the headline, but never given a rank
             row.rank = None
         stale.append(StaleSection(version, ranked))
-    return Board(meta, split, fingerprint, rank_rows(current, meta), stale, floors, in_sample)
+    return Board(meta, split, fingerprint, rank_rows(current, meta, db.stored_summary), stale, floors, in_sample)
 
 
 def _reference_kind(spec: object, split: str) -> str | None:

@@ -22,12 +22,23 @@ class LRUCache:
                 self._data.move_to_end(key)
                 return self._data[key]
         value = compute()  # outside the lock: two threads may compute the same value once each
+        self.put(key, value)
+        return value
+
+    def get(self, key: Hashable) -> Any | None:
+        """The value stored under ``key`` (now the most recent), or None."""
+        with self._lock:
+            if key not in self._data:
+                return None
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._lock:

@@ -24,6 +24,9 @@ from evaluator.store import (
     require_current,
 )
 
+from evaluator.results.ranking import summary_of
+from evaluator.results.summary import EvaluationSummary
+
 from .cache import LRUCache
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "instance_table",
     "latest_finished",
     "latest_submission",
+    "stored_summary",
 ]
 
 EXTENSION = "phasebench_db"
@@ -51,6 +55,9 @@ class _State:
         self.store = ResultsStore(engine)
         self.schema_checked = False
         self.cache = LRUCache(maxsize=256)
+        # What one finished evaluation alone determines (its parsed summary, its instance values):
+        # it never changes, so a new result costs one evaluation's reads, not the whole board's.
+        self.per_evaluation = LRUCache(maxsize=50_000)
         self.fingerprints: dict[tuple[str, str], tuple[float, tuple]] = {}
 
 
@@ -149,19 +156,40 @@ def _fingerprint_query(task: str, split: str) -> tuple:
     return (count, max_id, str(max_finished))
 
 
+def stored_summary(ev: Evaluation) -> EvaluationSummary:
+    """The evaluation's parsed summary, parsed once per app (a finished evaluation's never changes)."""
+    return _state().per_evaluation.get_or_compute(("summary", ev.id), lambda: summary_of(ev))
+
+
 def instance_table(evaluation_ids: list[int], metric: str, meta: TaskMetadata
                    ) -> tuple[dict[int, dict[str, float | None]], dict[str, str]]:
     """``({evaluation_id: {instance_id: value}}, {instance_id: group})`` over the instances that
-    count towards the ranking (the task's unranked groups left out), in ONE query."""
+    count towards the ranking (the task's unranked groups left out). Each evaluation's values are
+    read once per app; those not read yet come in ONE query."""
+    per_evaluation = _state().per_evaluation
+    rows: dict[int, list[tuple[str, str, float | None]]] = {}
+    missing = []
+    for ev_id in evaluation_ids:
+        hit = per_evaluation.get(("instance-values", ev_id, metric))
+        if hit is None:
+            missing.append(ev_id)
+        else:
+            rows[ev_id] = hit
+    if missing:
+        fetched: dict[int, list[tuple[str, str, float | None]]] = {i: [] for i in missing}
+        value = InstanceResult.metrics[metric].as_float()
+        q = (select(InstanceResult.evaluation_id, InstanceResult.instance_id, InstanceResult.group, value)
+             .where(InstanceResult.evaluation_id.in_(missing)))
+        with get_engine().connect() as conn:
+            for ev_id, inst, group, v in conn.execute(q):
+                fetched[ev_id].append((inst, group, v))
+        for ev_id, found in fetched.items():
+            per_evaluation.put(("instance-values", ev_id, metric), found)
+        rows.update(fetched)
     out: dict[int, dict[str, float | None]] = {i: {} for i in evaluation_ids}
     groups: dict[str, str] = {}
-    if not evaluation_ids:
-        return out, groups
-    value = InstanceResult.metrics[metric].as_float()
-    q = (select(InstanceResult.evaluation_id, InstanceResult.instance_id, InstanceResult.group, value)
-         .where(InstanceResult.evaluation_id.in_(evaluation_ids)))
-    with get_engine().connect() as conn:
-        for ev_id, inst, group, v in conn.execute(q):
+    for ev_id in evaluation_ids:
+        for inst, group, v in rows[ev_id]:
             if meta.ranked(group):
                 out[ev_id][inst] = v
                 groups[inst] = group

@@ -6,9 +6,10 @@ is never inferred from the values. Rows without a usable headline (None/NaN) ran
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from benchmark.metadata import TaskMetadata
@@ -101,16 +102,18 @@ class RankedRow:
         }
 
 
-def rank_rows(rows: list[LeaderboardRow], meta: TaskMetadata) -> list[RankedRow]:
+def rank_rows(rows: list[LeaderboardRow], meta: TaskMetadata,
+              read_summary: Callable[[Evaluation], EvaluationSummary] = summary_of) -> list[RankedRow]:
     """Sort by the headline metric in its declared direction; equal values share a rank
-    (1, 1, 3); missing/NaN headlines go last with rank None. Ties are listed by name."""
+    (1, 1, 3); missing/NaN headlines go last with rank None. Ties are listed by name.
+    ``read_summary`` may serve summaries parsed before (a finished evaluation's never changes)."""
     higher = meta.headline_metric.higher_is_better
     ranked: list[RankedRow] = []
     for r in rows:
         value, lo, hi = headline_of(r.evaluation, meta)
         ranked.append(RankedRow(rank=None, evaluation=r.evaluation, submission=r.submission,
                                 headline=value, ci_low=lo, ci_high=hi,
-                                summary=summary_of(r.evaluation),
+                                summary=read_summary(r.evaluation),
                                 current_version=r.evaluation.task_version == meta.version))
 
     def key(row: RankedRow) -> tuple:

@@ -139,6 +139,28 @@ def test_instance_rows_read_in_one_query_and_cached(app, client, add):
     assert len(first) == 2 and second == [] and overview == []
 
 
+def test_a_new_result_reads_only_its_own_instances_and_ranks_as_a_fresh_app(app, client, add, site_db_url):
+    _three_methods(add, n=20)
+    assert client.get(API_LB).status_code == 200              # every evaluation read once
+    rng = np.random.default_rng(3)
+    newcomer = add(name="newcomer", headline=0.9, instances=noisy_instances([float(v) for v in rng.uniform(0.8, 1, 20)]))
+    engine = app.extensions["phasebench_db"].engine
+    statements: list[tuple[str, object]] = []
+    listener = lambda conn, cursor, stmt, params, *a: statements.append((stmt, params))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        warm = client.get(API_LB).get_json()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    reads = [tuple(params) for stmt, params in statements if "FROM instance_results" in stmt]
+    # one query, for the new evaluation only (its JSON path and its id are the parameters)
+    assert reads == [('$."recall@0.9"', newcomer)], reads
+    fresh = create_app({"TESTING": True, "DATABASE_URL": site_db_url}).test_client().get(API_LB).get_json()
+    assert [(r["submission"], r["rank"], r["rank_interval"]) for r in warm["rows"]] == \
+        [(r["submission"], r["rank"], r["rank_interval"]) for r in fresh["rows"]]
+    assert warm["rows"][0]["submission"] == "newcomer"
+
+
 # --- 3. compare ---------------------------------------------------------------------------------
 def test_compare_paired_differences(client, add):
     ids, (best, a, _) = _three_methods(add)
