@@ -126,9 +126,14 @@ def sqlite_store(tmp_path):
 
 
 def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (``--dist loadgroup``), the tests that drive the one container engine run in
-    one worker, one after another: they build and remove images by content-addressed tag, and two
-    builds of one tag at once race in the engine. Everything else spreads over the workers."""
+    """Under pytest-xdist (``--dist loadgroup``), tests that share one service they also disturb run in
+    one worker, one after another: the container tests build and remove images by content-addressed
+    tag (two builds of one tag at once race in the engine), and the job-queue tests stop and restart
+    the broker (tests/evaluator/queue/test_queue_faults.py), which another queue test would see as
+    its own fault. Everything else spreads over the workers."""
     for item in items:
-        if "docker" in item.nodeid.split("::", 1)[0].split("/") or "[docker" in item.nodeid or "-docker" in item.nodeid:
+        path = item.nodeid.split("::", 1)[0].split("/")
+        if "docker" in path or "[docker" in item.nodeid or "-docker" in item.nodeid:
             item.add_marker(pytest.mark.xdist_group("container-engine"))
+        elif "queue" in path or path[-1] == "test_queue_commands.py":
+            item.add_marker(pytest.mark.xdist_group("broker"))
