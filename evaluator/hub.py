@@ -16,7 +16,7 @@ from typing import Iterable
 from benchmark.dataset import REVISION_FILE
 
 __all__ = ["PushPlan", "ResultsPushPlan", "plan_push", "commit_operations", "push_dataset", "pull_dataset",
-           "resolve_data_repo", "cached_dataset_dir", "plan_results_push", "push_results", "KEPT_REMOTE_FILES"]
+           "parse_data_repo", "resolve_data_repo", "cached_dataset_dir", "plan_results_push", "push_results", "KEPT_REMOTE_FILES"]
 
 #: Files the Hub keeps in every repository on its own; a push never deletes them.
 KEPT_REMOTE_FILES = frozenset({".gitattributes"})
@@ -139,11 +139,17 @@ def cached_dataset_dir(repo_id: str, commit: str) -> Path:
     return base / repo_id.replace("/", "--") / commit
 
 
+def parse_data_repo(spec: str) -> tuple[str, str]:
+    """'org/name@commit' -> (org/name, commit); ValueError unless the commit is pinned (40 hex)."""
+    repo_id, sep, commit = spec.partition("@")
+    if not sep or not repo_id or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise ValueError(f"{spec!r}: expected org/name@<40-hex commit> (a pinned revision)")
+    return repo_id, commit
+
+
 def resolve_data_repo(spec: str) -> Path:
     """'org/name@commit' -> a local folder with that revision, fetched once and then reused."""
-    repo_id, sep, commit = spec.partition("@")
-    if not sep or not re.fullmatch(r"[0-9a-f]{40}", commit):
-        raise ValueError(f"--data-repo {spec!r}: expected org/name@<40-hex commit> (a pinned revision)")
+    repo_id, commit = parse_data_repo(spec)
     dest = cached_dataset_dir(repo_id, commit)
     marker = dest / REVISION_FILE
     if not (marker.exists() and marker.read_text().strip() == commit):

@@ -111,7 +111,7 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
         # The shared library is code the submission runs as much as its folder: a result computed
         # with other library code is not reused.
         found = store.find_finished(submission.code_sha256, task.name, meta.version, split.split, split.revision,
-                                    libraries={BASELINES_SHA256: libraries[BASELINES_SHA256]})
+                                    sandbox.name, libraries={BASELINES_SHA256: libraries[BASELINES_SHA256]})
         if found is not None:
             return _outcome(found, submission.name, reused=True)
 

@@ -30,6 +30,7 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmark.dataset import open_split  # noqa: E402
 from evaluator.queue import enqueue_submission  # noqa: E402
+from evaluator.request import EvaluationRequest  # noqa: E402
 from evaluator.runner import evaluate_submission  # noqa: E402
 from evaluator.sandbox import get_sandbox  # noqa: E402
 from evaluator.store import ResultsStore, make_engine, upgrade  # noqa: E402
@@ -71,11 +72,11 @@ def queued(n_jobs: int, n_workers: int, folder: Path, data: Path, db_url: str, t
     h = QueueHarness(db_url=db_url, tmp=tmp, broker_url=BROKER_URL)
     try:
         sub = load_submission(folder)
+        request = EvaluationRequest(submissions=[folder], tasks=[ECHO_TASK], sandbox="none", force=True, data_dir=data)
         t = time.perf_counter()
         ids = []
         for _ in tqdm(range(n_jobs), desc=f"enqueue (N={n_workers})", unit="job", file=sys.stderr):
-            [job] = enqueue_submission(h.app, h.config, h.jobs, sub, [ECHO_TASK], "dev", sandbox="none",
-                                       force=True, data_dir=data)
+            [job] = enqueue_submission(h.app, h.config, h.jobs, request, sub, [ECHO_TASK])
             ids.append(job.job_id)
         enqueue_s = time.perf_counter() - t
         t = time.perf_counter()

@@ -1,12 +1,24 @@
-"""Option callbacks shared by the subcommands: bad values become usage errors, never tracebacks."""
+"""Options shared by the subcommands, each declared once; bad values become usage errors naming
+the option, never tracebacks."""
 from __future__ import annotations
 
-import click
+import functools
+from pathlib import Path
+from typing import Any, Callable
 
+import click
+from pydantic import ValidationError
+
+from benchmark.dataset import SPLITS
 from benchmark.registry import UnknownNameError
 from benchmark.task import get_task
 
-__all__ = ["known_task_names"]
+from ..queue.config import DEFAULT_BROKER_URL, DEFAULT_QUEUE_PREFIX, import_task_modules
+from ..request import EvaluationRequest, first_error
+from ..sandbox import SANDBOXES
+
+__all__ = ["known_task_names", "db_option", "broker_option", "queue_option", "task_module_option",
+           "request_options"]
 
 
 def known_task_names(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -17,3 +29,94 @@ def known_task_names(ctx: click.Context, param: click.Parameter, names: tuple[st
         except UnknownNameError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return names
+
+
+db_option = click.option(
+    "--db", "db_url", envvar="PHASEBENCH_DB",
+    help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite); the job queue's "
+         "commands and every worker must share it")
+broker_option = click.option(
+    "--broker", "broker_url", envvar="PHASEBENCH_BROKER", default=DEFAULT_BROKER_URL, show_default=True,
+    help="Celery broker URL: amqp://... (RabbitMQ) or redis://...")
+queue_option = click.option(
+    "--queue", "queue_prefix", envvar="PHASEBENCH_QUEUE", default=DEFAULT_QUEUE_PREFIX, show_default=True,
+    help="queue name prefix (jobs go to <prefix>.cpu or <prefix>.cuda)")
+
+
+def _import_task_modules(ctx: click.Context, param: click.Parameter, modules: tuple[str, ...]) -> None:
+    import_task_modules(modules)
+
+
+# Eager: the modules register their tasks before any other option (``--task``) is checked.
+task_module_option = click.option(
+    "--task-module", multiple=True, envvar="PHASEBENCH_TASK_MODULES", is_eager=True, expose_value=False,
+    callback=_import_task_modules,
+    help="import this module first to register extra tasks (repeatable; env: comma-separated)")
+
+#: Each EvaluationRequest field that an option sets, and that option (errors name the option).
+_OPTION_OF_FIELD = {
+    "submissions": "SUBMISSIONS", "tasks": "--task", "split": "--split", "sandbox": "--sandbox",
+    "device": "--device", "force": "--force", "data_dir": "--data-dir", "data_repo": "--data-repo",
+    "private_dir": "--private-dir", "limits.wall_time_s": "--time-limit", "limits.memory_mb": "--memory-limit",
+    "limits.output_mb": "--output-limit", "workers": "--workers",
+}
+
+_REQUEST_OPTIONS = (
+    click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path)),
+    click.option("--task", "tasks", multiple=True,
+                 help="only these tasks (default: every task the submission answers)"),
+    click.option("--split", type=click.Choice(SPLITS), default="dev", show_default=True,
+                 help="train scores are stored but never enter a board (a method is fitted there)"),
+    click.option("--sandbox", type=click.Choice(SANDBOXES.names()), default="bwrap", show_default=True),
+    click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+                 help="queued cuda jobs go to the GPU queue, served by `phasebench worker --gpus ...`"),
+    click.option("--force", is_flag=True,
+                 help="evaluate again even if a stored result has the same reuse key (code, task version, "
+                      "split, data revision, baselines library, sandbox)"),
+    click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                 help="local dataset folder (default: $PHASEBENCH_DATA or the embedded copy); for a queued job, "
+                      "the folder as the workers see it"),
+    click.option("--data-repo", default=None,
+                 help="read the tasks from a Hub dataset at a pinned commit, org/name@<commit> (cached locally; "
+                      "a queued job fetches it on its worker)"),
+    click.option("--private-dir", type=click.Path(path_type=Path), default=None,
+                 help="the test split's answers (default: $PHASEBENCH_PRIVATE_DIR)"),
+    click.option("--time-limit", type=float, default=None, help="override the task's per-instance wall-time limit (s)"),
+    click.option("--memory-limit", type=int, default=None, help="override the task's per-instance memory limit (MB)"),
+    click.option("--output-limit", type=float, default=None, help="override the task's per-instance output limit (MB)"),
+    click.option("--workers", type=int, default=1, show_default=True,
+                 help="instances evaluated at once, each worker with an equal share of the CPUs for its threads "
+                      "(memory: up to N times the task's per-instance limit)"),
+)
+_REQUEST_PARAMS = ("submissions", "tasks", "split", "sandbox", "device", "force", "data_dir", "data_repo",
+                   "private_dir", "time_limit", "memory_limit", "output_limit", "workers")
+
+
+def build_request(values: dict[str, Any]) -> EvaluationRequest:
+    """The request the options describe; an invalid one is a usage error naming the option."""
+    try:
+        return EvaluationRequest.model_validate({
+            "submissions": list(values["submissions"]), "tasks": list(values["tasks"]), "split": values["split"],
+            "sandbox": values["sandbox"], "device": values["device"], "force": values["force"],
+            "data_dir": values["data_dir"], "data_repo": values["data_repo"], "private_dir": values["private_dir"],
+            "workers": values["workers"],
+            "limits": {"wall_time_s": values["time_limit"], "memory_mb": values["memory_limit"],
+                       "output_mb": values["output_limit"]}})
+    except ValidationError as exc:
+        where, msg = first_error(exc)
+        option = _OPTION_OF_FIELD.get(where)
+        if option is None:
+            raise click.UsageError(msg) from None
+        raise click.BadParameter(msg, param_hint=f"'{option}'") from None
+
+
+def request_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of one evaluation request (evaluate, enqueue); the command gets ``request``."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in _REQUEST_PARAMS}
+        return command(*args, request=build_request(values), **kwargs)
+
+    for decorate in reversed(_REQUEST_OPTIONS):
+        wrapper = decorate(wrapper)
+    return wrapper

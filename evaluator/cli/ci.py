@@ -13,6 +13,7 @@ from ..results.report import build_report
 from ..store import ResultsStore, make_engine, upgrade
 from ..store.session import database_url
 from ..submission import SPEC_FILE, validate_submission
+from ._params import db_option
 
 __all__ = ["changed_submissions", "ci", "report_data"]
 
@@ -106,8 +107,7 @@ def report_data(store: ResultsStore, names: list[str], split: str) -> dict:
 
 
 @ci.command("report-data")
-@click.option("--db", "db_url", envvar="PHASEBENCH_DB",
-              help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite)")
+@db_option
 @click.option("--submission", "names", multiple=True, required=True,
               help="a submission name or folder (repeatable)")
 @click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)

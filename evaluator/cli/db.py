@@ -2,6 +2,7 @@ import click
 
 from ..store import SchemaOutOfDate, make_engine, redact, upgrade
 from ..store.session import database_url
+from ._params import db_option
 
 
 @click.group()
@@ -10,7 +11,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--db", "db_url", envvar="PHASEBENCH_DB", help="database URL (default: $PHASEBENCH_DB or a SQLite file)")
+@db_option
 def db_upgrade(db_url: str | None) -> None:
     """Create or migrate the schema to the newest revision."""
     url = database_url(db_url)

@@ -1,43 +1,29 @@
 import sys
-from pathlib import Path
 
 import click
 
-from benchmark.registry import UnknownNameError
-
-from ..queue import QueueConfig, enqueue_submission, import_task_modules, make_app
-from ..sandbox import SANDBOXES
+from ..queue import QueueConfig, enqueue_submission, make_app
+from ..request import EvaluationRequest, NotEvaluated, load_requested
 from ..store import make_engine, redact, upgrade
 from ..store.jobs import JobStore
-from ..submission import SubmissionError, load_submission
-from ._queue_options import broker_option, db_option, queue_option, task_module_option
+from ._params import broker_option, db_option, queue_option, request_options, task_module_option
+from .evaluate import report_not_evaluated
 
 
 @click.command()
-@click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--task", "task_names", multiple=True, help="only these tasks (default: every task the submission answers)")
-@click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)
-@click.option("--sandbox", "sandbox_name", type=click.Choice(SANDBOXES.names()), default="bwrap", show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
-              help="cuda jobs go to the GPU queue, served by `phasebench worker --gpus ...`")
-@click.option("--force", is_flag=True, help="evaluate again even if a stored result for this code and data exists")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="dataset folder as the workers see it (default: theirs, $PHASEBENCH_DATA or the embedded copy)")
-@click.option("--private-dir", type=click.Path(path_type=Path), default=None)
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None, help="override the task's per-instance wall-time limit (s)")
-@click.option("--memory-limit", type=click.IntRange(min=1), default=None, help="override the task's per-instance memory limit (MB)")
+@request_options
 @broker_option
 @queue_option
 @db_option
 @task_module_option
-def enqueue(submissions, task_names, split, sandbox_name, device, force, data_dir, private_dir, time_limit,
-            memory_limit, broker_url, queue_prefix, db_url, task_modules) -> None:
-    """Queue one evaluation job per (submission, task, split) for `phasebench worker` to run.
+def enqueue(request: EvaluationRequest, broker_url: str, queue_prefix: str, db_url: str | None) -> None:
+    """Queue one evaluation job per (submission, task) for `phasebench worker` to run.
 
+    Takes the options of `phasebench evaluate`; each job records them and its worker honours them.
     Prints each job's id and its position in the queue. Workers and this command must share the
-    results database (--db) and the broker (--broker). Without a broker, use `phasebench evaluate`.
+    results database (--db) and the broker (--broker), and see the submission and data folders at
+    the same paths. Without a broker, use `phasebench evaluate`.
     """
-    import_task_modules(task_modules)
     config = QueueConfig.from_env(broker_url=broker_url, db_url=db_url, queue_prefix=queue_prefix)
     app = make_app(config)
     try:
@@ -52,24 +38,15 @@ def enqueue(submissions, task_names, split, sandbox_name, device, force, data_di
     click.echo(f"results database: {redact(config.database)} (schema {rev})", err=True)
     jobs = JobStore(engine)
     failures = 0
-    for folder in submissions:
-        try:
-            sub = load_submission(folder)
-        except SubmissionError as exc:
-            failures += 1
-            click.secho(f"{folder}: not queued, the submission is invalid:", fg="red", err=True)
-            for p in exc.problems:
-                click.echo(f"  {p}", err=True)
+    for item in load_requested(request):
+        if isinstance(item, NotEvaluated):
+            failures += item.failed
+            report_not_evaluated(item, "queued")
             continue
-        wanted = [t for t in sub.spec.tasks if not task_names or t in task_names]
-        if not wanted:
-            click.echo(f"{sub.name}: answers none of the tasks {', '.join(task_names)}; skipped", err=True)
-            continue
-        limits = {"wall_time_s": time_limit, "memory_mb": memory_limit}
+        sub, wanted = item
         try:
-            queued = enqueue_submission(app, config, jobs, sub, wanted, split, sandbox=sandbox_name, device=device,
-                                        force=force, data_dir=data_dir, private_dir=private_dir, limits=limits)
-        except (UnknownNameError, ValueError) as exc:
+            queued = enqueue_submission(app, config, jobs, request, sub, wanted)
+        except ValueError as exc:
             failures += 1
             click.secho(f"{sub.name}: not queued: {exc}", fg="red", err=True)
             continue

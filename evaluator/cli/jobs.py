@@ -5,7 +5,7 @@ import click
 from ..store import SchemaOutOfDate, make_engine, require_current
 from ..store.jobs import JobStore
 from ..store.models import JobState
-from ._queue_options import db_option
+from ._params import db_option
 
 _STATES = [JobState.QUEUED, JobState.RUNNING, JobState.DONE, JobState.FAILED]
 

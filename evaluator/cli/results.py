@@ -12,6 +12,7 @@ from ..results.dataset import ResultsDatasetError, export_results, import_result
 from ..results.report import build_report
 from ..store import ResultsStore, make_engine, redact, upgrade
 from ..store.session import database_url
+from ._params import db_option
 
 __all__ = ["results", "COMMENT_MARKER", "render_report"]
 
@@ -19,17 +20,13 @@ __all__ = ["results", "COMMENT_MARKER", "render_report"]
 COMMENT_MARKER = "<!-- phasebench-evaluation-report -->"
 _MAX_FAILURES_SHOWN = 10
 
-db_opt = click.option("--db", "db_url", envvar="PHASEBENCH_DB",
-                      help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite)")
-
-
 @click.group()
 def results() -> None:
     """Export, import, publish and report the stored results."""
 
 
 @results.command("export")
-@db_opt
+@db_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="folder to write the results dataset to (card and data/evaluations.jsonl)")
 def export_cmd(db_url, out_dir) -> None:
@@ -45,7 +42,7 @@ def export_cmd(db_url, out_dir) -> None:
 
 
 @results.command("import")
-@db_opt
+@db_option
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def import_cmd(db_url, folder) -> None:
     """Rebuild an empty results database from an exported results dataset alone."""
@@ -131,7 +128,7 @@ def render_report(store: ResultsStore, names: list[str], split: str, markdown: b
 
 
 @results.command("report")
-@db_opt
+@db_option
 @click.option("--submission", "names", multiple=True, required=True,
               help="a submission name or folder (repeatable)")
 @click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True)

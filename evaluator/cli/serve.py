@@ -1,10 +1,11 @@
 import click
 
 from ..store.session import database_url, redact
+from ._params import db_option
 
 
 @click.command()
-@click.option("--db", "db_url", envvar="PHASEBENCH_DB", help="database URL (default: $PHASEBENCH_DB or a SQLite file)")
+@db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(db_url: str | None, host: str, port: int) -> None:

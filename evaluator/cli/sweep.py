@@ -7,7 +7,7 @@ import click
 
 from ..store import SchemaOutOfDate, make_engine, require_current
 from ..store.jobs import JobStore
-from ._queue_options import db_option
+from ._params import db_option
 
 
 @click.command()

@@ -1,13 +1,16 @@
 """What a worker does with one job, apart from Celery: claim it, settle what an earlier attempt
-left, evaluate, record the outcome.
+left, evaluate its request (:func:`evaluator.request.evaluate_request`, as `phasebench evaluate`
+does), record the outcome.
 
 Three kinds of failure, three outcomes:
 
 * the method fails (raises, times out, answers garbage): that is the evaluation's result, stored
   per instance by the runner; the job is ``done``;
 * the job cannot be evaluated as given (invalid submission, code changed since it was enqueued,
-  unknown task, missing or corrupt data): the job is ``failed`` with the reason;
-* the infrastructure fails (sandbox, database, a lost worker): :data:`INFRA_ERRORS` are raised
+  unknown task, missing or corrupt data, an image that cannot be built): the job is ``failed``
+  with the reason;
+* the infrastructure fails (sandbox, database, a lost worker, a worker that cannot run the
+  request's sandbox or device): :data:`INFRA_ERRORS` are raised
   to the caller, which retries the job; the attempt's evaluation is marked failed or interrupted
   and never counts against the submission.
 """
@@ -16,22 +19,18 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from benchmark.dataset import DataError, open_split
-from benchmark.registry import UnknownNameError
-from benchmark.task import get_task
-
-from ..runner import evaluate_submission
-from ..sandbox import SandboxError, get_sandbox
+from ..request import Evaluated, MachineUnfit, evaluate_request, first_error
+from ..sandbox import SandboxError
 from ..store import FINISHED, ResultsStore, make_engine
 from ..store.jobs import JobStore
 from ..store.repository import EvaluationSuperseded
-from ..submission import SubmissionError, load_submission
 from .config import QueueConfig
+from .job_request import request_of
 
 __all__ = ["INFRA_ERRORS", "JobResult", "execute_job", "engine_for"]
 
@@ -39,7 +38,7 @@ log = logging.getLogger(__name__)
 
 #: Failures of the machinery, not of the submission: the job is retried.
 INFRA_ERRORS: tuple[type[BaseException], ...] = (
-    SandboxError, sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+    SandboxError, MachineUnfit, sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
     sa_exc.TimeoutError, ConnectionError)
 
 _engines: dict[tuple[int, str], Engine] = {}
@@ -85,47 +84,32 @@ def execute_job(job_id: int, config: QueueConfig, worker: str, retry_reason: str
         return JobResult(job_id, "failed", reason=reason)
 
     try:
-        submission = load_submission(Path(job.submission_dir))
-    except SubmissionError as exc:
-        return fail(f"the submission is invalid: {exc}")
-    if submission.code_sha256 != job.code_sha256:
-        return fail(f"{job.submission_dir}: the code changed since the job was enqueued (code sha256 "
-                    f"{job.code_sha256[:12]} then, {submission.code_sha256[:12]} now); enqueue it again")
+        request = request_of(job)
+    except ValidationError as exc:
+        where, msg = first_error(exc)
+        return fail(f"the job cannot run on worker {worker}: {where}: {msg}")
+    # One submission on one task: one result, or the reason there is none.
+    results = evaluate_request(request, store, warn=log.warning, info=log.info,
+                               on_start=lambda eid: jobs.record_evaluation(job_id, eid))
     try:
-        task = get_task(job.task)
-        options = job.options or {}
-        split = open_split(task.name, job.split, _path(options.get("data_dir")), _path(options.get("private_dir")))
-    except UnknownNameError as exc:
-        return fail(f"unknown task on worker {worker}: {exc}")
-    except DataError as exc:
-        return fail(f"data for {job.task}/{job.split}: {exc}")
-    sandbox = get_sandbox(job.sandbox)
-    available, why = sandbox.available()
-    if not available:
-        raise SandboxError(f"sandbox {job.sandbox!r} is unavailable on worker {worker}: {why}")
-    # A submission with declared requirements runs on its own image (built once, then cached);
-    # a build failure is the submission's, not the worker's.
-    try:
-        sandbox = sandbox.for_submission(submission, log=log.info)
-    except SandboxError as exc:
-        return fail(f"{submission.name}: its image could not be built: {exc}")
-    overrides = {k: v for k, v in (options.get("limits") or {}).items() if v is not None}
-    limits = task.metadata.limits.model_validate({**task.metadata.limits.model_dump(), **overrides})
-    try:
-        outcome = evaluate_submission(submission, task, split, sandbox, store, device=job.device, force=job.force,
-                                      limits=limits, on_start=lambda eid: jobs.record_evaluation(job_id, eid))
+        result = next(results)
     except EvaluationSuperseded as exc:
         # A later attempt owns the job now; this one's work is discarded, not counted.
         log.warning("job %s: %s", job_id, exc)
         return JobResult(job_id, "skipped", reason=str(exc))
     except INFRA_ERRORS:
         raise
-    except (DataError, RuntimeError, ValueError) as exc:
-        # A corrupt answer file, a scorer bug: the job cannot produce a result as it stands.
+    except (RuntimeError, ValueError) as exc:
+        # A scorer bug, a summary that cannot be stored: the job cannot produce a result as it stands.
         return fail(f"evaluation stopped: {type(exc).__name__}: {exc}")
-    jobs.finish(job_id, outcome.evaluation_id)
-    return JobResult(job_id, "done", outcome.evaluation_id)
+    finally:
+        results.close()
+    if isinstance(result, Evaluated):
+        jobs.finish(job_id, result.outcome.evaluation_id)
+        return JobResult(job_id, "done", result.outcome.evaluation_id)
+    if result.kind == "infra" and result.error is not None:
+        raise result.error
+    problems = "; ".join(result.problems)
+    return fail({"data": f"data for {job.task}/{job.split}: {result.reason}"}.get(
+        result.kind, f"{result.reason}{': ' + problems if problems else ''}"))
 
-
-def _path(value: str | None) -> Path | None:
-    return Path(value) if value else None

@@ -186,14 +186,16 @@ class JobStore:
             return s.get(Job, job_id)
 
     def find_active(self, code_sha256: str, task: str, split: str, sandbox: str, device: str,
-                    queue: str) -> Job | None:
-        """A queued or running job for the same code and data: enqueueing it again adds nothing."""
+                    queue: str, options: dict[str, Any]) -> Job | None:
+        """A queued or running job for the same code and request (``options``: the stored request,
+        so other data, limits or workers make another job): enqueueing it again adds nothing."""
         with session_scope(self.engine) as s:
             q = (select(Job).where(Job.code_sha256 == code_sha256, Job.task == task, Job.split == split,
                                    Job.sandbox == sandbox, Job.device == device, Job.queue == queue,
                                    Job.state.in_(ACTIVE_STATES), Job.force.is_(False))
                  .order_by(Job.id))
-            return s.scalars(q).first()
+            # Compared here, not in SQL: options is JSON, queried differently by each backend.
+            return next((job for job in s.scalars(q) if job.options == options), None)
 
     def position(self, job: Job) -> int | None:
         """1 + the queued jobs enqueued before it on the same queue (the broker hands them out in

@@ -84,14 +84,20 @@ class ResultsStore:
 
     # --- reads --------------------------------------------------------------------------
     def find_finished(self, code_sha256: str, task: str, task_version: int, split: str,
-                      dataset_revision: str, libraries: Mapping[str, str] | None = None) -> Evaluation | None:
-        """The newest finished evaluation of this code on this task, version, split and data; with
-        ``libraries``, only one whose recorded library_versions hold each of those entries."""
+                      dataset_revision: str, sandbox: str,
+                      libraries: Mapping[str, str] | None = None) -> Evaluation | None:
+        """The newest finished evaluation with this reuse key: the code's sha256, the task and its
+        version, the split, the dataset revision, the sandbox backend (a method can behave
+        differently in the container than under bwrap, which is what running it in the container
+        checks) and, with ``libraries``, those entries of its recorded library_versions (the
+        baselines library's sha256). Anything else (device, limits, workers, image digest) does
+        not make a stored result stale; ``--force`` evaluates again regardless."""
         with session_scope(self.engine) as s:
             q = (select(Evaluation).join(Submission)
                  .where(Submission.code_sha256 == code_sha256, Evaluation.task == task,
                         Evaluation.task_version == task_version, Evaluation.split == split,
-                        Evaluation.dataset_revision == dataset_revision, Evaluation.status.in_(FINISHED))
+                        Evaluation.dataset_revision == dataset_revision, Evaluation.sandbox == sandbox,
+                        Evaluation.status.in_(FINISHED))
                  .order_by(Evaluation.id.desc()))
             # Compared here, not in SQL: library_versions is JSON, queried differently by each backend.
             for ev in s.scalars(q):

@@ -91,6 +91,24 @@ def test_stored_result_is_reused_unless_forced(tmp_path, tiny_split, sqlite_stor
     assert not forced.reused and forced.evaluation_id != first.evaluation_id
 
 
+class _OtherBackend(NoSandbox):
+    """A second backend, to tell apart from ``none`` in the stored results."""
+    name = "other-backend"
+
+
+def test_a_result_from_another_sandbox_backend_is_not_reused(tmp_path, tiny_split, sqlite_store):
+    """The sandbox is part of the reuse key: a method that behaves differently in the container
+    than under bwrap must be run in the container, not shown bwrap's stored scores."""
+    sub = load_submission(write_submission(tmp_path))
+    first = evaluate_submission(sub, TASK, tiny_split, NoSandbox(), sqlite_store)
+    other = evaluate_submission(sub, TASK, tiny_split, _OtherBackend(), sqlite_store)
+    assert not other.reused and other.evaluation_id != first.evaluation_id
+    assert sqlite_store.evaluation(other.evaluation_id).sandbox == "other-backend"
+    again = evaluate_submission(sub, TASK, tiny_split, _OtherBackend(), sqlite_store)
+    assert again.reused and again.evaluation_id == other.evaluation_id
+    assert evaluate_submission(sub, TASK, tiny_split, NoSandbox(), sqlite_store).evaluation_id == first.evaluation_id
+
+
 def test_changed_code_is_evaluated_again(tmp_path, tiny_split, sqlite_store):
     folder = write_submission(tmp_path)
     first = evaluate_submission(load_submission(folder), TASK, tiny_split, NoSandbox(), sqlite_store)

@@ -148,6 +148,21 @@ def test_evaluate_stores_and_reuses(tmp_path, sandbox):
     assert len(rows) == 2 and all(r.evaluation.status == "complete" for r in rows)
 
 
+@requires_bwrap
+def test_a_stored_bwrap_result_is_not_reused_for_another_sandbox(tmp_path):
+    """`make demo` (bwrap) then `make evaluate-in-container`: the second must run the method again."""
+    data = tmp_path / "data"
+    build_tiny_split(data, n_instances=1)
+    sub = write_submission(tmp_path / "subs")
+    db = f"sqlite:///{tmp_path}/r.sqlite"
+    args = ("evaluate", sub, "--db", db, "--data-dir", data)
+    assert invoke(*args, "--sandbox", "bwrap").exit_code == 0
+    other = invoke(*args, "--sandbox", "none")
+    assert other.exit_code == 0 and "(stored result reused)" not in other.output, other.output
+    rows = ResultsStore(make_engine(db)).evaluations_of("tiny-method")
+    assert sorted(r.evaluation.sandbox for r in rows) == ["bwrap", "none"]
+
+
 def test_evaluate_with_workers_stores_them_and_refuses_zero(tmp_path):
     data = tmp_path / "data"
     build_tiny_split(data, n_instances=4)

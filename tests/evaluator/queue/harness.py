@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evaluator.queue import QueueConfig, enqueue_submission, make_app
+from evaluator.request import EvaluationRequest
 from evaluator.store import ResultsStore, make_engine
 from evaluator.store.jobs import JobStore
 from evaluator.submission import load_submission
@@ -102,10 +103,11 @@ class QueueHarness:
         self.jobs = JobStore(self.engine)
         self.results = ResultsStore(self.engine)
 
-    def enqueue(self, folder: Path, task: str = ECHO_TASK, split: str = "dev", data_dir: Path | None = None,
-                **kw: Any) -> int:
-        [job] = enqueue_submission(self.app, self.config, self.jobs, load_submission(folder), [task], split,
-                                   sandbox=kw.pop("sandbox", "none"), data_dir=data_dir, **kw)
+    def enqueue(self, folder: Path, task: str = ECHO_TASK, **request: Any) -> int:
+        """One job; ``request``: EvaluationRequest fields (sandbox 'none' unless given)."""
+        req = EvaluationRequest.model_validate({"submissions": [folder], "tasks": [task], "sandbox": "none",
+                                                **request})
+        [job] = enqueue_submission(self.app, self.config, self.jobs, req, load_submission(folder), [task])
         return job.job_id
 
     def start_worker(self, name: str, *args: str, db_url: str | None = None) -> WorkerProcess:

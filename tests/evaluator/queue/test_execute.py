@@ -28,6 +28,8 @@ def env(db_url, tmp_path):
 
 
 def _job(jobs: JobStore, folder, data, force: bool = False, **overrides) -> int:
+    """A job row as enqueue wrote them before the request was stored (options without a format):
+    such rows stay readable (tests/evaluator/queue/test_job_request.py has the stored request)."""
     sub = load_submission(folder)
     fields = dict(message_id=f"m-{folder.name}-{force}", queue="unit.cpu", submission_name=sub.name,
                   submission_dir=str(folder), code_sha256=sub.code_sha256, task=ECHO_TASK, split="dev",
@@ -74,7 +76,7 @@ def test_a_job_that_cannot_run_as_given_fails_with_its_reason(env):
     changed = _job(jobs, folder, data)
     (folder / "method.py").write_text((folder / "method.py").read_text() + "\n# edited after enqueue\n")
     result = execute_job(changed, config, "w#0")
-    assert result.state == "failed" and "code changed since the job was enqueued" in jobs.get(changed).reason
+    assert result.state == "failed" and "code changed since it was enqueued" in jobs.get(changed).reason
     missing = _job(jobs, echo_submission(tmp, name="other"), tmp / "no-such-data")
     execute_job(missing, config, "w#0")
     job = jobs.get(missing)

@@ -27,16 +27,17 @@ def test_round_trip(store):
                               runtime_s=0.5, error=None)
     store.add_instance_result(ev_id, instance_id="i1", group="T1", status="timeout", metrics={"recall@0.9": 0.0},
                               runtime_s=9.0, error="wall-time limit of 9 s exceeded")
-    assert store.find_finished("a" * 64, "planted-features", 1, "dev", EVAL_FIELDS["dataset_revision"]) is None
+    assert store.find_finished("a" * 64, "planted-features", 1, "dev", EVAL_FIELDS["dataset_revision"], "bwrap") is None
     store.finish_evaluation(ev_id, EvaluationStatus.PARTIAL, _summary(0.5), "recall@0.9", 1, 9.5)
     ev = store.evaluation(ev_id, with_instances=True)
     assert ev.status == "partial" and ev.headline == 0.5 and ev.headline_ci_low == pytest.approx(0.4)
     assert ev.metrics["groups"]["T1"]["n"] == 2 and ev.hardware == {"cores": 2}
     assert [i.instance_id for i in ev.instances] == ["i0", "i1"]
     assert ev.instances[1].error.startswith("wall-time") and ev.submission.meta["baseline"] is True
-    found = store.find_finished("a" * 64, "planted-features", 1, "dev", EVAL_FIELDS["dataset_revision"])
+    found = store.find_finished("a" * 64, "planted-features", 1, "dev", EVAL_FIELDS["dataset_revision"], "bwrap")
     assert found.id == ev_id
-    assert store.find_finished("a" * 64, "planted-features", 2, "dev", EVAL_FIELDS["dataset_revision"]) is None
+    assert store.find_finished("a" * 64, "planted-features", 2, "dev", EVAL_FIELDS["dataset_revision"], "bwrap") is None
+    assert store.find_finished("a" * 64, "planted-features", 1, "dev", EVAL_FIELDS["dataset_revision"], "docker") is None
     [row] = store.latest_finished("planted-features", "dev")
     assert row.submission.name == "sae"
 
