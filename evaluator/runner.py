@@ -7,9 +7,12 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
+
+from threadpoolctl import threadpool_limits
 
 from benchmark.dataset import DataError, InstanceRecord, SplitData
 from benchmark.metadata import ResourceLimits
@@ -118,9 +121,25 @@ def evaluate_submission(submission: Submission, task: Task, split: SplitData, sa
     # No method runs against data that is not what its manifest pins.
     split.verify()
     # The workers mount a private copy (hashed again), never the folder the evaluator was pointed at.
-    with staged_copy(submission) as code_dir:
+    with staged_copy(submission) as code_dir, fork_safe_blas():
         return _run_instances(submission, task, split, sandbox, store, code_dir, device, limits, progress, on_start,
                               workers, libraries)
+
+
+@contextmanager
+def fork_safe_blas() -> Iterator[None]:
+    """One BLAS thread in this process while instances run.
+
+    The sandboxes start each worker with fork (their set-up runs between fork and exec) from the
+    instance threads, while this thread scores finished instances with numpy. OpenBLAS stops its
+    thread pool before every fork; a matrix product in flight then waits forever for the pool's
+    share of the work (seen: the evaluator hung in the planted-features scorer). With one thread
+    there is no pool to wait for. scipy's own OpenBLAS is loaded first so that it is limited too;
+    the scorers' matrices are small enough that one thread costs little."""
+    import scipy.linalg  # noqa: F401  (loads scipy's BLAS, which threadpoolctl can then limit)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _run_instances(submission: Submission, task: Task, split: SplitData, sandbox: Sandbox, store: ResultsStore,

@@ -1,4 +1,7 @@
+import subprocess
+import sys
 from pathlib import Path
+from textwrap import dedent
 
 import pytest
 
@@ -7,7 +10,7 @@ from evaluator.runner import evaluate_submission
 from evaluator.sandbox import NoSandbox, get_sandbox
 from evaluator.store import EvaluationStatus
 from evaluator.submission import code_sha256, load_submission
-from tests.builders import SANDBOX_PARAMS, build_tiny_split, write_submission
+from tests.builders import REPO, SANDBOX_PARAMS, build_tiny_split, write_submission
 
 TASK = get_task("planted-features")
 ORACLE_PEEK = """
@@ -317,3 +320,30 @@ def test_cached_bytecode_beside_the_source_never_runs(tmp_path, tiny_split, sqli
     out = evaluate_submission(sub, TASK, tiny_split, get_sandbox(sandbox), sqlite_store)
     ev = sqlite_store.evaluation(out.evaluation_id, with_instances=True)
     assert out.status == EvaluationStatus.COMPLETE, [r.error for r in ev.instances]
+
+
+def test_forking_workers_while_scoring_does_not_hang_blas():
+    # The sandboxes fork worker processes from the instance threads while the main thread scores
+    # with numpy: OpenBLAS's pre-fork hook stops its thread pool under a product in flight, which
+    # then never returns (without fork_safe_blas this script hangs on a 2-core machine).
+    script = dedent("""
+        import subprocess, threading
+        import numpy as np
+        from evaluator.runner import fork_safe_blas
+
+        a = np.random.default_rng(0).random((1500, 1500))
+        with fork_safe_blas():
+            stop = threading.Event()
+            def forker():
+                while not stop.is_set():
+                    subprocess.run(["true"], preexec_fn=lambda: None)
+            thread = threading.Thread(target=forker)
+            thread.start()
+            for _ in range(4):
+                a @ a
+            stop.set()
+            thread.join()
+        print("done")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
