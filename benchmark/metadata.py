@@ -5,11 +5,12 @@ Unknown keys are rejected so that a typo in a declaration fails at import, not i
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Metric", "ResourceLimits", "FieldSpec", "DatasetRef", "PlotSpec", "Breakdown", "TaskMetadata", "METRIC_PREFIX"]
+__all__ = ["Metric", "ResourceLimits", "FieldSpec", "AnswerField", "DatasetRef", "PlotSpec", "Breakdown", "TaskMetadata",
+           "METRIC_PREFIX"]
 
 #: A plot axis that names a per-instance metric instead of a key of the instance details.
 METRIC_PREFIX = "metric:"
@@ -61,6 +62,90 @@ class FieldSpec(_Strict):
     public_because: str | None = Field(
         default=None, description="for an input field: why a method may see it (what the task gives away by design, and "
         "why it does not identify a hidden parameter); required on every input field")
+
+
+#: One dimension of an answer array: a fixed size ("3"), the value of an integer public field of the
+#: instance ("dim"), or a free size bounded by one ("m<=n_features": at most n_features rows).
+_DIM = re.compile(r"^(?:(?P<size>[0-9]+)|(?P<field>[a-z_][a-z0-9_]*)|(?P<free>[a-z])<=(?P<bound>[a-z_][a-z0-9_]*))$")
+
+
+class Dim(NamedTuple):
+    """One parsed dimension: exactly one of ``size``, ``field`` and ``bound`` is set (``free`` names the
+    free size ``bound`` limits)."""
+    size: int | None
+    field: str | None
+    free: str | None
+    bound: str | None
+
+
+def parse_dim(dim: str) -> Dim:
+    """ValueError for a dimension that is none of the three forms."""
+    m = _DIM.match(dim)
+    if m is None:
+        raise ValueError(f"shape dimension {dim!r} is not a size, a public field or '<letter><=<public field>'")
+    return Dim(int(m["size"]) if m["size"] else None, m["field"], m["free"], m["bound"])
+
+
+class AnswerField(_Strict):
+    """One field of a task's answer, as the one answer validator (benchmark/answers.py) checks it.
+
+    Every answer field holds real numbers (bool, integer or floating point; the validator hands the
+    scorer float64): the answer file the sandboxed worker writes carries nothing else."""
+    kind: Literal["scalar", "array"]
+    description: str
+    dtype: Literal["real"] = Field(default="real", description="bool, integer or floating point; cast to float64")
+    shape: list[str] | None = Field(
+        default=None, description="for an array, one entry per dimension: a size ('3'), an integer public field of"
+        " the instance ('dim'), or a free size at most one ('m<=n_features')")
+    finite: bool = Field(default=True, description="whether inf is refused (NaN always is)")
+    required: bool = Field(default=True, description="whether an answer must give the field")
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AnswerField":
+        if self.kind == "array" and not self.shape:
+            raise ValueError("an answer field of kind 'array' needs a shape (one entry per dimension)")
+        if self.kind == "scalar" and self.shape is not None:
+            raise ValueError("an answer field of kind 'scalar' takes no shape")
+        for dim in self.shape or []:
+            parse_dim(dim)
+        if (self.gt is not None and self.ge is not None) or (self.lt is not None and self.le is not None):
+            raise ValueError("give at most one lower bound (gt or ge) and one upper bound (lt or le)")
+        low, high = self.lower, self.upper
+        if low is not None and high is not None and low[0] > high[0]:
+            raise ValueError(f"bounds {self.bounds_text()} admit no value")
+        return self
+
+    @property
+    def lower(self) -> tuple[float, bool] | None:
+        """(bound, strict) or None."""
+        return (self.gt, True) if self.gt is not None else (self.ge, False) if self.ge is not None else None
+
+    @property
+    def upper(self) -> tuple[float, bool] | None:
+        return (self.lt, True) if self.lt is not None else (self.le, False) if self.le is not None else None
+
+    def bounds_text(self) -> str:
+        """'in (0, 1]', '> 0', '<= 1' or '' (no bounds)."""
+        low, high = self.lower, self.upper
+        if low and high:
+            return f"in {'(' if low[1] else '['}{low[0]:g}, {high[0]:g}{')' if high[1] else ']'}"
+        if low:
+            return f"{'>' if low[1] else '>='} {low[0]:g}"
+        if high:
+            return f"{'<' if high[1] else '<='} {high[0]:g}"
+        return ""
+
+    def public_fields(self) -> list[str]:
+        """The public fields of the instance the shape refers to."""
+        out = []
+        for dim in self.shape or []:
+            parsed = parse_dim(dim)
+            out += [f for f in (parsed.field, parsed.bound) if f]
+        return out
 
 
 class DatasetRef(_Strict):
@@ -136,7 +221,7 @@ class TaskMetadata(_Strict):
     description: str
     reference: list[str] = Field(default_factory=list)
     input_schema: dict[str, FieldSpec]
-    answer_schema: dict[str, FieldSpec]
+    answer_schema: dict[str, AnswerField] = Field(min_length=1)
     metrics: list[Metric]
     headline: str
     groups: list[str]
@@ -172,6 +257,11 @@ class TaskMetadata(_Strict):
         undeclared = [k for k, f in self.input_schema.items() if not f.public_because]
         if undeclared:
             raise ValueError(f"input fields {undeclared} do not say why they are public (public_because)")
+        for name, spec in self.answer_schema.items():
+            for ref in spec.public_fields():
+                if ref not in self.input_schema or self.input_schema[ref].kind != "int":
+                    raise ValueError(f"answer field {name}: shape {spec.shape} refers to {ref!r}, which is not an"
+                                     " integer field of the input schema")
         breakdown_names = [b.name for b in self.breakdowns]
         if len(set(breakdown_names)) != len(breakdown_names):
             raise ValueError(f"duplicate breakdown names in {breakdown_names}")

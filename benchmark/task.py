@@ -5,10 +5,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import numpy as np
 
+from .answers import AnswerError, check_schema
 from .dataset import InstanceRecord, SplitWriter
 from .metadata import TaskMetadata
 from .oracle import Oracle
@@ -34,10 +35,6 @@ DEV_SECRET = SplitSecret.public_label("phasebench dev splits, version 2")
 #: key of its own, so that no id, seed or configuration of a train split is drawn from dev's streams
 #: (or the test split's: HMAC under different keys).
 TRAIN_SECRET = SplitSecret.public_label("phasebench train splits, version 1")
-
-
-class AnswerError(ValueError):
-    """A method's answer has the wrong type, shape or values; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +145,18 @@ class Task(ABC):
             raise ValueError(f"{self.name}: cannot build on {device!r}; it builds on {list(self.build_devices)}")
 
     # --- answers and scores -------------------------------------------------------------
-    @abstractmethod
+    @final
     def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
-        """Check type, shape, finiteness and limits; raise AnswerError naming the problem."""
+        """The answer as the scorer gets it (float64 arrays, scalars of shape ()), or AnswerError naming
+        the instance, the field and the problem: the declared answer schema first (benchmark/answers.py),
+        then the task's own checks. Final, so that every task and every caller takes this one path."""
+        clean = check_schema(self.metadata.answer_schema, answer, record)
+        self.check_answer(clean, record)
+        return clean
+
+    def check_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> None:  # noqa: B027 (optional)
+        """What the schema cannot say (an upper bound below its estimate, one end of an interval
+        without the other): raise AnswerError. ``answer`` has passed the schema. None by default."""
 
     @abstractmethod
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],

@@ -85,7 +85,7 @@ def write_submission(root: Path, name: str = "tiny-method", code: str | None = N
 
 def fake_task(name: str = "fake-task", metrics: list | None = None, version: int = 1):
     """A registered-shape task with no data: for leaderboard tests of direction, versions, groups."""
-    from benchmark.metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+    from benchmark.metadata import AnswerField, DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
     from benchmark.task import Task
 
     metrics = metrics or [Metric(name="error", description="absolute error", higher_is_better=False,
@@ -94,7 +94,7 @@ def fake_task(name: str = "fake-task", metrics: list | None = None, version: int
         name=name, version=version, description=f"a tiny task whose headline {metrics[0].name} is "
         f"{'higher' if metrics[0].higher_is_better else 'lower'}-is-better",
         input_schema={"x": FieldSpec(kind="int", description="x", public_because="the question")},
-        answer_schema={"y": FieldSpec(kind="int", description="y")},
+        answer_schema={"y": AnswerField(kind="scalar", description="y")},
         metrics=metrics, headline=metrics[0].name, groups=["easy", "hard"], group_public=True,
         group_because="a test task",
         limits=ResourceLimits(wall_time_s=1, memory_mb=10, output_mb=1),
@@ -108,9 +108,6 @@ def fake_task(name: str = "fake-task", metrics: list | None = None, version: int
 
         def generate(self, spec):
             raise NotImplementedError
-
-        def validate_answer(self, answer, record):
-            return answer
 
         def score(self, answer, truth, record):
             return {m.name: m.best for m in meta.metrics}

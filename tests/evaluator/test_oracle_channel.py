@@ -12,6 +12,7 @@ import pytest
 
 from benchmark.dataset import SplitWriter, open_split
 from benchmark.metadata import (
+    AnswerField,
     DatasetRef,
     FieldSpec,
     Metric,
@@ -19,7 +20,7 @@ from benchmark.metadata import (
     TaskMetadata,
 )
 from benchmark.oracle import Oracle
-from benchmark.task import AnswerError, Task
+from benchmark.task import Task
 from evaluator.runner import evaluate_submission
 from evaluator.sandbox import WorkerJob, get_sandbox
 from evaluator.sandbox.oracle_channel import OracleServer
@@ -244,7 +245,7 @@ class SecretVectorTask(Task):
     metadata = TaskMetadata(
         name="secret-vector", version=1, description="recover a secret linear map through a black-box oracle",
         input_schema={"dim": FieldSpec(kind="int", description="input dimension", public_because="the question")},
-        answer_schema={"w": FieldSpec(kind="array", description="the recovered map", shape=["dim"])},
+        answer_schema={"w": AnswerField(kind="array", description="the recovered map", shape=["dim"])},
         metrics=[Metric(name="error", description="max abs error", higher_is_better=False, best=0.0, worst=1.0)],
         headline="error", groups=["g"], group_public=True, group_because="one group", limits=LIMITS,
         dataset=DatasetRef(repo_id="x/y", config="secret-vector", revision="0" * 40))
@@ -257,11 +258,6 @@ class SecretVectorTask(Task):
 
     def oracle(self, record, truth):
         return LinearOracle(truth["w"].reshape(-1, 1), budget=record.public["budget"])
-
-    def validate_answer(self, answer, record):
-        if "w" not in answer:
-            raise AnswerError(f"{record.id}: answer has no field 'w'")
-        return answer
 
     def score(self, answer, truth, record):
         return {"error": float(min(1.0, np.max(np.abs(answer["w"].ravel() - truth["w"]))))}

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...answers import scalar
 from ...dataset import InstanceRecord, SplitWriter
-from ...metadata import Breakdown, DatasetRef, FieldKind, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
-from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
+from ...metadata import (AnswerField, Breakdown, DatasetRef, FieldKind, FieldSpec, Metric, PlotSpec, ResourceLimits,
+                         TaskMetadata)
+from ...task import GeneratedInstance, InstanceSpec, Task, register_task
 from ...split_secret import SplitSecret
 from .answer import onset
 from .design import DESIGNS, SCALES
@@ -118,8 +120,9 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
             "Prieto, Barsbey, Mediano & Birdal 2025, Grokking at the Edge of Numerical Stability",
         ],
         input_schema=_input_schema(with_test),
-        answer_schema={"t_grok": FieldSpec(kind="float", description="predicted grok step; any value >= T (inf "
-                                                                     "included) means never within the budget")},
+        answer_schema={"t_grok": AnswerField(kind="scalar", gt=0.0, finite=False,
+                                             description="predicted grok step, > 0; any value >= T (inf included) "
+                                                         "means never within the budget")},
         metrics=[
             Metric(name="log_step_error", higher_is_better=False, best=0.0, worst=_LOG10_T,
                    description="|log10 y_hat - log10 y| with both clipped to [1, T] (y = T for a run that never "
@@ -233,25 +236,10 @@ class _GrokkingOnsetBase(Task):
         return writer.close()
 
     # --- answers ------------------------------------------------------------------------
-    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
-        if set(answer) != {"t_grok"}:
-            raise AnswerError(f"expected exactly the field 't_grok', got {sorted(answer)}")
-        arr = np.asarray(answer["t_grok"])
-        if arr.dtype.kind not in "biuf":
-            raise AnswerError(f"t_grok: expected a real number, got dtype {arr.dtype}")
-        if arr.size != 1:
-            raise AnswerError(f"t_grok: expected a scalar, got shape {arr.shape}")
-        value = float(arr.reshape(()))
-        if math.isnan(value):
-            raise AnswerError("t_grok: is NaN (give a step, or any value >= T, inf included, for never)")
-        if value <= 0:
-            raise AnswerError(f"t_grok: must be > 0, got {value}")
-        return {"t_grok": np.array(value)}
-
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
               record: InstanceRecord) -> dict[str, float]:
         budget = int(record.public["budget"])
-        predicted = float(np.asarray(answer["t_grok"]).reshape(-1)[0])
+        predicted = scalar(answer["t_grok"])
         return {"log_step_error": log_step_error(predicted, _truth_step(truth), budget),
                 "auroc_never": never_score(predicted, budget)}
 
@@ -263,15 +251,15 @@ class _GrokkingOnsetBase(Task):
     def instance_details(self, answer: dict[str, np.ndarray] | None, truth: dict[str, np.ndarray],
                          record: InstanceRecord) -> dict[str, Any]:
         budget = int(record.public["budget"])
-        predicted = None if answer is None else clipped(float(np.asarray(answer["t_grok"]).reshape(-1)[0]), budget)
+        predicted = None if answer is None else clipped(scalar(answer["t_grok"]), budget)
         return {"true_step": _truth_step(truth), "predicted_step": predicted,
-                "censored": int(np.asarray(truth["censored"]).reshape(-1)[0]), "T": budget,
+                "censored": int(scalar(truth["censored"])), "T": budget,
                 # records of version 1 have no architecture field: every run of it was an MLP
                 "architecture": str(record.public.get("architecture", "mlp"))}
 
 
 def _truth_step(truth: dict[str, np.ndarray]) -> float:
-    return float(np.asarray(truth["t_grok"]).reshape(-1)[0])
+    return scalar(truth["t_grok"])
 
 
 def _group(split: str, p: int, op: str) -> str:

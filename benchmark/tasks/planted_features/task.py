@@ -8,6 +8,7 @@ import numpy as np
 
 from ...dataset import InstanceRecord
 from ...metadata import (
+    AnswerField,
     DatasetRef,
     FieldSpec,
     Metric,
@@ -15,7 +16,7 @@ from ...metadata import (
     ResourceLimits,
     TaskMetadata,
 )
-from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
+from ...task import GeneratedInstance, InstanceSpec, Task, register_task
 from .scorer import score_atoms
 
 __all__ = ["METADATA", "PlantedFeatures"]
@@ -48,8 +49,8 @@ METADATA = TaskMetadata(
                          "distribution for every tier"),
     },
     answer_schema={
-        "atoms": FieldSpec(kind="array", dtype="float", shape=["m<=n", "d"],
-                           description="recovered directions, any norm, any order"),
+        "atoms": AnswerField(kind="array", shape=["m<=n_features", "dim"],
+                             description="recovered directions, at most n, any norm, any order"),
     },
     metrics=[
         Metric(name="recall@0.9", higher_is_better=True, best=1.0, worst=0.0,
@@ -217,21 +218,6 @@ class PlantedFeatures(Task):
             hidden={"l0": round(expected_l0(spec.params), 6),
                     "structure": str(spec.params.get("structure", "independent"))},
         )
-
-    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
-        if set(answer) != {"atoms"}:
-            raise AnswerError(f"expected exactly the field 'atoms', got {sorted(answer)}")
-        atoms = answer["atoms"]
-        n, d = record.public["n_features"], record.public["dim"]
-        if atoms.dtype.kind not in "biuf":
-            raise AnswerError(f"atoms: expected a real array, got dtype {atoms.dtype}")
-        if atoms.ndim != 2 or atoms.shape[1] != d:
-            raise AnswerError(f"atoms: expected shape (m, {d}), got {atoms.shape}")
-        if atoms.shape[0] > n:
-            raise AnswerError(f"atoms: at most n={n} atoms allowed, got {atoms.shape[0]}")
-        if not np.all(np.isfinite(atoms)):
-            raise AnswerError("atoms: contains NaN or inf")
-        return {"atoms": atoms.astype(np.float64)}
 
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, float]:
         return score_atoms(truth["features"], answer["atoms"], signed=bool(truth["signed"]))

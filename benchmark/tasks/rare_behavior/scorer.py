@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 __all__ = ["LEVEL", "LOG10_FLOOR", "PINBALL_WORST", "ESTIMATE_CAP", "IS_RATIO_RANGE", "IS_WORST",
            "MEDIAN_LEVEL", "QUANTILE_SCORE_WORST", "pinball_log10", "estimate_error", "is_loss",
-           "quantile_score", "score_answer", "scalar"]
+           "quantile_score", "score_answer"]
 
 LEVEL = 0.95
 LOG10_FLOOR = -24.0
@@ -38,11 +37,6 @@ IS_RATIO_RANGE = (1e-12, 1e3)
 IS_WORST = IS_RATIO_RANGE[1] - math.log(IS_RATIO_RANGE[1]) - 1.0
 MEDIAN_LEVEL = 0.5            # p_hat is scored as the median: the quantile loss at 0.5 is 0.5 |error|
 QUANTILE_SCORE_WORST = MEDIAN_LEVEL * ESTIMATE_CAP + PINBALL_WORST
-
-
-def scalar(x) -> float:
-    """A stored scalar: safetensors gives it back with shape (1,)."""
-    return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
 
 
 def _log10(x: float) -> float:

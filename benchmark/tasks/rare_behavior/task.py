@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ...answers import scalar
 from ...dataset import InstanceRecord
-from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...metadata import AnswerField, Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...oracle import Oracle
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .models import forward
-from .scorer import (ESTIMATE_CAP, IS_WORST, LEVEL, PINBALL_WORST, QUANTILE_SCORE_WORST, scalar,
-                     score_answer)
+from .scorer import ESTIMATE_CAP, IS_WORST, LEVEL, PINBALL_WORST, QUANTILE_SCORE_WORST, score_answer
 
 __all__ = ["RareBehavior", "RareBehaviorWhitebox", "ModelOracle", "BUDGETS", "DESIGNS", "BLACKBOX_DESIGNS",
            "SplitDesign", "draw_configs"]
@@ -172,8 +172,10 @@ _COMMON_FIELDS = {
 }
 
 _ANSWER = {
-    "p_hat": FieldSpec(kind="float", description="estimate of p, in [0, 1]"),
-    "upper": FieldSpec(kind="float", description="95% upper confidence bound on p, in (0, 1], >= p_hat"),
+    "p_hat": AnswerField(kind="scalar", ge=0.0, le=1.0, description="estimate of p, in [0, 1]"),
+    # > 0: no finite sample certifies p = 0
+    "upper": AnswerField(kind="scalar", gt=0.0, le=1.0,
+                         description="95% upper confidence bound on p, in (0, 1], >= p_hat"),
 }
 
 # The headline scores the estimate and the bound in one proper rule (scorer.py says why both): the
@@ -319,25 +321,10 @@ class _RareBehaviorBase(Task):
                                               **inst.info})
 
     # --- answers ------------------------------------------------------------------------------
-    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
-        if set(answer) != {"p_hat", "upper"}:
-            raise AnswerError(f"expected exactly the fields p_hat and upper, got {sorted(answer)}")
-        clean = {}
-        for name in ("p_hat", "upper"):
-            arr = np.asarray(answer[name])
-            if arr.dtype.kind not in "biuf" or arr.size != 1:
-                raise AnswerError(f"{name}: expected a real scalar, got dtype {arr.dtype} shape {arr.shape}")
-            val = float(arr.reshape(()))
-            if not math.isfinite(val):
-                raise AnswerError(f"{name}: is NaN or inf")
-            if not 0.0 <= val <= 1.0:
-                raise AnswerError(f"{name}: {val!r} is not a probability in [0, 1]")
-            clean[name] = np.array(val)
-        if float(clean["upper"]) <= 0.0:
-            raise AnswerError("upper: must be > 0 (no finite sample certifies p = 0)")
-        if float(clean["upper"]) < float(clean["p_hat"]):
-            raise AnswerError(f"upper: {float(clean['upper'])!r} is below p_hat {float(clean['p_hat'])!r}")
-        return clean
+    def check_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> None:
+        if float(answer["upper"]) < float(answer["p_hat"]):
+            raise AnswerError(f"instance {record.id}: upper: {float(answer['upper'])!r} is below p_hat "
+                              f"{float(answer['p_hat'])!r}")
 
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
               record: InstanceRecord) -> dict[str, float]:

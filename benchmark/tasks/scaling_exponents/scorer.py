@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from ...answers import scalar
+
 __all__ = ["INTERVAL_WORST", "LEVEL", "LN10", "interval_score", "log_loss_error", "score_answer"]
 
 LN10 = math.log(10.0)
@@ -37,17 +39,12 @@ def interval_score(low: np.ndarray, high: np.ndarray, truth: np.ndarray) -> floa
     return float(np.mean(np.minimum(score, INTERVAL_WORST)))
 
 
-def _scalar(x: np.ndarray) -> float:
-    """A stored scalar: safetensors gives it back with shape (1,)."""
-    return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
-
-
 def score_answer(answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
                  requested: list[str]) -> dict[str, float | None]:
     err = log_loss_error(answer["loss"], truth["loss"])
     exp_err = None
     if requested:
-        errs = [min(abs(_scalar(answer[e]) - _scalar(truth[e])), 1.0) if e in answer else 1.0 for e in requested]
+        errs = [min(abs(scalar(answer[e]) - scalar(truth[e])), 1.0) if e in answer else 1.0 for e in requested]
         exp_err = float(np.mean(errs))
     # No interval claims nothing: scored as the widest one, so that giving intervals only where
     # they are easy does not pay. Its coverage is not defined.

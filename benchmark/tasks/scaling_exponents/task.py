@@ -8,16 +8,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ...dataset import InstanceRecord
-from ...metadata import Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
+from ...metadata import AnswerField, Breakdown, DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata
 from ...task import AnswerError, GeneratedInstance, InstanceSpec, Task, register_task
 from .generator import VARS, Instance, make_instance
 from .reference import fit_approach3
 from .scorer import INTERVAL_WORST, LEVEL, LN10, score_answer
 
 __all__ = ["ScalingExponents", "METADATA", "public_arrays"]
-
-_EXPONENTS = ("alpha", "beta")
-_INTERVAL = ("loss_low", "loss_high")
 
 
 def _vec(desc: str, n: str = "k", dtype: str = "float64", why: str = "the curve to extrapolate") -> FieldSpec:
@@ -74,13 +71,15 @@ METADATA = TaskMetadata(
                                   "does not tell the law"),
     },
     answer_schema={
-        "loss": FieldSpec(kind="array", dtype="float", shape=["q"], description="predicted loss at each query, > 0"),
-        "alpha": FieldSpec(kind="float", description="exponent of N (two variables) or of the single variable"),
-        "beta": FieldSpec(kind="float", description="exponent of D in the two-variable law"),
-        "loss_low": FieldSpec(kind="array", dtype="float", shape=["q"],
-                              description="optional: lower end of a 90% prediction interval (none is scored as the "
-                                          "widest: interval_score 46.05)"),
-        "loss_high": FieldSpec(kind="array", dtype="float", shape=["q"], description="optional: upper end of a 90% prediction interval"),
+        "loss": AnswerField(kind="array", shape=["n_query"], gt=0.0, description="predicted loss at each query, > 0"),
+        "alpha": AnswerField(kind="scalar", required=False,
+                             description="exponent of N (two variables) or of the single variable"),
+        "beta": AnswerField(kind="scalar", required=False, description="exponent of D in the two-variable law"),
+        "loss_low": AnswerField(kind="array", shape=["n_query"], required=False,
+                                description="optional: lower end of a 90% prediction interval (none is scored as the "
+                                            "widest: interval_score 46.05)"),
+        "loss_high": AnswerField(kind="array", shape=["n_query"], required=False,
+                                 description="optional: upper end of a 90% prediction interval"),
     },
     metrics=[
         Metric(name="log_loss_error", higher_is_better=False, best=0.0, worst=LN10,
@@ -213,44 +212,13 @@ class ScalingExponents(Task):
         )
 
     # --- answers ------------------------------------------------------------------------
-    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
-        allowed = {"loss", *_EXPONENTS, *_INTERVAL}
-        unknown = sorted(set(answer) - allowed)
-        if unknown:
-            raise AnswerError(f"unknown answer fields {unknown}; expected loss, alpha, beta, loss_low, loss_high")
-        if "loss" not in answer:
-            raise AnswerError("loss: missing (the predicted loss at every query is required)")
-        q = int(record.public["n_query"])
-        clean: dict[str, np.ndarray] = {}
-        for name in ("loss", *_INTERVAL):
-            if name not in answer:
-                continue
-            arr = np.asarray(answer[name])
-            if arr.dtype.kind not in "biuf":
-                raise AnswerError(f"{name}: expected a real array, got dtype {arr.dtype}")
-            if arr.shape != (q,):
-                raise AnswerError(f"{name}: expected shape ({q},), got {arr.shape}")
-            arr = arr.astype(np.float64)
-            if not np.all(np.isfinite(arr)):
-                raise AnswerError(f"{name}: contains NaN or inf")
-            if name == "loss" and np.any(arr <= 0):
-                raise AnswerError("loss: every predicted loss must be > 0")
-            clean[name] = arr
-        if ("loss_low" in clean) != ("loss_high" in clean):
-            raise AnswerError("loss_low, loss_high: give both ends of the interval or neither")
-        if "loss_low" in clean and np.any(clean["loss_low"] > clean["loss_high"]):
-            raise AnswerError("loss_low: must be <= loss_high at every query")
-        for name in _EXPONENTS:
-            if name not in answer:
-                continue
-            arr = np.asarray(answer[name])
-            if arr.dtype.kind not in "biuf" or arr.size != 1:
-                raise AnswerError(f"{name}: expected a real scalar, got dtype {arr.dtype} shape {arr.shape}")
-            val = float(arr.reshape(()))
-            if not math.isfinite(val):
-                raise AnswerError(f"{name}: is NaN or inf")
-            clean[name] = np.array(val)
-        return clean
+    def check_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> None:
+        if ("loss_low" in answer) != ("loss_high" in answer):
+            raise AnswerError(f"instance {record.id}: loss_low, loss_high: give both ends of the interval or neither")
+        if "loss_low" in answer and np.any(answer["loss_low"] > answer["loss_high"]):
+            i = int(np.argmax(answer["loss_low"] > answer["loss_high"]))
+            raise AnswerError(f"instance {record.id}: loss_low: must be <= loss_high at every query, got "
+                              f"{float(answer['loss_low'][i])!r} > {float(answer['loss_high'][i])!r} at query {i}")
 
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
               record: InstanceRecord) -> dict[str, float | None]:

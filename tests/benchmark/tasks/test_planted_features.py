@@ -70,7 +70,7 @@ def test_zero_atoms_and_empty_answers_score_zero_without_nan():
 
 
 @pytest.mark.parametrize("atoms, message", [
-    (np.ones((65, 16)), "at most n=64 atoms"),
+    (np.ones((65, 16)), r"expected shape \(m, 16\) with m <= n_features = 64, got \(65, 16\)"),
     (np.ones((3, 15)), r"expected shape \(m, 16\)"),
     (np.ones(16), r"expected shape \(m, 16\)"),
     (np.full((2, 16), np.nan), "NaN or inf"),

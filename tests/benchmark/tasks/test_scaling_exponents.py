@@ -280,7 +280,7 @@ def test_interval_score_and_coverage():
     ({"loss": np.array(["a", "b", "c"])}, "loss: expected a real array"),
     ({"loss": np.ones(3), "gamma": np.array(1.0)}, r"unknown answer fields \['gamma'\]"),
     ({"loss": np.ones(3), "alpha": np.array(np.nan)}, "alpha: is NaN"),
-    ({"loss": np.ones(3), "beta": np.ones(2)}, "beta: expected a real scalar"),
+    ({"loss": np.ones(3), "beta": np.ones(2)}, "beta: expected a scalar"),
     ({"loss": np.ones(3), "loss_low": np.ones(3)}, "loss_low, loss_high: give both"),
     ({"loss": np.ones(3), "loss_low": np.ones(3) * 2, "loss_high": np.ones(3)}, "loss_low: must be <= loss_high"),
     ({"loss": np.ones(3), "loss_low": np.ones(2), "loss_high": np.ones(2)}, r"loss_low: expected shape \(3,\)"),

@@ -9,9 +9,10 @@ from textwrap import dedent
 
 import numpy as np
 
+from benchmark.answers import scalar
 from benchmark.dataset import InstanceRecord, SplitData, SplitWriter, open_split
-from benchmark.metadata import DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
-from benchmark.task import AnswerError, GeneratedInstance, InstanceSpec, Task
+from benchmark.metadata import AnswerField, DatasetRef, FieldSpec, Metric, ResourceLimits, TaskMetadata
+from benchmark.task import GeneratedInstance, InstanceSpec, Task
 from tests.builders import write_submission
 
 __all__ = ["ECHO_TASK", "EchoTask", "build_echo_split", "echo_submission", "MODULE"]
@@ -26,7 +27,7 @@ class EchoTask(Task):
     metadata = TaskMetadata(
         name=ECHO_TASK, version=1, description="answer x + 1 (a test task for the job queue)",
         input_schema={"x": FieldSpec(kind="int", description="the number", public_because="the question")},
-        answer_schema={"y": FieldSpec(kind="float", description="x + 1")},
+        answer_schema={"y": AnswerField(kind="scalar", description="x + 1")},
         metrics=[Metric(name="error", description="|y - (x + 1)|, capped at 1", higher_is_better=False,
                         best=0.0, worst=1.0)],
         headline="error", groups=["all"], group_public=True, group_because="one group",
@@ -40,15 +41,9 @@ class EchoTask(Task):
         return GeneratedInstance({"x": x}, {"x_array": np.array([x], dtype=np.int64)},
                                  {"y": np.array(x + 1.0)})
 
-    def validate_answer(self, answer: dict[str, np.ndarray], record: InstanceRecord) -> dict[str, np.ndarray]:
-        y = np.asarray(answer.get("y"))
-        if y.size != 1 or not np.issubdtype(y.dtype, np.number) or not np.isfinite(y).all():
-            raise AnswerError(f"{record.id}: y must be one finite number, got shape {y.shape} dtype {y.dtype}")
-        return {"y": y.reshape(())}
-
     def score(self, answer: dict[str, np.ndarray], truth: dict[str, np.ndarray],
               record: InstanceRecord) -> dict[str, float]:
-        expected = float(np.asarray(truth["y"]).reshape(-1)[0])
+        expected = scalar(truth["y"])
         return {"error": min(1.0, abs(float(answer["y"]) - expected))}
 
 

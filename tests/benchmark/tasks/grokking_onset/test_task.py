@@ -146,8 +146,8 @@ def test_score_clips_at_the_budget_and_censored_runs_cost_only_early_predictions
     ({"t_grok": np.array(1.0), "extra": np.array(1.0)}, "exactly the field 't_grok'"),
     ({"t_grok": np.array([1.0, 2.0])}, "t_grok: expected a scalar"),
     ({"t_grok": np.array(np.nan)}, "t_grok: is NaN"),
-    ({"t_grok": np.array(0.0)}, "t_grok: must be > 0"),
-    ({"t_grok": np.array(-5)}, "t_grok: must be > 0"),
+    ({"t_grok": np.array(0.0)}, "t_grok: expected a value > 0, got 0.0"),
+    ({"t_grok": np.array(-5)}, "t_grok: expected a value > 0, got -5.0"),
     ({"t_grok": np.array("never")}, "t_grok: expected a real number"),
 ])
 def test_answer_validation_names_the_field(answer, message):

@@ -22,11 +22,11 @@ import math
 import numpy as np
 import pytest
 
+from benchmark.answers import scalar
 from benchmark.dataset import DataError, InstanceRecord, open_split
 from benchmark.stats import paired_difference
 from benchmark.task import get_task
 from benchmark.tasks.rare_behavior import task as rare_task
-from benchmark.tasks.rare_behavior.scorer import scalar
 from evaluator.runner import instance_seed
 
 from .builders import load_method

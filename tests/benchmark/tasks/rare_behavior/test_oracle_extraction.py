@@ -29,9 +29,10 @@ import pytest
 from scipy.stats import beta as beta_dist
 from scipy.stats import binom
 
+from benchmark.answers import scalar
 from benchmark.dataset import DataError, open_split
 from benchmark.task import get_task
-from benchmark.tasks.rare_behavior.scorer import estimate_error, pinball_log10, scalar
+from benchmark.tasks.rare_behavior.scorer import estimate_error, pinball_log10
 from evaluator.runner import instance_seed
 
 from .extraction_attack import (
