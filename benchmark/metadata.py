@@ -225,6 +225,8 @@ class TaskMetadata(_Strict):
     metrics: list[Metric]
     headline: str
     groups: list[str]
+    group_label: str = Field(default="group", min_length=1, description=(
+        "what one group is, in the words of the task's pages (planted-features: a difficulty tier)"))
     group_public: bool = Field(description="whether a method is told its instance's group; a group that is a hidden "
                                "generation parameter (a difficulty tier) stays in the private index")
     group_because: str = Field(min_length=1, description="why the group is public, or why it is hidden")

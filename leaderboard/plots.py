@@ -1,9 +1,11 @@
-"""Server-side SVG charts, hand-made (no JavaScript, no plotting library). Every piece of text that
-comes from the database is escaped.
+"""Server-side SVG charts (no JavaScript, no plotting library): the geometry is computed here, the
+markup is the template leaderboard/templates/_charts.html, whose autoescaping covers every piece
+of text that comes from the database.
 
 Two kinds: the per-group dot chart of the headline (every task), and the scatter plots a task
 declares in ``TaskMetadata.plots`` (:class:`benchmark.metadata.PlotSpec`), drawn from the
-per-instance details and metrics of the submissions shown.
+per-instance details and metrics of the submissions shown. Nothing here depends on which task it
+draws: titles and labels come from the task's metadata.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from markupsafe import Markup, escape
+from flask import render_template
+from markupsafe import Markup
 
 from benchmark.metadata import PlotSpec, TaskMetadata
 from evaluator.results.ranking import RankedRow
@@ -26,13 +29,15 @@ __all__ = [
     "PlotData",
     "PlotPoint",
     "PlotSeries",
+    "Chart",
     "axis_ticks",
     "build_plot",
     "chart_title",
-    "group_chart_svg",
+    "group_chart",
     "plot_rows",
     "plot_summary",
-    "scatter_svg",
+    "render_chart",
+    "scatter_chart",
 ]
 
 MAX_SERIES = 8
@@ -40,18 +45,67 @@ PALETTE = ["#0b5cad", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8
 
 
 def chart_title(meta: TaskMetadata) -> str:
-    if meta.name == "planted-features":
-        return f"{meta.headline} per tier (group), top submissions"
-    return f"{meta.headline} per group, top submissions"
+    return f"{meta.headline} per {meta.group_label}, top submissions"
 
 
-def _f(x: float) -> str:
-    return f"{x:.1f}"
+@dataclass(frozen=True)
+class Tick:
+    at: float           # position on the canvas along its axis
+    label: str
+    major: bool = True
 
 
-def group_chart_svg(rows: list[RankedRow], groups: list[str], meta: TaskMetadata) -> Markup:
+@dataclass(frozen=True)
+class Mark:
+    x: float
+    y: float
+    tip: str            # the point's tooltip (plain text; the template escapes it)
+
+
+@dataclass
+class ChartSeries:
+    name: str
+    colour: str
+    square: bool        # baselines are squares on scatter plots
+    marks: list[Mark]
+    line: list[tuple[float, float]]   # a polyline through the marks (the group chart), or empty
+    legend_y: float
+    legend: str
+
+
+@dataclass
+class Chart:
+    """Everything a chart's markup needs, in canvas units: the template only places it."""
+    kind: str                          # "group" or "scatter"
+    id: str
+    width: float
+    height: float
+    left: float
+    top: float
+    plot_w: float
+    plot_h: float
+    title: str                         # the accessible title
+    heading: str                       # the text drawn above the plot
+    desc: str = ""
+    data_plot: str | None = None       # the declared plot's name (scatter)
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    x_label: str = ""
+    y_label: str = ""
+    diagonal: list[tuple[float, float]] = field(default_factory=list)
+    series: list[ChartSeries] = field(default_factory=list)
+
+
+def render_chart(chart: Chart | None) -> Markup:
+    """The chart as inline SVG (``""`` for None), from leaderboard/templates/_charts.html."""
+    if chart is None:
+        return Markup("")
+    return Markup(render_template("chart.svg", chart=chart))
+
+
+def group_chart(rows: list[RankedRow], groups: list[str], meta: TaskMetadata) -> Chart | None:
     """A dot chart of the headline metric on each group (x) for the first ``MAX_SERIES`` rows, one
-    colour per submission, dots joined by lines. Returns "" when there is nothing to draw."""
+    colour per submission, dots joined by lines. None when there is nothing to draw."""
     metric = meta.headline_metric
     series = []
     for row in rows[:MAX_SERIES]:
@@ -59,7 +113,7 @@ def group_chart_svg(rows: list[RankedRow], groups: list[str], meta: TaskMetadata
         if any(v is not None for v in vals):
             series.append((row.submission.name, vals))
     if not series or not groups:
-        return Markup("")
+        return None
     seen = [v for _, vals in series for v in vals if v is not None]
     lo, hi = min(metric.best, metric.worst), max(metric.best, metric.worst)
     if min(seen) < lo or max(seen) > hi or lo == hi:
@@ -68,7 +122,6 @@ def group_chart_svg(rows: list[RankedRow], groups: list[str], meta: TaskMetadata
             lo, hi = lo - 0.5, hi + 0.5
     left, top, plot_w, plot_h = 56, 28, max(320, 70 * len(groups)), 220
     legend_h = 18 * len(series)
-    width, height = left + plot_w + 20, top + plot_h + 40 + legend_h
 
     def x(i: int) -> float:
         return left + plot_w * (i + 0.5) / len(groups)
@@ -76,32 +129,17 @@ def group_chart_svg(rows: list[RankedRow], groups: list[str], meta: TaskMetadata
     def y(v: float) -> float:
         return top + plot_h * (1 - (v - lo) / (hi - lo))
 
-    title = chart_title(meta)
     arrow = "higher is better" if metric.higher_is_better else "lower is better"
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" aria-labelledby="chart-title">',
-           f'<title id="chart-title">{escape(title)} ({arrow})</title>',
-           f'<text x="{left}" y="16" class="chart-title">{escape(meta.headline)} ({arrow})</text>']
-    for k in range(5):
-        v = lo + (hi - lo) * k / 4
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{_f(y(v))}" y2="{_f(y(v))}" class="grid"/>')
-        out.append(f'<text x="{left - 6}" y="{_f(y(v) + 4)}" text-anchor="end" class="tick">{v:.2f}</text>')
-    for i, g in enumerate(groups):
-        out.append(f'<text x="{_f(x(i))}" y="{top + plot_h + 18}" text-anchor="middle" class="tick">{escape(g)}</text>')
+    chart = Chart("group", "chart", left + plot_w + 20, top + plot_h + 40 + legend_h, left, top, plot_w, plot_h,
+                  title=f"{chart_title(meta)} ({arrow})", heading=f"{meta.headline} ({arrow})")
+    chart.y_ticks = [Tick(y(lo + (hi - lo) * k / 4), f"{lo + (hi - lo) * k / 4:.2f}") for k in range(5)]
+    chart.x_ticks = [Tick(x(i), g) for i, g in enumerate(groups)]
     for s, (name, vals) in enumerate(series):
-        colour = PALETTE[s % len(PALETTE)]
-        points = [(x(i), y(v), v, groups[i]) for i, v in enumerate(vals) if v is not None]
-        if len(points) > 1:
-            path = " ".join(f"{_f(px)},{_f(py)}" for px, py, _, _ in points)
-            out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5" opacity=".6"/>')
-        for px, py, v, g in points:
-            out.append(f'<circle cx="{_f(px)}" cy="{_f(py)}" r="4" fill="{colour}">'
-                       f'<title>{escape(name)} · {escape(g)}: {v:.3f}</title></circle>')
-        ly = top + plot_h + 40 + 18 * s
-        out.append(f'<circle cx="{left + 6}" cy="{ly - 4}" r="5" fill="{colour}"/>'
-                   f'<text x="{left + 18}" y="{ly}" class="legend">{escape(name)}</text>')
-    out.append("</svg>")
-    return Markup("\n".join(out))
+        marks = [Mark(x(i), y(v), f"{name} · {groups[i]}: {v:.3f}") for i, v in enumerate(vals) if v is not None]
+        chart.series.append(ChartSeries(name, PALETTE[s % len(PALETTE)], False, marks,
+                                        [(m.x, m.y) for m in marks] if len(marks) > 1 else [],
+                                        top + plot_h + 40 + 18 * s, name))
+    return chart
 
 
 
@@ -235,14 +273,14 @@ def _fmt_tick(v: float) -> str:
     return f"{v:g}"
 
 
-def scatter_svg(data: PlotData, meta: TaskMetadata) -> Markup:
-    """The declared scatter plot as inline SVG: one colour per submission (squares for baselines),
-    log axes with decade ticks, the line y = x where declared, a legend, and a <title> on every
-    point. "" when no point can be drawn."""
+def scatter_chart(data: PlotData) -> Chart | None:
+    """The declared scatter plot: one colour per submission (squares for baselines), log axes with
+    decade ticks, the line y = x where declared, a legend, and a tooltip on every point. None when
+    no point can be drawn."""
     spec = data.spec
     drawn = [s for s in data.series if s.points]
     if not drawn:
-        return Markup("")
+        return None
     xs = [p.x for s in drawn for p in s.points]
     ys = [p.y for s in drawn for p in s.points]
     if spec.diagonal:   # one range for both axes, so that y = x is the true diagonal
@@ -251,7 +289,6 @@ def scatter_svg(data: PlotData, meta: TaskMetadata) -> Markup:
     y_lo, y_hi, y_ticks = axis_ticks(min(ys), max(ys), spec.y_log)
     left, top, plot_w, plot_h = 64, 30, 440, 300
     legend_y0 = top + plot_h + 52
-    width, height = left + plot_w + 24, legend_y0 + 18 * len(data.series) + 6
 
     def tx(v: float) -> float:
         f = (math.log10(v) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo)) if spec.x_log \
@@ -267,58 +304,28 @@ def scatter_svg(data: PlotData, meta: TaskMetadata) -> Markup:
     n_distinct_x = len({p.x for s in drawn for p in s.points})
     dodge = 4.0 if n_distinct_x * 2 < len(xs) else 0.0
 
-    pid = f"plot-{spec.name}"
     def scale(log: bool) -> str:
         return " (log scale)" if log else ""
 
     desc = (f"Scatter plot. x: {spec.x_label}{scale(spec.x_log)}; y: {spec.y_label}{scale(spec.y_log)}."
             + (" The line y = x marks exact agreement." if spec.diagonal else "") + " " + plot_summary(data))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart scatter" role="img" id="{pid}" '
-           f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-           f'aria-labelledby="{pid}-title {pid}-desc" data-plot="{escape(spec.name)}">',
-           f'<title id="{pid}-title">{escape(spec.title)}</title>',
-           f'<desc id="{pid}-desc">{escape(desc)}</desc>',
-           f'<text x="{left}" y="18" class="chart-title">{escape(spec.title)}</text>',
-           f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame" fill="none"/>']
-    for v, label, major in x_ticks:
-        px = _f(tx(v))
-        out.append(f'<line x1="{px}" x2="{px}" y1="{top}" y2="{top + plot_h}" class="grid{"" if major else " minor"}"/>')
-        out.append(f'<text x="{px}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">{label}</text>')
-    for v, label, major in y_ticks:
-        py = _f(ty(v))
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{py}" y2="{py}" class="grid{"" if major else " minor"}"/>')
-        out.append(f'<text x="{left - 6}" y="{_f(ty(v) + 4)}" text-anchor="end" class="tick">{label}</text>')
-    out.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h + 36}" text-anchor="middle" class="axis-label">'
-               f'{escape(spec.x_label)}{scale(spec.x_log)}</text>')
-    out.append(f'<text transform="translate(14 {top + plot_h / 2}) rotate(-90)" text-anchor="middle" '
-               f'class="axis-label">{escape(spec.y_label)}{scale(spec.y_log)}</text>')
+    chart = Chart("scatter", f"plot-{spec.name}", left + plot_w + 24, legend_y0 + 18 * len(data.series) + 6,
+                  left, top, plot_w, plot_h, title=spec.title, heading=spec.title, desc=desc, data_plot=spec.name,
+                  x_ticks=[Tick(tx(v), label, major) for v, label, major in x_ticks],
+                  y_ticks=[Tick(ty(v), label, major) for v, label, major in y_ticks],
+                  x_label=spec.x_label + scale(spec.x_log), y_label=spec.y_label + scale(spec.y_log))
     if spec.diagonal:
         lo, hi = max(x_lo, y_lo), min(x_hi, y_hi)
         grid = np.geomspace(lo, hi, 24) if spec.x_log or spec.y_log else np.linspace(lo, hi, 2)
-        path = " ".join(f"{_f(tx(v))},{_f(ty(v))}" for v in grid)
-        out.append(f'<polyline points="{path}" class="diagonal" fill="none" stroke="#888" stroke-dasharray="5 4">'
-                   f'<title>y = x</title></polyline>')
+        chart.diagonal = [(tx(float(v)), ty(float(v))) for v in grid]
     for k, s in enumerate(data.series):
-        colour = PALETTE[k % len(PALETTE)]
         shift = dodge * (k - (len(data.series) - 1) / 2)
-        tag = " (baseline)" if s.baseline else ""
-        # every attribute the points share sits on the group: a plot has up to 8 x 100s of points
-        out.append(f'<g class="series" data-submission="{escape(s.submission)}" fill="{colour}" fill-opacity=".8">')
-        name = escape(s.submission)
-        for p in s.points:
-            cx, cy = tx(p.x) + shift, ty(p.y)
-            tip = f"<title>{name} · {escape(p.instance_id)}: x = {p.x:.4g}, y = {p.y:.4g}</title>"
-            if s.baseline:
-                out.append(f'<rect x="{_f(cx - 3.5)}" y="{_f(cy - 3.5)}" width="7" height="7">{tip}</rect>')
-            else:
-                out.append(f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="3.5">{tip}</circle>')
-        out.append("</g>")
-        ly = legend_y0 + 18 * k
-        marker = (f'<rect x="{left + 1}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>' if s.baseline
-                  else f'<circle cx="{left + 6}" cy="{ly - 4}" r="5" fill="{colour}"/>')
         rank = f"#{s.rank} " if s.rank is not None else ""
         note = f", {s.skipped} not drawn" if s.skipped else ""
-        out.append(f'{marker}<text x="{left + 18}" y="{ly}" class="legend">{rank}{escape(s.submission)}{tag} '
-                   f'({len(s.points)} points{note})</text>')
-    out.append("</svg>")
-    return Markup("\n".join(out))
+        tag = " (baseline)" if s.baseline else ""
+        marks = [Mark(tx(p.x) + shift, ty(p.y), f"{s.submission} · {p.instance_id}: x = {p.x:.4g}, y = {p.y:.4g}")
+                 for p in s.points]
+        chart.series.append(ChartSeries(s.submission, PALETTE[k % len(PALETTE)], s.baseline, marks, [],
+                                         legend_y0 + 18 * k,
+                                         f"{rank}{s.submission}{tag} ({len(s.points)} points{note})"))
+    return chart

@@ -29,7 +29,7 @@ from ..board import (
     sort_keys,
     sorted_filtered,
 )
-from ..plots import TOP_PLOTTED, chart_title, group_chart_svg, plot_summary, scatter_svg
+from ..plots import TOP_PLOTTED, chart_title, group_chart, plot_summary, render_chart, scatter_chart
 from . import (
     SPLITS,
     group_columns,
@@ -109,14 +109,14 @@ def task_page(task: str):
         secondary = [m for m in meta.metrics if m.name != meta.headline]
         ranked = [r for r in board.current if r.rank is not None]
         plot_rows = [r for r in board.current if r.rank is not None]
-        task_plots = [{"data": data, "svg": scatter_svg(data, meta), "summary": plot_summary(data)}
+        task_plots = [{"data": data, "svg": render_chart(scatter_chart(data)), "summary": plot_summary(data)}
                       for data in board_plots(board)]
         return render_template(
             "task.html", meta=meta, board=board, rows=shown, n_rows=len(rows), n_total=len(board.current),
             split=split, splits=SPLITS, secondary=secondary, groups=groups, intervals=intervals,
             sort=sort, order=order, q=q, page=page, n_pages=n_pages, show_all=show_all,
             complete=(len(shown) == len(board.current)), default_order=lambda k: default_order(k, meta),
-            compare_choices=ranked, chart=group_chart_svg(plot_rows, groups, meta), chart_title=chart_title(meta),
+            compare_choices=ranked, chart=render_chart(group_chart(plot_rows, groups, meta)), chart_title=chart_title(meta),
             method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name), task_plots=task_plots,
             top_plotted=TOP_PLOTTED, floor=floor, skills=board_skill(board),
             detectable=board_detectable_difference(board), n_ranked_instances=_ranked_instances(board))
@@ -141,10 +141,10 @@ def task_plot(task: str):
     meta = task_or_404(task).metadata
     board = get_board(meta, split)
     groups = group_columns([r.groups for r in board.all_rows], meta)
-    svg = group_chart_svg([r for r in board.current if r.rank is not None], groups, meta)
-    if not svg:
+    chart = group_chart([r for r in board.current if r.rank is not None], groups, meta)
+    if chart is None:
         raise NotFound(f"nothing to plot for {meta.name} on the {split} split yet")
-    return Response(str(svg), mimetype="image/svg+xml")
+    return Response(str(render_chart(chart)), mimetype="image/svg+xml")
 
 
 @bp.get("/evaluations/<int:evaluation_id>")

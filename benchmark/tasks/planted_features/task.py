@@ -66,6 +66,7 @@ METADATA = TaskMetadata(
     ],
     headline="recall@0.9",
     groups=["T0", "T1", "T2", "T3", "T4", "T5", "T6"],
+    group_label="tier (group)",
     group_public=False,
     group_because="the tier is the hidden difficulty (frequency law, density, correlation, noise, geometry): "
                   "a method told it could pick its algorithm per tier without inferring anything from the data",
