@@ -57,8 +57,9 @@ test: install
 
 # The inner loop: everything but the tests marked slow (end-to-end runs of real baselines, container
 # builds, data rebuilds), under five minutes on two cores. `make test` still runs everything.
+# The inner loop: no end-to-end runs, no services (container engine, broker, PostgreSQL, browser).
 test-fast: data
-	@$(PYTEST) -m "not slow" -q
+	@$(PYTEST) -m "not slow and not service" -q
 
 perf: data
 	$(PY) perf/sandbox_overhead.py

@@ -130,10 +130,17 @@ def pytest_collection_modifyitems(items):
     one worker, one after another: the container tests build and remove images by content-addressed
     tag (two builds of one tag at once race in the engine), and the job-queue tests stop and restart
     the broker (tests/evaluator/queue/test_queue_faults.py), which another queue test would see as
-    its own fault. Everything else spreads over the workers."""
+    its own fault. Everything else spreads over the workers.
+
+    Tests that need a service beyond this process and bubblewrap (the container engine, the
+    broker, PostgreSQL, a browser) are also marked ``service``: `make test-fast` leaves them out."""
     for item in items:
         path = item.nodeid.split("::", 1)[0].split("/")
         if "docker" in path or "[docker" in item.nodeid or "-docker" in item.nodeid:
             item.add_marker(pytest.mark.xdist_group("container-engine"))
+            item.add_marker(pytest.mark.service)
         elif "queue" in path or path[-1] == "test_queue_commands.py":
             item.add_marker(pytest.mark.xdist_group("broker"))
+            item.add_marker(pytest.mark.service)
+        elif item.get_closest_marker("postgres") or "browser" in path[-1]:
+            item.add_marker(pytest.mark.service)
