@@ -13,6 +13,7 @@ from evaluator.results.summary import clean_number
 from evaluator.store import SchemaOutOfDate
 
 from . import db
+from .api_models import ErrorBody
 
 __all__ = ["create_app", "fmt_ci", "fmt_dt", "fmt_num", "fmt_runtime"]
 
@@ -90,7 +91,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     def _error(code: int, title: str, message: str):
         if _wants_json():
-            return jsonify({"error": title, "message": message, "status": code}), code
+            return jsonify(ErrorBody(error=title, message=message, status=code).model_dump(mode="json")), code
         return render_template("error.html", code=code, title=title, message=message), code
 
     @app.errorhandler(HTTPException)

@@ -10,7 +10,9 @@ from typing import Any
 from flask import Response, request
 from werkzeug.exceptions import BadRequest
 
-__all__ = ["cell", "csv_response", "wants_csv"]
+from .openapi import Param
+
+__all__ = ["FORMAT_PARAM", "cell", "csv_response", "wants_csv"]
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -21,6 +23,10 @@ def wants_csv() -> bool:
     if fmt not in ("json", "csv"):
         raise BadRequest(f"unknown format {fmt!r}; expected json or csv")
     return fmt == "csv"
+
+
+FORMAT_PARAM = Param("format", {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                     "json (default) or csv: the table as a CSV download")
 
 
 def cell(value: Any) -> Any:

@@ -1,188 +1,133 @@
-"""The hand-written OpenAPI 3 description of /api/v1 (a test checks it covers every route)."""
+"""The OpenAPI 3.1 document of /api/v1, generated: each route declares its summary, query
+parameters and body model with :func:`operation`; the paths are the app's own URL rules and the
+schemas pydantic's JSON Schema of :mod:`leaderboard.api_models` (JSON Schema 2020-12, OpenAPI 3.1's
+own dialect). A route under the prefix without :func:`operation` makes the document fail to build.
+"""
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
 
-__all__ = ["PATHS", "openapi_document"]
+from flask import Flask
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-_split = {"name": "split", "in": "query", "required": False,
-          "schema": {"type": "string", "enum": ["dev", "test"], "default": "dev"}}
-_format = {"name": "format", "in": "query", "required": False,
-           "description": "json (default) or csv: the table as a CSV download",
-           "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}
-_limit = {"name": "limit", "in": "query", "required": False,
-          "description": "JSON: how many items of the paged list to return (CSV downloads are never paged)",
-          "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
-_offset = {"name": "offset", "in": "query", "required": False,
-           "description": "JSON: how many items of the paged list to skip",
-           "schema": {"type": "integer", "minimum": 0, "default": 0}}
-_paging = [_limit, _offset]
-_page = {"$ref": "#/components/schemas/Page"}
-_task = {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}}
-_error = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+from .api_models import MODELS, ErrorBody
+
+__all__ = ["OPENAPI_VERSION", "Param", "UndocumentedRoute", "openapi_document", "operation"]
+
+OPENAPI_VERSION = "3.1.0"
+_REF = "#/components/schemas/{model}"
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _ok(description: str, schema: dict[str, Any] | None = None, csv: bool = False) -> dict[str, Any]:
-    content: dict[str, Any] = {"application/json": {"schema": schema or {"type": "object"}}}
-    if csv:
+@dataclass(frozen=True)
+class Param:
+    """A query parameter, declared next to the code that parses it."""
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+    def to_openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "in": "query", "required": self.required, "schema": self.schema}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class _Operation:
+    summary: str
+    body: type[BaseModel] | None
+    params: Sequence[Param] = ()
+    csv: bool = False
+    errors: tuple[int, ...] = ()
+    description: str = ""
+    path_params: dict[str, str] = field(default_factory=dict)
+
+
+_OPERATIONS: dict[Callable[..., Any], _Operation] = {}
+
+
+def operation(summary: str, body: type[BaseModel] | None, *, params: Sequence[Param] = (), csv: bool = False,
+              errors: tuple[int, ...] = (400, 404), description: str = "",
+              path_params: dict[str, str] | None = None) -> Callable[[_F], _F]:
+    """Describe a view: ``body`` is the model of its JSON answer (None: any object), ``csv`` that it
+    also answers ``?format=csv``, ``errors`` the 4xx codes it answers (as :class:`ErrorBody`),
+    ``path_params`` descriptions of the URL's variables."""
+    def register(view: _F) -> _F:
+        _OPERATIONS[view] = _Operation(summary, body, tuple(params), csv, errors, description, path_params or {})
+        return view
+    return register
+
+
+class UndocumentedRoute(LookupError):
+    pass
+
+
+class _NoTitles(GenerateJsonSchema):
+    # pydantic titles every property after its name; in the document they only repeat the key
+    def field_title_should_be_set(self, schema) -> bool:
+        return False
+
+
+@cache
+def _schemas() -> dict[str, Any]:
+    _, top = models_json_schema([(m, "serialization") for m in MODELS], ref_template=_REF,
+                                schema_generator=_NoTitles)
+    return top["$defs"]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+_PATH_VAR = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+_CONVERTER_TYPES = {"int": "integer", "float": "number"}
+
+
+def _path_item(rule: str, op: _Operation) -> tuple[str, dict[str, Any]]:
+    params = [{"name": name, "in": "path", "required": True,
+               "schema": {"type": _CONVERTER_TYPES.get(conv or "", "string")},
+               **({"description": op.path_params[name]} if name in op.path_params else {})}
+              for conv, name in _PATH_VAR.findall(rule)]
+    params += [p.to_openapi() for p in op.params]
+    content: dict[str, Any] = {"application/json": {"schema": _ref(op.body) if op.body else {"type": "object"}}}
+    if op.csv:
         content["text/csv"] = {"schema": {"type": "string"}}
-    return {"description": description, "content": content}
+    error = {"content": {"application/json": {"schema": _ref(ErrorBody)}}}
+    responses: dict[str, Any] = {"200": {"description": op.summary, "content": content}}
+    for code, why in [*[(c, "bad request" if c == 400 else "not found") for c in op.errors],
+                      (503, "the results database is unavailable or not migrated")]:
+        responses[str(code)] = {"description": why, **error}
+    get: dict[str, Any] = {"summary": op.summary, "parameters": params, "responses": responses}
+    if op.description:
+        get["description"] = op.description
+    return _PATH_VAR.sub(r"{\2}", rule), {"get": get}
 
 
-def _get(summary: str, params: list, ok: dict, errors: tuple = ("404",)) -> dict[str, Any]:
-    responses = {"200": ok}
-    for code in ("400",) + tuple(errors):
-        responses[code] = _error
-    return {"get": {"summary": summary, "parameters": params, "responses": responses}}
-
-
-_row = {"type": "object", "properties": {
-    "rank": {"type": ["integer", "null"]}, "submission": {"type": "string"}, "baseline": {"type": "boolean"},
-    "evaluation_id": {"type": "integer"}, "headline_metric": {"type": "string"},
-    "headline": {"type": ["number", "null"]}, "ci_low": {"type": ["number", "null"]},
-    "ci_high": {"type": ["number", "null"]}, "metrics": {"type": "object"}, "groups": {"type": "object"},
-    "n_failed": {"type": "integer"}, "n_instances": {"type": "integer"}, "runtime_s": {"type": ["number", "null"]},
-    "status": {"type": "string"}, "task_version": {"type": "integer"}, "dataset_revision": {"type": "string"},
-    "finished_at": {"type": ["string", "null"], "format": "date-time"},
-    "rank_interval": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/RankInterval"}]},
-    "floor": {"type": "boolean"},
-    "skill": {"type": ["object", "null"], "description": "skill against the board's best floor (ranked and "
-              "in-sample rows): skill, ci_low, ci_high, beats_floor, gain (paired, positive = better) and its interval"},
-}}
-
-PATHS: dict[str, Any] = {
-    "/tasks": _get("Every registered task with its metrics", [_format],
-                   _ok("tasks", {"type": "object", "properties": {"tasks": {"type": "array", "items": {
-                       "$ref": "#/components/schemas/Task"}}}}, csv=True), errors=()),
-    "/tasks/{task}": _get("One task's metadata", [_task], _ok("task", {"$ref": "#/components/schemas/Task"})),
-    "/tasks/{task}/leaderboard": _get(
-        "A task's leaderboard: current-version rows ranked with rank intervals, older-version rows in "
-        "separate stale sections (never ranked). JSON pages through the current rows (?limit=&offset=; "
-        "stale sections are always whole); the Link header carries the next/previous URLs",
-        [_task, _split, _format, *_paging],
-        _ok("leaderboard", {"type": "object", "properties": {
-            "page": _page,
-            "task": {"type": "string"}, "task_version": {"type": "integer"}, "split": {"type": "string"},
-            "headline": {"type": "string"}, "higher_is_better": {"type": "boolean"},
-            "rank_intervals": {"type": "object"},
-            "skill": {"type": "object", "description": "how skill is computed, and the floor it is measured against"},
-            "detectable_difference": {"type": ["number", "null"], "description": "the smallest headline "
-                                      "difference this split usually separates at 95%"},
-            "unranked_groups": {"type": "array", "items": {"type": "string"}},
-            "rows": {"type": "array", "items": _row},
-            "floors": {"type": "array", "items": _row, "description": "no-skill references, best first; never ranked"},
-            "in_sample": {"type": "array", "items": _row, "description": "methods fitted on this split's answers; "
-                          "never ranked on it"},
-            "stale": {"type": "array", "items": {"type": "object", "properties": {
-                "task_version": {"type": "integer"}, "note": {"type": "string"},
-                "rows": {"type": "array", "items": _row}}}}}}, csv=True)),
-    "/tasks/{task}/plots": _get(
-        "The plots a task declares (scatter plots of per-instance details or metrics)", [_task],
-        _ok("plot declarations", {"type": "object", "properties": {
-            "task": {"type": "string"},
-            "plots": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/PlotSpec"}, {
-                "type": "object", "properties": {"url": {"type": "string"}}}]}}}})),
-    "/tasks/{task}/plots/{plot}": _get(
-        "The points of one declared plot: one series per submission (the top five current-version "
-        "submissions and the highlighted baselines, as on the task page, unless ?evaluations= names "
-        "others), one point per instance result that has both values; the rest are counted as skipped",
-        [_task, {"name": "plot", "in": "path", "required": True, "schema": {"type": "string"}}, _split, _format,
-         {"name": "evaluations", "in": "query", "required": False,
-          "description": "comma-separated evaluation ids from this task's leaderboard (at most 20)",
-          "schema": {"type": "string", "pattern": "^[0-9]+(,[0-9]+)*$"}}],
-        _ok("plot data (CSV: one line per point)", {"type": "object", "properties": {
-            "task": {"type": "string"}, "task_version": {"type": "integer"}, "split": {"type": "string"},
-            "plot": {"$ref": "#/components/schemas/PlotSpec"}, "summary": {"type": "string"},
-            "n_points": {"type": "integer"}, "n_skipped": {"type": "integer"},
-            "series": {"type": "array", "items": {"type": "object", "properties": {
-                "submission": {"type": "string"}, "evaluation_id": {"type": "integer"},
-                "baseline": {"type": "boolean"}, "rank": {"type": ["integer", "null"]},
-                "skipped": {"type": "integer"},
-                "points": {"type": "array", "items": {"type": "object", "properties": {
-                    "instance_id": {"type": "string"}, "group": {"type": "string"},
-                    "x": {"type": "number"}, "y": {"type": "number"}}}}}}}}}, csv=True)),
-    "/evaluations/{evaluation_id}": _get(
-        "One evaluation with provenance and its instance results (JSON: paged with ?limit=&offset=; CSV: all)",
-        [{"name": "evaluation_id", "in": "path", "required": True, "schema": {"type": "integer"}}, _format,
-         *_paging],
-        _ok("evaluation (CSV: the instance table)", {"type": "object", "properties": {
-            "page": _page, "groups": {"type": "object"},
-            "breakdowns": {"type": "object", "description": "per breakdown the task declares "
-                           "(TaskMetadata.breakdowns): slice value -> n and each metric's aggregate"},
-            "instances": {"type": "array", "items": {"type": "object", "properties": {
-                "instance_id": {"type": "string"}, "group": {"type": "string"}, "status": {"type": "string"},
-                "metrics": {"type": "object"}, "details": {"type": "object", "description":
-                    "the task's per-instance plot values (Task.instance_details)"},
-                "runtime_s": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]}}}}}},
-            csv=True)),
-    "/submissions/{name}": _get(
-        "A submission's metadata (newest code version) and its evaluations (JSON: paged; CSV: all)",
-        [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}, _format, *_paging],
-        _ok("submission (CSV: the evaluations table)", {"type": "object", "properties": {
-            "page": _page, "evaluations": {"type": "array", "items": {"type": "object"}}}}, csv=True)),
-    "/compare": _get(
-        "Two evaluations of the same task: per-metric mean paired differences (a − b) over shared "
-        "instances with 95% paired-bootstrap intervals, per-group differences and per-instance values",
-        [{"name": "a", "in": "query", "required": True, "schema": {"type": "integer"}},
-         {"name": "b", "in": "query", "required": True, "schema": {"type": "integer"}}, _format,
-         {"name": "table", "in": "query", "required": False, "description": "which table for format=csv",
-          "schema": {"type": "string", "enum": ["instances", "metrics", "groups"], "default": "instances"}}],
-        _ok("comparison", csv=True)),
-    "/overall": _get(
-        "Overall ranking across tasks by mean rank over the tasks each method entered (the rule is in "
-        "the response; JSON: paged)", [_split, _format, *_paging],
-        _ok("overall ranking", {"type": "object", "properties": {
-            "page": _page, "rows": {"type": "array", "items": {"type": "object"}}}}, csv=True)),
-    "/jobs": _get(
-        "Evaluation jobs of the queue, newest first: state (queued, running, done, failed with reason), "
-        "queue position of queued jobs, attempts, worker and the evaluation produced",
-        [{"name": "state", "in": "query", "required": False, "description": "only these states (repeatable)",
-          "schema": {"type": "string", "enum": ["queued", "running", "done", "failed"]}},
-         {"name": "submission", "in": "query", "required": False, "schema": {"type": "string"}},
-         {"name": "limit", "in": "query", "required": False,
-          "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}, _format],
-        _ok("jobs", {"type": "object", "properties": {
-            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "jobs": {"type": "array", "items": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "state": {"type": "string"},
-                "position": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]},
-                "submission": {"type": "string"}, "task": {"type": "string"}, "split": {"type": "string"},
-                "attempts": {"type": "integer"}, "worker": {"type": ["string", "null"]},
-                "evaluation_id": {"type": ["integer", "null"]}}}}}}, csv=True), errors=()),
-    "/openapi.json": _get("This document", [], _ok("OpenAPI 3 document"), errors=()),
-}
-
-
-def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
+def openapi_document(app: Flask, prefix: str = "/api/v1", server_url: str | None = None) -> dict[str, Any]:
+    """The document of every GET route of ``app`` under ``prefix``."""
+    paths: dict[str, Any] = {}
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(prefix + "/") or "GET" not in (rule.methods or ()):
+            continue
+        op = _OPERATIONS.get(app.view_functions[rule.endpoint])
+        if op is None:
+            raise UndocumentedRoute(f"route {rule.rule} (endpoint {rule.endpoint}) has no @operation "
+                                    "(leaderboard.openapi): every API route must declare its answer")
+        path, item = _path_item(rule.rule[len(prefix):], op)
+        paths[path] = item
     return {
-        "openapi": "3.1.0",
+        "openapi": OPENAPI_VERSION,
         "info": {"title": "PhaseBench leaderboard API", "version": "1",
                  "description": "Read-only access to everything the leaderboard website shows. Errors are "
                                 "JSON objects {error, message, status}. NaN and infinite values are null."},
-        "servers": [{"url": server_url or "/api/v1"}],
-        "paths": PATHS,
-        "components": {"schemas": {
-            "Page": {"type": "object", "description": "where this answer sits in the whole list", "properties": {
-                "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
-                "next": {"type": ["string", "null"], "description": "URL of the next page; null on the last"},
-                "previous": {"type": ["string", "null"]}}},
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"},
-                                                         "status": {"type": "integer"}}},
-            "RankInterval": {"type": "object", "properties": {
-                "low": {"type": "integer"}, "high": {"type": "integer"}, "label": {"type": "string"},
-                "tied_with_previous": {"type": "boolean"}}},
-            "Task": {"type": "object", "properties": {
-                "name": {"type": "string"}, "version": {"type": "integer"}, "description": {"type": "string"},
-                "headline": {"type": "string"}, "higher_is_better": {"type": "boolean"},
-                "metrics": {"type": "array", "items": {"type": "object"}},
-                "groups": {"type": "array", "items": {"type": "string"}}, "dataset": {"type": "object"},
-                "plots": {"type": "array", "items": {"$ref": "#/components/schemas/PlotSpec"}}}},
-            "PlotSpec": {"type": "object", "description": "x and y name a key of the per-instance details, "
-                                                          "or 'metric:<name>' for a per-instance metric",
-                         "properties": {
-                "name": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string", "enum": ["scatter"]},
-                "x": {"type": "string"}, "y": {"type": "string"}, "x_log": {"type": "boolean"},
-                "y_log": {"type": "boolean"}, "diagonal": {"type": "boolean", "description": "draw y = x"},
-                "x_label": {"type": "string"}, "y_label": {"type": "string"}, "caption": {"type": "string"}}},
-        }},
+        "servers": [{"url": server_url or prefix}],
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": _schemas()},
     }

@@ -14,10 +14,15 @@ from benchmark.registry import UnknownNameError
 from benchmark.task import Task, all_tasks, get_task
 from evaluator.store import Evaluation, Submission
 
+from ..api_models import PageInfo
+from ..openapi import Param
+
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
+    "PAGING_PARAMS",
     "SPLITS",
+    "SPLIT_PARAM",
     "Page",
     "group_columns",
     "metric_columns",
@@ -40,6 +45,9 @@ def split_arg(default: str = "dev") -> str:
     return split
 
 
+SPLIT_PARAM = Param("split", {"type": "string", "enum": list(SPLITS), "default": "dev"})
+
+
 DEFAULT_LIMIT = 100    # items of a paged API list when ?limit= is not given
 MAX_LIMIT = 1000       # the most one request may ask for
 
@@ -57,17 +65,16 @@ class Page:
         args = {**request.args.to_dict(), "limit": self.limit, "offset": offset}
         return url_for(request.endpoint or "", **(request.view_args or {}), **args)
 
-    def links(self, total: int) -> dict[str, object]:
+    def links(self, total: int) -> PageInfo:
         """The paging block of a JSON answer: total, limit, offset and the next/previous URLs."""
         nxt = self._url(self.offset + self.limit) if self.offset + self.limit < total else None
         prev = self._url(max(0, self.offset - self.limit)) if self.offset > 0 else None
-        return {"total": total, "limit": self.limit, "offset": self.offset, "next": nxt, "previous": prev}
+        return PageInfo(total=total, limit=self.limit, offset=self.offset, next=nxt, previous=prev)
 
     @staticmethod
-    def link_header(block: dict[str, object]) -> str | None:
+    def link_header(block: PageInfo) -> str | None:
         """RFC 8288 ``Link`` header for the block's next/previous URLs (None when neither)."""
-        parts = [f'<{block[rel]}>; rel="{rel if rel == "next" else "prev"}"' for rel in ("next", "previous")
-                 if block.get(rel)]
+        parts = [f'<{url}>; rel="{rel}"' for rel, url in (("next", block.next), ("prev", block.previous)) if url]
         return ", ".join(parts) or None
 
 
@@ -89,6 +96,13 @@ def page_args(default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> Page:
     """``?limit=`` (1..maximum, default ``default``) and ``?offset=`` (>= 0, default 0); 400 naming
     the parameter otherwise."""
     return Page(_int_param("limit", default, 1, maximum), _int_param("offset", 0, 0, None))
+
+
+PAGING_PARAMS = (
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+          "JSON: how many items of the paged list to return (CSV downloads are never paged)"),
+    Param("offset", {"type": "integer", "minimum": 0, "default": 0}, "JSON: how many items of the paged list to skip"),
+)
 
 
 def task_or_404(name: str) -> Task:

@@ -1,26 +1,30 @@
 """JSON API, versioned under ``/api/v1/`` (the same blueprint is also mounted at ``/api/`` so the
 original routes keep working). Errors are JSON too: ``{"error", "message", "status"}`` (see
-``create_app``). Every table endpoint also answers ``?format=csv``. The OpenAPI description is at
-``/api/v1/openapi.json``.
+``create_app``). Every table endpoint also answers ``?format=csv``. Each JSON answer is a model of
+:mod:`leaderboard.api_models`, and the OpenAPI document at ``/api/v1/openapi.json`` is generated
+from those models and the routes' :func:`~leaderboard.openapi.operation` declarations.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from pydantic import BaseModel
 from werkzeug.exceptions import BadRequest, NotFound
 
 from benchmark.metadata import TaskMetadata
 from benchmark.stats import LEVEL, N_BOOT, SEED
 from evaluator.results.ranking import RankedRow, headline_of, summary_of
-from evaluator.store import FINISHED
+from evaluator.results.summary import EvaluationSummary
+from evaluator.store import FINISHED, Evaluation, Submission
 
+from .. import api_models as models
 from .. import db
 from ..board import (
     OVERALL_RULE,
     Board,
     CompareError,
+    OverallRow,
     best_floor,
     board_detectable_difference,
     board_intervals,
@@ -31,9 +35,12 @@ from ..board import (
     interval_json,
     overall_ranking,
 )
-from ..csvout import csv_response, wants_csv
+from ..csvout import FORMAT_PARAM, csv_response, wants_csv
+from ..openapi import Param, openapi_document, operation
 from ..plots import PlotData, plot_rows, plot_summary
 from . import (
+    PAGING_PARAMS,
+    SPLIT_PARAM,
     Page,
     group_columns,
     metric_columns,
@@ -49,103 +56,85 @@ __all__ = [
     "MAX_CHOSEN_EVALUATIONS",
     "RANK_INTERVAL_METHOD",
     "bp",
-    "json_safe",
     "leaderboard_csv",
     "leaderboard_payload",
     "load_comparison",
-    "overall_payload",
     "plot_payload",
-    "task_json",
+    "task_info",
 ]
 
 MAX_CHOSEN_EVALUATIONS = 20   # ?evaluations= of a plot
 
 bp = Blueprint("api", __name__)
 
-RANK_INTERVAL_METHOD = {
-    "method": "paired bootstrap over instance ids: each resample draws instances with replacement and "
-              "scores every row on the same draw (over the drawn instances it has), rows are ranked "
-              "jointly, and the interval is the central 95% of each row's rank",
-    "resamples": N_BOOT, "seed": SEED, "level": LEVEL,
-    "tied_with_previous": "the 95% paired-bootstrap interval of the headline difference to the row "
-                          "above, over the instances both share, contains 0",
-}
+RANK_INTERVAL_METHOD = models.RankIntervalMethod(
+    method="paired bootstrap over instance ids: each resample draws instances with replacement and "
+           "scores every row on the same draw (over the drawn instances it has), rows are ranked "
+           "jointly, and the interval is the central 95% of each row's rank",
+    resamples=N_BOOT, seed=SEED, level=LEVEL,
+    tied_with_previous="the 95% paired-bootstrap interval of the headline difference to the row "
+                       "above, over the instances both share, contains 0",
+)
+
+_SKILL_METHOD = ("(m − f) / (best − f) of the headline aggregate, m the method's and f the best floor's over the "
+                 "ranked instances both answered, best the value a perfect answer reaches; 95% paired bootstrap "
+                 "interval, resampled within groups")
 
 
-SKILL_METHOD = {
-    "method": "(m − f) / (best − f) of the headline aggregate, m the method's and f the best floor's over the "
-              "ranked instances both answered, best the value a perfect answer reaches; 95% paired bootstrap "
-              "interval, resampled within groups",
-    "resamples": N_BOOT, "seed": SEED, "level": LEVEL,
-}
+def _json(body: BaseModel) -> Response:
+    return jsonify(body.model_dump(mode="json"))
 
 
-def json_safe(obj: Any) -> Any:
-    """Replace NaN/inf (not valid JSON) with None, recursively."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
+def _iso(dt) -> str | None:
+    return dt.isoformat() if dt else None
 
 
-def _json(payload: Any) -> Response:
-    return jsonify(json_safe(payload))
-
-
-def task_json(meta: TaskMetadata) -> dict[str, Any]:
-    return {
-        "name": meta.name,
-        "version": meta.version,
-        "description": meta.description,
-        "headline": meta.headline,
-        "higher_is_better": meta.headline_metric.higher_is_better,
-        "metrics": [{"name": m.name, "description": m.description, "higher_is_better": m.higher_is_better,
-                     "aggregation": m.aggregation, "best": m.best, "worst": m.worst} for m in meta.metrics],
-        "groups": list(meta.groups),
-        "dataset": {"repo_id": meta.dataset.repo_id, "config": meta.dataset.config,
-                    "revision": meta.dataset.revision},
-        "plots": [p.model_dump() for p in meta.plots],
-    }
+def task_info(meta: TaskMetadata) -> models.TaskInfo:
+    return models.TaskInfo(
+        name=meta.name, version=meta.version, description=meta.description, headline=meta.headline,
+        higher_is_better=meta.headline_metric.higher_is_better,
+        metrics=[models.TaskMetric(name=x.name, description=x.description, higher_is_better=x.higher_is_better,
+                                   aggregation=x.aggregation, best=x.best, worst=x.worst) for x in meta.metrics],
+        groups=list(meta.groups),
+        dataset=models.TaskDataset(repo_id=meta.dataset.repo_id, config=meta.dataset.config,
+                                   revision=meta.dataset.revision),
+        plots=[models.PlotDeclaration.of(p) for p in meta.plots])
 
 
 # --- leaderboard ---------------------------------------------------------------------------------
-def _row_json(row: RankedRow, meta: TaskMetadata, intervals: dict, skills: dict | None = None) -> dict[str, Any]:
-    out = row.to_json(meta)
-    out["rank_interval"] = interval_json(intervals.get(row.evaluation.id))
-    if skills is not None:
-        skill = skills.get(row.evaluation.id)
-        out["skill"] = skill.to_json() if skill else None
-    return out
-
-
-def leaderboard_payload(board: Board, page: Page | None = None) -> dict[str, Any]:
-    """The leaderboard as JSON; with ``page``, only that window of the current rows (and a
-    ``page`` block with total and next/previous links). Stale sections are always whole."""
+def leaderboard_payload(board: Board, page: Page) -> models.Leaderboard:
+    """The leaderboard's JSON: ``page`` is the window of the current rows it holds (with a ``page``
+    block of the total and next/previous links); the other sections are always whole."""
     meta = board.meta
     intervals = board_intervals(board)
     skills = board_skill(board)
     floor = best_floor(board)
-    rows = page.slice(board.current) if page else board.current
-    return json_safe({
-        "task": meta.name, "task_version": meta.version, "split": board.split, "headline": meta.headline,
-        "higher_is_better": meta.headline_metric.higher_is_better,
-        "rank_intervals": RANK_INTERVAL_METHOD,
-        "skill": {**SKILL_METHOD, "floor": floor.submission.name if floor else None,
-                  "floor_evaluation_id": floor.evaluation.id if floor else None},
-        "detectable_difference": board_detectable_difference(board),
-        "unranked_groups": list(meta.unranked_groups),
-        **({"page": page.links(len(board.current))} if page else {}),
-        "rows": [_row_json(r, meta, intervals, skills) for r in rows],
-        "floors": [_row_json(r, meta, {}) for r in board.floors],
-        "in_sample": [_row_json(r, meta, {}, skills) for r in board.in_sample],
-        "stale": [{"task_version": s.version,
-                   "note": f"scored on task version {s.version}; not ranked with the current version "
-                           f"{meta.version}",
-                   "rows": [_row_json(r, meta, {}) for r in s.rows]} for s in board.stale],
-    })
+
+    def row(r: RankedRow, ranked: bool = False) -> dict[str, Any]:
+        return {**r.to_json(meta), "rank_interval": interval_json(intervals.get(r.evaluation.id) if ranked else None)}
+
+    def skilled(r: RankedRow, ranked: bool = False) -> models.SkilledRow:
+        skill = skills.get(r.evaluation.id)
+        return models.SkilledRow(**row(r, ranked),
+                                 skill=models.RowSkill.model_validate(skill.to_json()) if skill else None)
+
+    return models.Leaderboard(
+        task=meta.name, task_version=meta.version, split=board.split, headline=meta.headline,
+        higher_is_better=meta.headline_metric.higher_is_better,
+        rank_intervals=RANK_INTERVAL_METHOD,
+        skill=models.SkillMethod(method=_SKILL_METHOD, resamples=N_BOOT, seed=SEED, level=LEVEL,
+                                 floor=floor.submission.name if floor else None,
+                                 floor_evaluation_id=floor.evaluation.id if floor else None),
+        detectable_difference=board_detectable_difference(board),
+        unranked_groups=list(meta.unranked_groups),
+        page=page.links(len(board.current)),
+        rows=[skilled(r, ranked=True) for r in page.slice(board.current)],
+        floors=[models.BoardRow(**row(r)) for r in board.floors],
+        in_sample=[skilled(r) for r in board.in_sample],
+        stale=[models.StaleSection(task_version=s.version,
+                                   note=f"scored on task version {s.version}; not ranked with the current version "
+                                        f"{meta.version}",
+                                   rows=[models.BoardRow(**row(r)) for r in s.rows]) for s in board.stale])
 
 
 def leaderboard_csv(board: Board) -> Response:
@@ -199,19 +188,17 @@ def _chosen_rows(board: Board) -> list[RankedRow]:
     return [by_id[i] for i in dict.fromkeys(ids)]
 
 
-def plot_payload(board: Board, data: PlotData) -> dict[str, Any]:
-    return {"task": board.meta.name, "task_version": board.meta.version, "split": board.split,
-            "plot": data.spec.model_dump(), "summary": plot_summary(data), "n_points": data.n_points,
-            "n_skipped": data.n_skipped, "series": [s.to_json() for s in data.series]}
+def plot_payload(board: Board, data: PlotData) -> models.PlotData:
+    return models.PlotData(task=board.meta.name, task_version=board.meta.version, split=board.split,
+                           plot=models.PlotDeclaration.of(data.spec), summary=plot_summary(data),
+                           n_points=data.n_points, n_skipped=data.n_skipped,
+                           series=[models.PlotSeries.model_validate(s.to_json()) for s in data.series])
 
 
 # --- overall ----------------------------------------------------------------------------------
-def overall_payload(split: str) -> dict[str, Any]:
+def _overall(split: str) -> tuple[list[str], list[OverallRow]]:
     tasks = [t.metadata for t in registered_tasks()]
-    boards = [get_board(meta, split) for meta in tasks]
-    rows = overall_ranking(boards)
-    return {"split": split, "tasks": [m.name for m in tasks], "rule": OVERALL_RULE,
-            "rows": [r.to_json(len(tasks)) for r in rows]}
+    return [t.name for t in tasks], overall_ranking([get_board(meta, split) for meta in tasks])
 
 
 # --- compare ----------------------------------------------------------------------------------
@@ -238,23 +225,33 @@ def load_comparison():
 
 
 # --- routes -----------------------------------------------------------------------------------
+_TASK = {"task": "a registered task's name"}
+
+
 @bp.get("/tasks")
+@operation("Every registered task with its metrics", models.TaskList, params=[FORMAT_PARAM], csv=True, errors=(400,))
 def tasks():
     metas = [t.metadata for t in registered_tasks()]
     if wants_csv():
         return csv_response("tasks.csv", ["name", "version", "headline", "higher_is_better", "groups", "description"],
                             [[m.name, m.version, m.headline, m.headline_metric.higher_is_better,
                               " ".join(m.groups), m.description] for m in metas])
-    return _json({"tasks": [task_json(m) for m in metas]})
+    return _json(models.TaskList(tasks=[task_info(meta) for meta in metas]))
 
 
 @bp.get("/tasks/<task>")
+@operation("One task's metadata", models.TaskInfo, path_params=_TASK)
 def task(task: str):
     wants_csv()
-    return _json(task_json(task_or_404(task).metadata))
+    return _json(task_info(task_or_404(task).metadata))
 
 
 @bp.get("/tasks/<task>/leaderboard")
+@operation("A task's leaderboard", models.Leaderboard, params=[SPLIT_PARAM, FORMAT_PARAM, *PAGING_PARAMS], csv=True,
+           path_params=_TASK,
+           description="Current-version rows ranked with rank intervals, older-version rows in separate stale "
+                       "sections (never ranked). JSON pages through the current rows (?limit=&offset=; the other "
+                       "sections are always whole); the Link header carries the next/previous URLs.")
 def leaderboard(task: str):
     split = split_arg()
     csv = wants_csv()
@@ -268,8 +265,8 @@ def leaderboard(task: str):
     return _paged_response(body, link)
 
 
-def _paged_body(payload: dict[str, Any]) -> tuple[bytes, str | None]:
-    return jsonify(payload).get_data(), Page.link_header(payload["page"])
+def _paged_body(body: models.Leaderboard | models.EvaluationDetail | models.SubmissionDetail | models.Overall) -> tuple[bytes, str | None]:
+    return _json(body).get_data(), Page.link_header(body.page)
 
 
 def _paged_response(body: bytes, link: str | None) -> Response:
@@ -279,19 +276,30 @@ def _paged_response(body: bytes, link: str | None) -> Response:
     return resp
 
 
-def _paged_json(payload: dict[str, Any]) -> Response:
-    return _paged_response(*_paged_body(json_safe(payload)))
+def _paged_json(body: models.EvaluationDetail | models.SubmissionDetail | models.Overall) -> Response:
+    return _paged_response(*_paged_body(body))
 
 
 @bp.get("/tasks/<task>/plots")
+@operation("The plots a task declares (scatter plots of per-instance details or metrics)", models.PlotLinks,
+           path_params=_TASK)
 def task_plots(task: str):
     wants_csv()
     meta = task_or_404(task).metadata
-    return _json({"task": meta.name, "plots": [{**p.model_dump(), "url": url_for(
-        ".task_plot_data", task=meta.name, plot=p.name)} for p in meta.plots]})
+    return _json(models.PlotLinks(task=meta.name, plots=[
+        models.PlotLink.of(p, url=url_for(".task_plot_data", task=meta.name, plot=p.name))
+        for p in meta.plots]))
 
 
 @bp.get("/tasks/<task>/plots/<plot>")
+@operation("The points of one declared plot", models.PlotData, csv=True,
+           params=[SPLIT_PARAM, FORMAT_PARAM, Param(
+               "evaluations", {"type": "string", "pattern": "^[0-9]+(,[0-9]+)*$"},
+               f"comma-separated evaluation ids from this task's leaderboard (at most {MAX_CHOSEN_EVALUATIONS})")],
+           path_params={**_TASK, "plot": "a plot the task declares"},
+           description="One series per submission (the top five current-version submissions and the highlighted "
+                       "baselines, as on the task page, unless ?evaluations= names others), one point per instance "
+                       "result that has both values; the rest are counted as skipped. CSV: one line per point.")
 def task_plot_data(task: str, plot: str):
     split = split_arg()
     csv = wants_csv()
@@ -316,11 +324,16 @@ def task_plot_data(task: str, plot: str):
     return Response(resp.get_data(), status=resp.status_code, headers=dict(resp.headers))
 
 
-def _iso(dt) -> str | None:
-    return dt.isoformat() if dt else None
+def _submission_flags(sub: Submission) -> RankedRow:
+    """A row carrying only ``sub``: RankedRow.baseline is the one reading of submission.yaml's flags,
+    and a submission's own page has no ranked row to ask."""
+    return RankedRow(None, Evaluation(), sub, None, None, None, EvaluationSummary())
 
 
 @bp.get("/evaluations/<int:evaluation_id>")
+@operation("One evaluation with provenance and its instance results", models.EvaluationDetail, csv=True,
+           params=[FORMAT_PARAM, *PAGING_PARAMS], description="JSON: the instances paged with ?limit=&offset=; "
+           "CSV: the whole instance table.")
 def evaluation(evaluation_id: int):
     csv = wants_csv()
     ev = db.evaluation(evaluation_id)
@@ -336,36 +349,34 @@ def evaluation(evaluation_id: int):
                              + [i.runtime_s, i.error] for i in ev.instances])
     page = page_args()
     value, lo, hi = headline_of(ev, meta) if meta else (ev.headline, ev.headline_ci_low, ev.headline_ci_high)
-    summary = summary_of(ev)
-    return _paged_json({
-        "id": ev.id,
-        "submission": sub.name,
-        "baseline": bool((sub.meta or {}).get("baseline", False)) if isinstance(sub.meta, dict) else False,
-        "task": ev.task, "task_version": ev.task_version, "split": ev.split,
-        "current_task_version": meta.version if meta else None,
-        "stale": bool(meta and ev.task_version != meta.version),
-        "status": ev.status, "note": ev.note,
-        "headline_metric": meta.headline if meta else ev.headline_metric,
-        "headline": value, "ci_low": lo, "ci_high": hi,
-        "metrics": summary.metric_block(), "groups": summary.group_block(), "breakdowns": summary.breakdown_blocks(),
-        "n_instances": ev.n_instances, "n_failed": ev.n_failed, "runtime_s": ev.runtime_s,
-        "provenance": {
-            "code_sha256": sub.code_sha256, "git_commit": sub.git_commit,
-            "dataset_revision": ev.dataset_revision, "evaluator_version": ev.evaluator_version,
-            "sandbox": ev.sandbox, "sandbox_info": ev.sandbox_info or {}, "device": ev.device,
-            "hardware": ev.hardware or {},
-            "library_versions": ev.library_versions or {}, "started_at": _iso(ev.started_at),
-            "finished_at": _iso(ev.finished_at), "record_format": ev.record_format,
-        },
-        "reproduce": reproduce_command(ev, sub),
-        "page": page.links(len(ev.instances)),
-        "instances": [{"instance_id": i.instance_id, "group": i.group, "status": i.status,
-                       "metrics": i.metrics or {}, "details": i.details or {}, "runtime_s": i.runtime_s,
-                       "error": i.error} for i in page.slice(ev.instances)],
-    })
+    row = RankedRow(None, ev, sub, value, lo, hi, summary_of(ev))
+    return _paged_json(models.EvaluationDetail(
+        id=ev.id, submission=sub.name, baseline=row.baseline,
+        task=ev.task, task_version=ev.task_version, split=ev.split,
+        current_task_version=meta.version if meta else None,
+        stale=bool(meta and ev.task_version != meta.version),
+        status=ev.status, note=ev.note,
+        headline_metric=meta.headline if meta else ev.headline_metric,
+        headline=row.headline, ci_low=row.ci_low, ci_high=row.ci_high,
+        metrics={k: models.MetricValue.model_validate(v) for k, v in row.metrics.items()}, groups=row.groups, breakdowns=row.summary.breakdown_blocks(),
+        n_instances=ev.n_instances, n_failed=ev.n_failed, runtime_s=ev.runtime_s,
+        provenance=models.Provenance(
+            code_sha256=sub.code_sha256, git_commit=sub.git_commit,
+            dataset_revision=ev.dataset_revision, evaluator_version=ev.evaluator_version,
+            sandbox=ev.sandbox, sandbox_info=ev.sandbox_info or {}, device=ev.device,
+            hardware=ev.hardware or {}, library_versions=ev.library_versions or {},
+            started_at=_iso(ev.started_at), finished_at=_iso(ev.finished_at), record_format=ev.record_format),
+        reproduce=reproduce_command(ev, sub),
+        page=page.links(len(ev.instances)),
+        instances=[models.InstanceResult(instance_id=i.instance_id, group=i.group, status=i.status,
+                                         metrics=i.metrics or {}, details=i.details or {}, runtime_s=i.runtime_s,
+                                         error=i.error) for i in page.slice(ev.instances)]))
 
 
 @bp.get("/submissions/<path:name>")
+@operation("A submission's metadata (newest code version) and its evaluations", models.SubmissionDetail, csv=True,
+           params=[FORMAT_PARAM, *PAGING_PARAMS], path_params={"name": "the submission's name"},
+           description="JSON: the evaluations paged with ?limit=&offset=; CSV: all of them.")
 def submission(name: str):
     csv = wants_csv()
     sub = db.latest_submission(name)
@@ -382,24 +393,27 @@ def submission(name: str):
                               r.evaluation.headline, r.evaluation.headline_ci_low, r.evaluation.headline_ci_high,
                               r.evaluation.n_failed, r.evaluation.n_instances, r.submission.code_sha256,
                               _iso(r.evaluation.finished_at)] for r in rows])
-    meta = sub.meta if isinstance(sub.meta, dict) else {}
     page = page_args()
-    return _paged_json({
-        "name": sub.name, "metadata": meta, "baseline": bool(meta.get("baseline", False)),
-        "code_sha256": sub.code_sha256, "git_commit": sub.git_commit,
-        "page": page.links(len(rows)),
-        "evaluations": [{"evaluation_id": r.evaluation.id, "task": r.evaluation.task,
-                         "task_version": r.evaluation.task_version, "split": r.evaluation.split,
-                         "status": r.evaluation.status, "finished": r.evaluation.status in FINISHED,
-                         "headline_metric": r.evaluation.headline_metric, "headline": r.evaluation.headline,
-                         "ci_low": r.evaluation.headline_ci_low, "ci_high": r.evaluation.headline_ci_high,
-                         "n_failed": r.evaluation.n_failed, "n_instances": r.evaluation.n_instances,
-                         "code_sha256": r.submission.code_sha256, "finished_at": _iso(r.evaluation.finished_at)}
-                        for r in page.slice(rows)],
-    })
+    return _paged_json(models.SubmissionDetail(
+        name=sub.name, metadata=sub.meta if isinstance(sub.meta, dict) else {},
+        baseline=_submission_flags(sub).baseline, code_sha256=sub.code_sha256, git_commit=sub.git_commit,
+        page=page.links(len(rows)),
+        evaluations=[models.SubmissionEvaluation(
+            evaluation_id=ev.id, task=ev.task, task_version=ev.task_version, split=ev.split, status=ev.status,
+            finished=ev.status in FINISHED, headline_metric=ev.headline_metric, headline=ev.headline,
+            ci_low=ev.headline_ci_low, ci_high=ev.headline_ci_high, n_failed=ev.n_failed,
+            n_instances=ev.n_instances, code_sha256=r.submission.code_sha256, finished_at=_iso(ev.finished_at))
+            for r in page.slice(rows) for ev in [r.evaluation]]))
 
 
 @bp.get("/compare")
+@operation("Two evaluations of the same task compared", models.Comparison, csv=True,
+           params=[Param("a", {"type": "integer"}, "evaluation id of A", required=True),
+                   Param("b", {"type": "integer"}, "evaluation id of B (same task)", required=True), FORMAT_PARAM,
+                   Param("table", {"type": "string", "enum": ["instances", "metrics", "groups"],
+                                   "default": "instances"}, "which table for format=csv")],
+           description="Per-metric mean paired differences (A − B) over the shared instances with 95% "
+                       "paired-bootstrap intervals, per-group differences and per-instance values.")
 def compare_api():
     csv = wants_csv()
     c = load_comparison()
@@ -421,28 +435,32 @@ def compare_api():
                             ["instance_id", "group", "status_a", "status_b", "a", "b", "diff"],
                             [[i["instance_id"], i["group"], i["status_a"], i["status_b"], i["a"], i["b"], i["diff"]]
                              for i in c.instances])
-    return _json(c.to_json())
+    return _json(models.Comparison.model_validate(c.to_json()))
 
 
 @bp.get("/overall")
+@operation("Overall ranking across tasks", models.Overall, csv=True, params=[SPLIT_PARAM, FORMAT_PARAM, *PAGING_PARAMS],
+           errors=(400,), description="By mean skill over the tasks each method entered (the rule is in the "
+                                      "answer); JSON: paged.")
 def overall():
     split = split_arg()
     csv = wants_csv()
     page = None if csv else page_args()
-    payload = overall_payload(split)
+    tasks, rows = _overall(split)
     if csv:
-        tasks = payload["tasks"]
         return csv_response(f"overall-{split}.csv",
                             ["position", "submission", "baseline", "n_tasks", "mean_skill", "mean_rank"]
                             + [f"skill:{t}" for t in tasks] + [f"rank:{t}" for t in tasks],
-                            [[r["position"], r["submission"], r["baseline"], r["n_tasks"], r["mean_skill"],
-                              r["mean_rank"]] + [r["skills"].get(t) for t in tasks]
-                             + [r["ranks"].get(t) for t in tasks] for r in payload["rows"]])
+                            [[r.position, r.name, r.baseline, r.n_tasks, r.mean_skill, r.mean_rank]
+                             + [r.skills.get(t) for t in tasks] + [r.ranks.get(t) for t in tasks] for r in rows])
     assert page is not None   # only a CSV request has no page
-    return _paged_json({**payload, "page": page.links(len(payload["rows"])), "rows": page.slice(payload["rows"])})
+    return _paged_json(models.Overall(
+        split=split, tasks=tasks, rule=OVERALL_RULE,
+        rows=[models.OverallRow.model_validate(r.to_json(len(tasks))) for r in page.slice(rows)],
+        page=page.links(len(rows))))
 
 
 @bp.get("/openapi.json")
+@operation("This document (OpenAPI 3.1)", None, errors=())
 def openapi():
-    from ..openapi import openapi_document
-    return jsonify(openapi_document(request.script_root + request.path.rsplit("/", 1)[0]))
+    return jsonify(openapi_document(current_app, server_url=request.script_root + request.path.rsplit("/", 1)[0]))

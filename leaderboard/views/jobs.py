@@ -12,7 +12,9 @@ from evaluator.store.jobs import JobStore, JobView
 from evaluator.store.models import JobState
 
 from .. import db
-from ..csvout import csv_response, wants_csv
+from ..api_models import JobInfo, Jobs
+from ..csvout import FORMAT_PARAM, csv_response, wants_csv
+from ..openapi import Param, operation
 
 __all__ = ["MAX_LIMIT", "STATES", "api_bp", "bp", "jobs_payload"]
 
@@ -48,16 +50,24 @@ def _views() -> tuple[list[JobView], dict[str, int], tuple]:
     return store.list(states, submission, limit), store.counts(), (states, submission, limit)
 
 
-def jobs_payload(views: list[JobView], counts: dict[str, int]) -> dict:
-    return {"counts": {s: counts.get(s, 0) for s in STATES}, "jobs": [v.to_json() for v in views]}
+def jobs_payload(views: list[JobView], counts: dict[str, int]) -> Jobs:
+    return Jobs(counts={s: counts.get(s, 0) for s in STATES}, jobs=[JobInfo.model_validate(v.to_json()) for v in views])
 
 
 @api_bp.get("/jobs")
+@operation("Evaluation jobs of the queue, newest first", Jobs, csv=True, errors=(400,),
+           params=[Param("state", {"type": "string", "enum": list(STATES)}, "only these states (repeatable)"),
+                   Param("submission", {"type": "string"}, "only this submission's jobs"),
+                   Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                         "how many jobs"),
+                   FORMAT_PARAM],
+           description="State (queued, running, done, failed with reason), queue position of queued jobs, "
+                       "attempts, worker and the evaluation produced.")
 def jobs_api() -> Response:
     views, counts, _ = _views()
     if wants_csv():
         return csv_response("jobs.csv", _CSV_FIELDS, ([v.to_json()[f] for f in _CSV_FIELDS] for v in views))
-    return jsonify(jobs_payload(views, counts))
+    return jsonify(jobs_payload(views, counts).model_dump(mode="json"))
 
 
 @bp.get("/jobs")
