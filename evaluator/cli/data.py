@@ -7,6 +7,7 @@ import click
 from tqdm import tqdm
 
 from benchmark.build_env import missing_reference_env
+from benchmark.card import CARD_FILE, dataset_card, write_dataset_card
 from benchmark.dataset import (
     PUBLIC_SPLITS,
     REVISION_FILE,
@@ -132,7 +133,25 @@ def build(task_names, split, force, scale, device, data_dir, private_dir) -> Non
         elif not pinned:
             click.echo(f"{task.name}/{split}: scale {scale!r} has no pin; publish it with `phasebench data push` "
                        "and pin the commit in a task's metadata to evaluate on it")
+    click.echo(f"dataset card: {write_dataset_card(data_dir)}")
     sys.exit(0 if ok else 1)
+
+
+@data.command()
+@click.option("--check", is_flag=True, help="write nothing; exit 1 if the folder's card is not the generated one")
+@data_dir_opt
+def card(check, data_dir) -> None:
+    """Write the dataset card (README.md) generated from every task's metadata and notes."""
+    data_dir = data_dir or default_data_dir()
+    path = data_dir / CARD_FILE
+    if not check:
+        click.echo(f"dataset card: {write_dataset_card(data_dir)}")
+        return
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if current != str(dataset_card()):
+        raise click.ClickException(f"{path}: {'missing' if current is None else 'not the generated card'}; "
+                                   "write it with `phasebench data card`")
+    click.echo(f"{path}: up to date")
 
 
 @data.command()
@@ -171,9 +190,11 @@ def verify(task_names, data_dir) -> None:
 @data_dir_opt
 @private_dir_opt
 def push(repo_id, private_repo_id, dry_run, data_dir, private_dir) -> None:
-    """Publish the dataset (card, configs, public files) to the Hub; test answers go to a private repo."""
+    """Publish the dataset (card, configs, public files) to the Hub; test answers go to a private repo.
+    The card is written from the tasks' metadata first, so the Hub never gets a stale one."""
     data_dir = data_dir or default_data_dir()
     private_dir = private_dir or default_private_dir()
+    write_dataset_card(data_dir)
     plan = plan_push(data_dir, private_dir)
     for repo, files in ((repo_id, plan.public), (private_repo_id or "(no private repo given)", plan.private)):
         click.echo(f"{repo}: {len(files)} file(s)")

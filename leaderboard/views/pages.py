@@ -10,6 +10,8 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from markupsafe import Markup
 from werkzeug.exceptions import BadRequest, NotFound
 
+from benchmark.registry import UnknownNameError
+from benchmark.task import Task, get_task
 from evaluator.results.ranking import summary_of
 from evaluator.results.summary import RECORD_FORMAT
 from evaluator.store import FINISHED
@@ -219,20 +221,21 @@ def _helpers():
     return {"sort_url": sort_url}
 
 
-@cache
 def card_section_html(task: str) -> str | None:
-    """The task's section of the dataset card, rendered (our own text; raw HTML stays escaped)."""
+    """The task's section of the dataset card (generated from its metadata and notes), rendered without
+    its heading; raw HTML in the notes stays escaped."""
+    try:
+        return _card_html(get_task(task))
+    except UnknownNameError:
+        return None
+
+
+@cache
+def _card_html(task: Task) -> str:
+    # Keyed by the registered object, not its name: a task registered again is a new section.
     from markdown_it import MarkdownIt
 
-    from benchmark.dataset import PACKAGE_DATA
+    from benchmark.card import task_section
 
-    card = PACKAGE_DATA / "phasebench" / "README.md"
-    if not card.is_file():
-        return None
-    text = card.read_text(encoding="utf-8")
-    start = text.find(f"\n## {task} (version")
-    if start < 0:
-        return None
-    end = text.find("\n## ", start + 1)
-    section = text[start:end if end > 0 else None].strip().split("\n", 1)[-1]  # drop the heading
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(section)
+    body = task_section(task).split("\n", 1)[-1]  # the page has its own heading
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(body)
