@@ -8,6 +8,7 @@ from .db import db
 from .enqueue import enqueue
 from .evaluate import evaluate
 from .results import results
+from .results_card import card as results_card
 from .jobs import jobs
 from .serve import serve
 from .sweep import sweep
@@ -23,6 +24,8 @@ __all__ = ["main"]
 def main() -> None:
     """PhaseBench: benchmark tasks with planted ground truth for physics-of-AI-safety methods."""
 
+
+results.add_command(results_card)
 
 for command in (tasks, data, validate, evaluate, serve, db, enqueue, worker, jobs, sweep, results, ci):
     main.add_command(command)

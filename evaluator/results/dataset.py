@@ -136,22 +136,23 @@ def export_results(engine: Engine, out_dir: Path | str) -> ExportSummary:
     return ExportSummary(out_dir, n_evaluations, n_instances, dict(sorted(counts.items())))
 
 
+def _instance_statuses() -> str:
+    from ..store import InstanceStatus
+
+    return ", ".join(v for k, v in vars(InstanceStatus).items() if k.isupper())
+
+
 def _card(n_evaluations: int, n_instances: int, counts: Counter[str], statuses: Counter[str],
           n_submissions: int) -> str:
+    from huggingface_hub import DatasetCardData
+
+    from benchmark.card import make_card
+
     table = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items())) or "| (none) | 0 |"
     status_line = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "none"
-    return f"""---
-license: mit
-pretty_name: PhaseBench results
-tags:
-- benchmark
-- leaderboard
-configs:
-- config_name: evaluations
-  data_files: {RECORDS_FILE}
----
-
-# PhaseBench results
+    data = DatasetCardData(license="mit", pretty_name="PhaseBench results", tags=["benchmark", "leaderboard"],
+                           configs=[{"config_name": "evaluations", "data_files": RECORDS_FILE}])
+    return str(make_card(data, f"""# PhaseBench results
 
 Every evaluation the PhaseBench evaluator stored: {n_evaluations} evaluation(s) of {n_submissions}
 submission(s), {n_instances} per-instance row(s). Status counts: {status_line}.
@@ -173,8 +174,8 @@ submission(s), {n_instances} per-instance row(s). Status counts: {status_line}.
 - Scores: `status`, `headline_metric`, `headline` with its 95% bootstrap interval
   (`headline_ci_low`, `headline_ci_high`), `metrics` (every metric and group aggregate),
   `n_instances`, `n_failed`, `runtime_s`.
-- `instances`: one row per benchmark instance, with its `status` (ok, error, timeout, memory,
-  output, invalid, crash), `metrics`, `runtime_s`, `error` and task-defined `details`.
+- `instances`: one row per benchmark instance, with its `status` ({_instance_statuses()}),
+  `metrics`, `runtime_s`, `error` and task-defined `details`.
 
 Only evaluations with status `complete` or `partial` are results; `running`, `interrupted` and
 `failed` rows are kept so that the history is complete.
@@ -185,7 +186,7 @@ Only evaluations with status `complete` or `partial` are results; `running`, `in
 phasebench results import --db postgresql+psycopg://.../phasebench path/to/this/folder
 phasebench serve --db postgresql+psycopg://.../phasebench
 ```
-"""
+"""))
 
 
 def read_records(folder: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:

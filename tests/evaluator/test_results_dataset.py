@@ -97,6 +97,8 @@ def test_records_carry_provenance_instances_and_format(tmp_path):
     card = (tmp_path / "ds" / "README.md").read_text()
     assert card.startswith("---\n") and f"data_files: {RECORDS_FILE}" in card
     assert "| planted-features/dev | 8 |" in card
+    # the statuses an instance row can hold are the store's, every one of them (budget was missing)
+    assert "(ok, error, timeout, memory, output, invalid, crash, budget)" in card
 
 
 def test_round_trip_is_byte_identical_on_each_database(tmp_path, db_url):
