@@ -101,7 +101,7 @@ def test_the_test_split_job_is_dispatched_on_main_behind_its_environment():
     # environment's deployment-branch policy and the runner group stop it), but it makes such a
     # dispatch of this file fail before it asks for a runner.
     assert "github.ref == 'refs/heads/main'" in job["if"]
-    # The runner comes from the group that only this workflow on main may use (README, operator section).
+    # The runner comes from the group that only this workflow on main may use (docs/ci.md).
     assert job["runs-on"]["group"] == "phasebench-test-split"
     # The reviewed commit is checked on a GitHub-hosted runner before the self-hosted one is asked for.
     verify = doc["jobs"][job["needs"]]
