@@ -34,8 +34,11 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from .settings import PACKAGE_DATA, get_settings
+
 __all__ = [
     "BOARD_SPLITS",
+    "PACKAGE_DATA",
     "PUBLIC_SPLITS",
     "SPLITS",
     "DataError",
@@ -58,7 +61,6 @@ PUBLIC_SPLITS = ("train", "dev")
 #: The splits a leaderboard shows and ranks. Train is for fitting: a score there says how well a method
 #: fits what it was fitted on, so it never enters a board.
 BOARD_SPLITS = ("dev", "test")
-PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 REVISION_FILE = ".phasebench-revision"  # written by `phasebench data pull`: the hub commit
 HIDDEN_INDEX = "hidden.jsonl"
 
@@ -68,11 +70,11 @@ class DataError(RuntimeError):
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("PHASEBENCH_DATA", PACKAGE_DATA / "phasebench"))
+    return get_settings().data
 
 
 def default_private_dir() -> Path:
-    return Path(os.environ.get("PHASEBENCH_PRIVATE_DIR", PACKAGE_DATA / "private"))
+    return get_settings().private_dir
 
 
 def sha256_file(path: Path) -> str:

@@ -19,11 +19,12 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .settings import RETIRED, Settings, env_name, get_settings, retired_in_environment
 
 __all__ = [
     "MIN_SECRET_BYTES",
@@ -38,9 +39,9 @@ __all__ = [
 ]
 
 MIN_SECRET_BYTES = 16  # 128 bits
-SECRET_ENV = "PHASEBENCH_TEST_SECRET"
-SECRET_FILE_ENV = "PHASEBENCH_TEST_SECRET_FILE"
-_LEGACY_ENV = "PHASEBENCH_TEST_SEED"
+SECRET_ENV = env_name("test_secret")
+SECRET_FILE_ENV = env_name("test_secret_file")
+_RETIRED_SEED = "PHASEBENCH_TEST_SEED"
 _ID_HEX = 16  # 64 bits: collisions within a split are astronomically unlikely, and are checked anyway
 
 
@@ -118,8 +119,8 @@ def new_secret_text() -> str:
             return text
 
 
-def default_secret_file(environ: Mapping[str, str] | None = None) -> Path:
-    return Path((os.environ if environ is None else environ).get(SECRET_FILE_ENV, "var/test-secret"))
+def default_secret_file(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).test_secret_file
 
 
 def write_secret_file(path: Path, text: str, force: bool = False) -> None:
@@ -137,16 +138,15 @@ def write_secret_file(path: Path, text: str, force: bool = False) -> None:
         os.close(fd)
 
 
-def load_test_secret(environ: Mapping[str, str] | None = None) -> SplitSecret:
+def load_test_secret(settings: Settings | None = None) -> SplitSecret:
     """The operator's test-split key: ``$PHASEBENCH_TEST_SECRET`` (hex; for CI secrets), else the file
     ``$PHASEBENCH_TEST_SECRET_FILE`` (default ``var/test-secret``). SecretError says what to do."""
-    env = os.environ if environ is None else environ
-    if env.get(_LEGACY_ENV) and not env.get(SECRET_ENV):
-        raise SecretError(f"{_LEGACY_ENV} is no longer read: an integer seed can be guessed. Make a key with "
-                          f"`phasebench data secret new` (or set {SECRET_ENV} to one)")
-    if env.get(SECRET_ENV):
-        return SplitSecret.parse(env[SECRET_ENV], f"${SECRET_ENV}")
-    path = default_secret_file(env)
+    settings = settings or get_settings()
+    if settings.test_secret is not None:
+        return SplitSecret.parse(settings.test_secret.get_secret_value(), f"${SECRET_ENV}")
+    if _RETIRED_SEED in retired_in_environment():
+        raise SecretError(f"{_RETIRED_SEED} is no longer read: {RETIRED[_RETIRED_SEED]}")
+    path = default_secret_file(settings)
     if not path.exists():
         raise SecretError(f"{path}: no test-split secret (make one with `phasebench data secret new`, or set "
                           f"{SECRET_ENV})")

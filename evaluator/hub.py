@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from benchmark.dataset import REVISION_FILE
+from benchmark.settings import get_settings
 
 __all__ = ["PushPlan", "ResultsPushPlan", "plan_push", "commit_operations", "push_dataset", "pull_dataset",
            "parse_data_repo", "resolve_data_repo", "cached_dataset_dir", "plan_results_push", "push_results", "KEPT_REMOTE_FILES"]
@@ -134,9 +135,7 @@ def push_results(plan: ResultsPushPlan, repo_id: str) -> str:
 
 def cached_dataset_dir(repo_id: str, commit: str) -> Path:
     """Where a pinned hub revision is kept locally, so later runs work offline."""
-    import os
-    base = Path(os.environ.get("PHASEBENCH_CACHE", Path.home() / ".cache" / "phasebench"))
-    return base / repo_id.replace("/", "--") / commit
+    return get_settings().cache / repo_id.replace("/", "--") / commit
 
 
 def parse_data_repo(spec: str) -> tuple[str, str]:

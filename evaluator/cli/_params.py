@@ -11,11 +11,13 @@ from pydantic import ValidationError
 
 from benchmark.dataset import SPLITS
 from benchmark.registry import UnknownNameError
+from benchmark.settings import get_settings
 from benchmark.task import get_task
 
 from ..queue.config import DEFAULT_BROKER_URL, DEFAULT_QUEUE_PREFIX, import_task_modules
 from ..request import EvaluationRequest, first_error
 from ..sandbox import SANDBOXES
+from ..store.session import DEFAULT_DB_URL
 
 __all__ = ["known_task_names", "db_option", "broker_option", "queue_option", "task_module_option",
            "request_options"]
@@ -31,27 +33,32 @@ def known_task_names(ctx: click.Context, param: click.Parameter, names: tuple[st
     return names
 
 
+# Click reads no variable for these: a flag left out is None, and the settings (benchmark/settings.py)
+# supply the variable or the default, so the command line, the queue and the website resolve them
+# one way.
 db_option = click.option(
-    "--db", "db_url", envvar="PHASEBENCH_DB",
-    help="results database URL (default: $PHASEBENCH_DB or ./var/phasebench.sqlite); the job queue's "
+    "--db", "db_url",
+    help=f"results database URL (default: $PHASEBENCH_DB or {DEFAULT_DB_URL}); the job queue's "
          "commands and every worker must share it")
 broker_option = click.option(
-    "--broker", "broker_url", envvar="PHASEBENCH_BROKER", default=DEFAULT_BROKER_URL, show_default=True,
-    help="Celery broker URL: amqp://... (RabbitMQ) or redis://...")
+    "--broker", "broker_url",
+    help=f"Celery broker URL: amqp://... (RabbitMQ) or redis://... (default: $PHASEBENCH_BROKER or "
+         f"{DEFAULT_BROKER_URL})")
 queue_option = click.option(
-    "--queue", "queue_prefix", envvar="PHASEBENCH_QUEUE", default=DEFAULT_QUEUE_PREFIX, show_default=True,
-    help="queue name prefix (jobs go to <prefix>.cpu or <prefix>.cuda)")
+    "--queue", "queue_prefix",
+    help=f"queue name prefix: jobs go to <prefix>.cpu or <prefix>.cuda (default: $PHASEBENCH_QUEUE or "
+         f"{DEFAULT_QUEUE_PREFIX})")
 
 
 def _import_task_modules(ctx: click.Context, param: click.Parameter, modules: tuple[str, ...]) -> None:
-    import_task_modules(modules)
+    import_task_modules(modules or get_settings().task_modules)
 
 
 # Eager: the modules register their tasks before any other option (``--task``) is checked.
 task_module_option = click.option(
-    "--task-module", multiple=True, envvar="PHASEBENCH_TASK_MODULES", is_eager=True, expose_value=False,
-    callback=_import_task_modules,
-    help="import this module first to register extra tasks (repeatable; env: comma-separated)")
+    "--task-module", multiple=True, is_eager=True, expose_value=False, callback=_import_task_modules,
+    help="import this module first to register extra tasks (repeatable; default: $PHASEBENCH_TASK_MODULES, "
+         "comma-separated)")
 
 #: Each EvaluationRequest field that an option sets, and that option (errors name the option).
 _OPTION_OF_FIELD = {

@@ -16,7 +16,7 @@ from .evaluate import report_not_evaluated
 @queue_option
 @db_option
 @task_module_option
-def enqueue(request: EvaluationRequest, broker_url: str, queue_prefix: str, db_url: str | None) -> None:
+def enqueue(request: EvaluationRequest, broker_url: str | None, queue_prefix: str | None, db_url: str | None) -> None:
     """Queue one evaluation job per (submission, task) for `phasebench worker` to run.
 
     Takes the options of `phasebench evaluate`; each job records them and its worker honours them.
@@ -30,9 +30,10 @@ def enqueue(request: EvaluationRequest, broker_url: str, queue_prefix: str, db_u
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5)
     except Exception as exc:  # kombu raises the transport's own errors
+        broker = redact(config.broker_url) if "://" in config.broker_url else config.broker_url
         raise click.ClickException(
-            f"no broker answers at {redact(broker_url) if '://' in broker_url else broker_url} ({exc}); start "
-            "RabbitMQ (or give --broker redis://...), or evaluate inline with `phasebench evaluate`") from None
+            f"no broker answers at {broker} ({exc}); start RabbitMQ (or give --broker redis://...), or evaluate "
+            "inline with `phasebench evaluate`") from None
     engine = make_engine(config.database)
     rev = upgrade(engine)
     click.echo(f"results database: {redact(config.database)} (schema {rev})", err=True)

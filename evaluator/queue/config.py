@@ -1,18 +1,20 @@
-"""Where the queue lives: broker, results database, queue names, retry policy. From the environment
-(PHASEBENCH_BROKER, PHASEBENCH_DB, PHASEBENCH_QUEUE, ...) unless the command line says otherwise."""
+"""Where the queue lives: broker, results database, queue names, retry policy. From the settings
+(benchmark/settings.py: PHASEBENCH_BROKER, PHASEBENCH_DB, PHASEBENCH_QUEUE, ...) unless the command
+line says otherwise."""
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass, replace
 from typing import Iterable
+
+from benchmark.settings import default_of, get_settings
 
 from ..store.session import database_url
 
 __all__ = ["QueueConfig", "DEFAULT_BROKER_URL", "DEFAULT_QUEUE_PREFIX", "import_task_modules"]
 
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
-DEFAULT_QUEUE_PREFIX = "phasebench"
+DEFAULT_BROKER_URL: str = default_of("broker")
+DEFAULT_QUEUE_PREFIX: str = default_of("queue")
 
 
 @dataclass(frozen=True)
@@ -21,21 +23,19 @@ class QueueConfig:
     db_url: str | None = None
     queue_prefix: str = DEFAULT_QUEUE_PREFIX
     #: Retries of one job after an infrastructure failure (sandbox, database), with backoff.
-    max_infra_retries: int = 10
+    max_infra_retries: int = default_of("job_max_retries")
     #: Give up on a job whose attempts keep dying (e.g. it kills every worker that takes it).
-    max_attempts: int = 20
-    retry_backoff_s: float = 1.0
+    max_attempts: int = default_of("job_max_attempts")
+    retry_backoff_s: float = default_of("job_retry_backoff_s")
     retry_backoff_max_s: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> "QueueConfig":
-        env = os.environ
-        cfg = cls(broker_url=env.get("PHASEBENCH_BROKER", DEFAULT_BROKER_URL),
-                  db_url=database_url(),
-                  queue_prefix=env.get("PHASEBENCH_QUEUE", DEFAULT_QUEUE_PREFIX),
-                  max_infra_retries=int(env.get("PHASEBENCH_JOB_MAX_RETRIES", cls.max_infra_retries)),
-                  max_attempts=int(env.get("PHASEBENCH_JOB_MAX_ATTEMPTS", cls.max_attempts)),
-                  retry_backoff_s=float(env.get("PHASEBENCH_JOB_RETRY_BACKOFF_S", cls.retry_backoff_s)))
+        """The settings, with each override that is not None (a command-line flag) in its place."""
+        settings = get_settings()
+        cfg = cls(broker_url=settings.broker, db_url=settings.db, queue_prefix=settings.queue,
+                  max_infra_retries=settings.job_max_retries, max_attempts=settings.job_max_attempts,
+                  retry_backoff_s=settings.job_retry_backoff_s)
         return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
     def queue_for(self, device: str) -> str:

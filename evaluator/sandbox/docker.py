@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmark.settings import default_of, get_settings
+
 from .base import (MAX_OPEN_FILES, SHM_MB, TMP_MB, Sandbox, SandboxError, WorkerCancelled, WorkerJob, WorkerResult,
                    apply_oracle_usage, collect_result, job_files, oracle_served, remove_tree, stage_file, tail_file,
                    worker_environment, write_job)
@@ -29,7 +31,7 @@ from .syscall_policy import container_profile
 
 __all__ = ["DockerSandbox", "DEFAULT_IMAGE"]
 
-DEFAULT_IMAGE = "localhost/phasebench-evaluator:latest"
+DEFAULT_IMAGE: str = default_of("image")
 # Podman's default profile (containers-common) with clone and unshare allowed only without
 # namespace flags, as Docker's default has it, and clone3 answered ENOSYS (its flags sit behind a
 # pointer seccomp cannot read): Podman's own default lets a container create a user namespace.
@@ -43,9 +45,11 @@ class DockerSandbox(Sandbox):
     isolated = True
 
     def __init__(self, image: str | None = None, base_url: str | None = None, gpu: str | None = None):
-        self.image = image or os.environ.get("PHASEBENCH_IMAGE", DEFAULT_IMAGE)
-        self.base_url = base_url or os.environ.get("PHASEBENCH_DOCKER_HOST") or os.environ.get("DOCKER_HOST")
-        self.gpu = gpu or os.environ.get("PHASEBENCH_GPU", "0")
+        settings = get_settings()
+        self.image = image or settings.image
+        # DOCKER_HOST is the Docker client's own variable, the usual way to point it elsewhere.
+        self.base_url = base_url or settings.docker_host or os.environ.get("DOCKER_HOST")
+        self.gpu = gpu or settings.gpu
         self._client = None
         self._seccomp: str | None = None
 

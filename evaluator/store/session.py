@@ -1,7 +1,6 @@
 """The one module that owns database engines and sessions for the evaluator and the website."""
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, TypeVar
@@ -10,14 +9,16 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from benchmark.settings import default_of, get_settings
+
 __all__ = ["DEFAULT_DB_URL", "database_url", "make_engine", "session_scope", "redact", "RowMissing", "get_row"]
 
-DEFAULT_DB_URL = "sqlite:///var/phasebench.sqlite"
+DEFAULT_DB_URL: str = default_of("db")
 
 
 def database_url(url: str | None = None) -> str:
     """The URL given, else $PHASEBENCH_DB, else a SQLite file under ./var/."""
-    return url or os.environ.get("PHASEBENCH_DB") or DEFAULT_DB_URL
+    return url or get_settings().db
 
 
 def redact(url: str) -> str:
