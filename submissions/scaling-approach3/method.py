@@ -15,25 +15,10 @@ from __future__ import annotations
 from phasebench_baselines import approach3 as a3
 from phasebench_baselines import scaling as sc
 
-try:  # shipped with scikit-learn
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
-
 #: the interval's multiplier: the smallest K (steps of 0.1) whose 90% intervals cover 85% of the
 #: held-out losses of the train split's 68 instances (phasebench_baselines.scaling; calibrate_intervals.py)
 K = 2.3
 
 
-def _predict(problem):
-    out, notes, _ = sc.answer(problem, [a3.LAW], K)
-    sc.log_notes("scaling-approach3", problem, notes)
-    return out
-
-
 def predict(problem):
-    # one BLAS thread: the arrays are tiny and idle BLAS threads only cost time on a shared core
-    if threadpool_limits is None:
-        return _predict(problem)
-    with threadpool_limits(limits=1):
-        return _predict(problem)
+    return sc.predict("scaling-approach3", problem, [a3.LAW], K)

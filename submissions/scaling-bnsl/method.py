@@ -26,13 +26,7 @@ from __future__ import annotations
 import numpy as np
 from phasebench_baselines import approach3 as a3
 from phasebench_baselines import scaling as sc
-from scipy.optimize import least_squares
 from scipy.special import expit
-
-try:  # shipped with scikit-learn
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
 
 F_SCALE = 1e-3
 N_REFINE = 16
@@ -115,12 +109,8 @@ def _grid_objective(G, lx, ly, w, chunk=256):
 
 
 def _ls(theta0, lx, ly, w, tol=1e-10, max_nfev=400):
-    lo, hi = _bounds(lx, ly)
-    th0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
-    res = least_squares(_resid, th0, jac=_jac, bounds=(lo, hi), args=(lx, ly, np.sqrt(w)),
-                        loss="soft_l1", f_scale=F_SCALE, method="trf",
-                        xtol=tol, ftol=tol, gtol=tol, max_nfev=max_nfev)
-    return res.x, float(res.cost)
+    return sc.soft_l1_least_squares(_resid, _jac, theta0, _bounds(lx, ly), (lx, ly, np.sqrt(w)), F_SCALE,
+                                    tol, max_nfev)
 
 
 def fit(LX, ly, w=None):
@@ -130,12 +120,7 @@ def fit(LX, ly, w=None):
     lo, hi = _bounds(lx, ly)
     G = np.clip(_grid(lx, ly), lo, hi)
     order = np.argsort(_grid_objective(G, lx, ly, w), kind="stable")[:N_REFINE]
-    best, best_f = None, np.inf
-    for i in order:
-        th, f = _ls(G[i], lx, ly, w)
-        if f < best_f - 1e-15:
-            best, best_f = th, f
-    return best
+    return sc.best_refinement((G[i] for i in order), lambda th0: _ls(th0, lx, ly, w), tol=1e-15)
 
 
 def _check(theta, LX, ly):
@@ -158,17 +143,6 @@ LAW = sc.Law(name="broken power law (one break)", fit=fit,
              check=_check)
 
 
-def _predict(problem):
-    names, *_ = sc.parse_problem(problem)
-    chain = [LAW, a3.LAW] if len(names) == 1 else [a3.LAW]
-    out, notes, _ = sc.answer(problem, chain, K)
-    sc.log_notes("scaling-bnsl", problem, notes)
-    return out
-
-
 def predict(problem):
-    # one BLAS thread: the arrays are tiny and idle BLAS threads only cost time on a shared core
-    if threadpool_limits is None:
-        return _predict(problem)
-    with threadpool_limits(limits=1):
-        return _predict(problem)
+    # one variable: this law, then approach 3; two (N, D): approach 3 (no separate N and D exponents here)
+    return sc.predict("scaling-bnsl", problem, lambda names: [LAW, a3.LAW] if len(names) == 1 else [a3.LAW], K)

@@ -15,11 +15,6 @@ import numpy as np
 from phasebench_baselines import scaling as sc
 from scipy.optimize import lsq_linear
 
-try:  # shipped with scikit-learn
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
-
 SLOPE_MAX = 10.0
 #: the interval's multiplier: the smallest K (steps of 0.1) whose 90% intervals cover 85% of the
 #: held-out losses of the train split's 68 instances (phasebench_baselines.scaling; calibrate_intervals.py)
@@ -48,15 +43,5 @@ LAW = sc.Law(name="log-log power law", fit=fit, refit=lambda th, LX, ly, w: fit(
              log_predict=log_predict, exponents=lambda th: [float(s) for s in th[1:]], check=_check)
 
 
-def _predict(problem):
-    out, notes, _ = sc.answer(problem, [LAW], K)
-    sc.log_notes("scaling-loglog", problem, notes)
-    return out
-
-
 def predict(problem):
-    # one BLAS thread: the arrays are tiny and idle BLAS threads only cost time on a shared core
-    if threadpool_limits is None:
-        return _predict(problem)
-    with threadpool_limits(limits=1):
-        return _predict(problem)
+    return sc.predict("scaling-loglog", problem, [LAW], K)

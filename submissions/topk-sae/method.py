@@ -18,7 +18,10 @@ Pipeline
 
 Architecture: z = TopK(ReLU(W_enc x + b_enc)), x_hat = W_dec^T z, decoder rows renormalised to
 unit norm after every Adam step, encoder initialised as the (random) decoder, latents that did not
-fire during the last 250 steps re-initialised to the direction of a high-residual sample.
+fire during the last 250 steps re-initialised to the direction of a high-residual sample. The
+rescaling, the initialisation and the training loop (Adam, the renormalisation and the resampling)
+are phasebench_baselines.sae's, shared with relu-sae; this baseline is its TopK encoder, the choice
+of k, the selection of atoms and its constants below.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import math
 
 import numpy as np
 import torch
+from phasebench_baselines import sae
 
 K_GRID = (2, 3, 4, 6, 8, 12, 16)
 BATCH = 256
@@ -44,57 +48,10 @@ def _topk_codes(x, w_enc, b_enc, k):
     return torch.zeros_like(pre).scatter(1, inds, torch.relu(vals))
 
 
-def _init(m, d, gen, device):
-    w = torch.randn(m, d, generator=gen).to(device)
-    w = w / w.norm(dim=1, keepdim=True)
-    return w.clone(), w.clone(), torch.zeros(m, device=device)
-
-
-def _train(x, k, steps, gen, device, init):
+def _train(x, k, steps, gen, init):
     """Train a TopK SAE on x (N, d) from init = (w_dec, w_enc, b_enc); returns the new triple."""
-    n_samp, d = x.shape
-    w_dec, w_enc, b_enc = (t.clone().requires_grad_(True) for t in init)
-    m = w_dec.shape[0]
-    params = (w_dec, w_enc, b_enc)
-    opt = torch.optim.Adam(params, lr=LR)
-    bs = min(BATCH, n_samp)
-    fires = torch.zeros(m, device=device)
-    perm = torch.randperm(n_samp, generator=gen).to(device)
-    pos = 0
-    for step in range(steps):
-        if pos + bs > n_samp:
-            perm = torch.randperm(n_samp, generator=gen).to(device)
-            pos = 0
-        xb = x[perm[pos:pos + bs]]
-        pos += bs
-        z = _topk_codes(xb, w_enc, b_enc, k)
-        x_hat = z @ w_dec
-        loss = ((x_hat - xb) ** 2).sum(1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            w_dec.div_(w_dec.norm(dim=1, keepdim=True).clamp_min(1e-8))
-            fires += (z > 0).sum(0)
-            if (step + 1) % RESAMPLE_EVERY == 0:
-                dead = (fires == 0).nonzero().flatten()
-                if dead.numel() and step < 0.8 * steps:
-                    res = (xb - x_hat.detach())
-                    weight = (res ** 2).sum(1).cpu().double() + 1e-12
-                    pick = torch.multinomial(weight, dead.numel(), replacement=dead.numel() > bs,
-                                             generator=gen).to(device)
-                    new = res[pick]
-                    new = new / new.norm(dim=1, keepdim=True).clamp_min(1e-8)
-                    w_dec[dead] = new
-                    w_enc[dead] = 0.5 * new
-                    b_enc[dead] = 0.0
-                    for p in params:
-                        st = opt.state[p]
-                        if st:
-                            st["exp_avg"][dead] = 0.0
-                            st["exp_avg_sq"][dead] = 0.0
-                fires.zero_()
-    return w_dec.detach(), w_enc.detach(), b_enc.detach()
+    return sae.train(x, init, lambda xb, w_enc, b_enc: _topk_codes(xb, w_enc, b_enc, k), steps, gen,
+                     lr=LR, batch=BATCH, resample_every=RESAMPLE_EVERY)
 
 
 def _fvu(x, w_dec, w_enc, b_enc, k, chunk=65536):
@@ -126,11 +83,11 @@ def sweep_k(x, m, gen, device):
     n_val = max(1, min(n_samp // 10, 20_000))
     idx = torch.randperm(n_samp, generator=gen).to(device)
     x_val, x_tr = x[idx[:n_val]], x[idx[n_val:]]
-    state = _init(m, d, gen, device)
+    state = sae.init(m, d, gen, device)
     fvus = []
     for i, k in enumerate(grid):
         steps = (FIRST_STAGE if i == 0 else STAGE) // BATCH
-        state = _train(x_tr, k, steps, gen, device, state)
+        state = _train(x_tr, k, steps, gen, state)
         fvus.append(_fvu(x_val, *state, k))
     return grid, fvus
 
@@ -140,22 +97,14 @@ def estimate_k(grid, fvus):
 
 
 def recover_features(problem: dict) -> np.ndarray:
-    device = torch.device(problem.get("device", "cpu"))
-    if device.type == "cpu":
-        torch.set_num_threads(min(2, torch.get_num_threads()))
-    seed = int(problem.get("seed", 0))
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    x, gen, device = sae.prepare(problem)
     n = int(problem["n_features"])
-    x = torch.as_tensor(np.ascontiguousarray(problem["samples"], dtype=np.float32)).to(device)
-    scale = float(x.pow(2).sum(1).mean().sqrt())
-    x = x / max(scale, 1e-30)
 
     m = int(math.ceil(OVERCOMPLETE * n))
     grid, fvus = sweep_k(x, m, gen, device)
     k = estimate_k(grid, fvus)
     # Final model: trained from a fresh random initialisation at the chosen k.
-    w_dec, w_enc, b_enc = _train(x, k, FINAL_STAGE // BATCH, gen, device, _init(m, x.shape[1], gen, device))
+    w_dec, w_enc, b_enc = _train(x, k, FINAL_STAGE // BATCH, gen, sae.init(m, x.shape[1], gen, device))
 
     # Keep n atoms: rank latents by activation mass, drop near-duplicates.
     mass = torch.zeros(m, device=device)

@@ -9,6 +9,7 @@ import shutil
 import sys
 from collections import defaultdict
 
+import numpy as np
 import pytest
 
 from benchmark.task import get_task
@@ -91,9 +92,10 @@ def test_the_installed_library_is_the_source():
 
 
 def test_the_library_never_imports_the_benchmark_or_the_evaluator():
-    """They hold the answers (and the evaluator is not in the sandbox): numpy and scipy only."""
-    allowed = {"__future__", "math", "sys", "json", "collections", "dataclasses", "typing", "pathlib",
-               "importlib", "numpy", "scipy"}
+    """They hold the answers (and the evaluator is not in the sandbox): numpy and scipy only, and
+    what every sandbox provides besides (torch for sae, threadpoolctl with scikit-learn)."""
+    allowed = {"__future__", "math", "sys", "json", "collections", "contextlib", "dataclasses", "typing",
+               "pathlib", "importlib", "numpy", "scipy", "torch", "threadpoolctl"}
     for path in sorted(SOURCE.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
@@ -112,3 +114,27 @@ def test_no_two_submission_folders_hold_the_same_file():
             where[hashlib.sha256(path.read_bytes()).hexdigest()].append(rel)
     copies = [sorted(str(p) for p in paths) for paths in where.values() if len({p.parts[0] for p in paths}) > 1]
     assert not copies, f"the same file in several submission folders (move it to phasebench_baselines): {copies}"
+
+
+def test_the_libraries_white_box_forward_pass_is_the_benchmarks_reference_bit_for_bit():
+    """phasebench_baselines.rare holds a copy of the forward passes of benchmark/tasks/rare_behavior/
+    models.py, on purpose: the sandbox cannot import the benchmark (it holds the generators and the
+    answers), and the benchmark's truth must not depend on a library the baselines' maintainers edit.
+    The copy must not drift: on the weights as the dataset stores them (float32, int64 shapes), the
+    white-box Model's outputs equal the reference forward's exactly."""
+    from benchmark.tasks.rare_behavior.models import forward, transformer_arrays
+    from phasebench_baselines.rare import Model
+
+    rng = np.random.default_rng(0)
+    dims = (6, 32, 32, 3)
+    mlp = {}
+    for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+        mlp[f"w{i}"] = rng.standard_normal((fan_out, fan_in)).astype(np.float32)
+        mlp[f"b{i}"] = rng.standard_normal(fan_out).astype(np.float32)
+    x = rng.uniform(-1, 1, (500, dims[0]))
+    tf = transformer_arrays(rng, vocab=7, length=5, width=16, n_layers=2, n_heads=2)
+    tokens = rng.integers(0, 7, (500, 5))
+    for architecture, family, arrays, inputs in (("mlp", "F1", mlp, x), ("transformer", "F3", tf, tokens)):
+        problem = {"architecture": architecture, "family": family, **{f"model.{k}": v for k, v in arrays.items()}}
+        got = Model(problem).outputs(inputs)
+        assert np.array_equal(got, forward(architecture, arrays, inputs)), architecture

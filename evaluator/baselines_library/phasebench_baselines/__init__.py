@@ -12,8 +12,11 @@ result is reused only for the same sha256.
     phasebench_baselines.approach3  scaling-exponents: the Chinchilla approach-3 law (a fallback of
                                     several baselines)
     phasebench_baselines.grok       grokking-onset: run features, and the helpers fit.py scripts use
+    phasebench_baselines.sae        planted-features: the sparse autoencoders' training loop (relu-sae,
+                                    topk-sae)
 
-numpy and scipy only; it never imports the benchmark or the evaluator (which hold the answers).
+numpy and scipy only (sae: torch, which every sandbox provides too); it never imports the benchmark
+or the evaluator (which hold the answers).
 """
 from importlib.metadata import PackageNotFoundError, version
 

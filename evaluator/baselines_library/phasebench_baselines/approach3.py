@@ -138,13 +138,8 @@ def fit(LX, ly, w=None, n_refine=N_REFINE):
     obj = _grid_objective(G, LX, ly, w)
     order = np.argsort(obj, kind="stable")[:n_refine]
     bounds = _bounds(LX, ly)
-    best, best_f = None, np.inf
-    for i in order:
-        th0 = np.clip(G[i], [b[0] for b in bounds], [b[1] for b in bounds])
-        th, f = _lbfgs(th0, LX, ly, w, bounds)
-        if f < best_f - 1e-12:
-            best, best_f = th, f
-    return best
+    starts = (np.clip(G[i], [b[0] for b in bounds], [b[1] for b in bounds]) for i in order)
+    return sc.best_refinement(starts, lambda th0: _lbfgs(th0, LX, ly, w, bounds), tol=1e-12)
 
 
 def refit(theta0, LX, ly, w=None):

@@ -19,16 +19,26 @@ The rules every baseline's answer obeys:
     intervals cover 85% of the held-out losses of the task's train split (68 instances of families A
     and B, public answers, no instance shared with dev or test; scaling-approach3/
     calibrate_intervals.py). The k that minimises the interval score there covers less.
-numpy and scipy only.
+``predict`` is a baseline's entry point around ``answer``: its fallbacks said on stderr under its
+name, with one BLAS thread. ``soft_l1_least_squares`` and ``best_refinement`` are the robust
+multi-start fit that scaling-bnsl, scaling-m4 and approach 3 run on their own laws and starts.
+numpy and scipy only (and threadpoolctl, shipped with scikit-learn, where present).
 """
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.optimize import least_squares
+
+try:  # shipped with scikit-learn, which every sandbox provides
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
 
 ALL_VARS = ("N", "D", "C", "step")
 LN10 = float(np.log(10.0))
@@ -100,6 +110,27 @@ def vanished(shares, names=("alpha", "beta")):
             return (f"the term of {name} is {s:.2g} of the loss at the largest observed scale: the law has "
                     "flattened inside the data, its exponent is not identified")
     return None
+
+
+def soft_l1_least_squares(resid, jac, theta0, bounds, args, f_scale, tol, max_nfev):
+    """(theta, cost): scipy's trust-region least squares of ``resid`` (Jacobian ``jac``) with the
+    soft-L1 loss of scale ``f_scale``, from theta0 moved just inside ``bounds = (lo, hi)``."""
+    lo, hi = bounds
+    th0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
+    res = least_squares(resid, th0, jac=jac, bounds=(lo, hi), args=args, loss="soft_l1", f_scale=f_scale,
+                        method="trf", xtol=tol, ftol=tol, gtol=tol, max_nfev=max_nfev)
+    return res.x, float(res.cost)
+
+
+def best_refinement(starts, refine, tol):
+    """The theta of the lowest cost among ``refine(start) -> (theta, cost)`` over the starts, in
+    order; a later start replaces the best only with a cost lower by more than ``tol``."""
+    best, best_f = None, np.inf
+    for start in starts:
+        th, f = refine(start)
+        if f < best_f - tol:
+            best, best_f = th, f
+    return best
 
 
 def scale_of(LX):
@@ -217,3 +248,20 @@ def finalize(pred_log, half, LQ, rate, notes, y):
 def log_notes(name, problem, notes):
     for note in notes:
         print(f"{name} [{problem.get('instance_id', '?')}]: {note}", file=sys.stderr)
+
+
+def one_blas_thread():
+    """A context with one BLAS thread: the arrays are tiny and idle BLAS threads only cost time on a
+    shared core (a no-op without threadpoolctl)."""
+    return threadpool_limits(limits=1) if threadpool_limits is not None else contextlib.nullcontext()
+
+
+def predict(name: str, problem, chain: Sequence[Law] | Callable[[list[str]], Sequence[Law]], k: float):
+    """A baseline's answer: ``answer`` with its chain of laws (or a function of the problem's varying
+    variables' names that returns the chain) and its k, the fallbacks written to stderr under the
+    baseline's ``name``, all with one BLAS thread."""
+    with one_blas_thread():
+        laws = chain(parse_problem(problem)[0]) if callable(chain) else chain
+        out, notes, _ = answer(problem, laws, k)
+        log_notes(name, problem, notes)
+        return out
