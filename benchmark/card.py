@@ -101,8 +101,12 @@ def task_section(task: Task) -> str:
     if meta.breakdowns:
         parts.append("**Breakdowns**: " + "; ".join(f"{b.title} (`{b.key}`)" for b in meta.breakdowns) + ".")
     lim = meta.limits
-    parts.append(f"**Limits** per instance: {lim.wall_time_s:g} s wall time, {lim.memory_mb} MB memory, "
-                 f"{lim.output_mb:g} MB output.")
+    wall = f"{lim.wall_time_s:g} s wall time"
+    if lim.wall_time_by is not None:
+        by = lim.wall_time_by
+        wall = (f"wall time by `{by.field}`: " + ", ".join(f"`{k}` {v:g} s" for k, v in by.seconds.items())
+                + f" ({lim.wall_time_s:g} s for any other value)")
+    parts.append(f"**Limits** per instance: {wall}, {lim.memory_mb} MB memory, {lim.output_mb:g} MB output.")
     pins = [f"dev `{meta.dataset.revision}`"]
     if meta.dataset.train_revision:
         pins.append(f"train `{meta.dataset.train_revision}`")

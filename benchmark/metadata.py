@@ -4,12 +4,13 @@ Unknown keys are rejected so that a typo in a declaration fails at import, not i
 """
 from __future__ import annotations
 
+import math
 import re
-from typing import Literal, NamedTuple
+from typing import Any, Literal, Mapping, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Metric", "ResourceLimits", "FieldSpec", "AnswerField", "DatasetRef", "PlotSpec", "Breakdown", "TaskMetadata",
+__all__ = ["Metric", "ResourceLimits", "WallTimeBy", "FieldSpec", "AnswerField", "DatasetRef", "PlotSpec", "Breakdown", "TaskMetadata",
            "METRIC_PREFIX"]
 
 #: A plot axis that names a per-instance metric instead of a key of the instance details.
@@ -45,10 +46,45 @@ class Metric(_Strict):
         return a > b if self.higher_is_better else a < b
 
 
+class WallTimeBy(_Strict):
+    """Per-instance wall-time limits keyed by the value of one public string field of the instance
+    (grokking-onset's ``architecture``: each architecture's limit a share of what training one of its
+    runs costs). An instance whose value is not listed gets the limits' ``wall_time_s``."""
+    field: str = Field(min_length=1, description="a public field of kind 'str' of the task's input schema")
+    seconds: dict[str, float] = Field(min_length=1, description="the field's value -> wall-time limit (s)")
+
+    @model_validator(mode="after")
+    def _positive(self) -> "WallTimeBy":
+        bad = {k: v for k, v in self.seconds.items() if not (v > 0 and math.isfinite(v))}
+        if bad:
+            raise ValueError(f"wall-time limits by {self.field} must be finite and > 0, got {bad}")
+        return self
+
+
 class ResourceLimits(_Strict):
-    wall_time_s: float = Field(gt=0)
+    wall_time_s: float = Field(gt=0, description="the wall-time limit (s); with wall_time_by, that of an instance "
+                               "whose field value it does not list")
     memory_mb: int = Field(gt=0)
     output_mb: float = Field(gt=0)
+    wall_time_by: WallTimeBy | None = Field(default=None, description=(
+        "per-instance wall-time limits by the value of a public str field (checked against the input schema)"))
+
+    def wall_time_for(self, public: Mapping[str, Any]) -> float:
+        """The wall-time limit of an instance with these public fields."""
+        by = self.wall_time_by
+        if by is None:
+            return self.wall_time_s
+        return by.seconds.get(str(public.get(by.field)), self.wall_time_s)
+
+    def for_instance(self, public: Mapping[str, Any]) -> "ResourceLimits":
+        """These limits with one wall time, the instance's: what a sandboxed worker runs under."""
+        if self.wall_time_by is None:
+            return self
+        return self.model_copy(update={"wall_time_s": self.wall_time_for(public), "wall_time_by": None})
+
+    def with_wall_time(self, seconds: float) -> "ResourceLimits":
+        """One wall time for every instance (an operator's override wins over the per-instance ones)."""
+        return self.model_validate({**self.model_dump(), "wall_time_s": seconds, "wall_time_by": None})
 
 
 FieldKind = Literal["array", "int", "float", "str", "bool"]
@@ -256,6 +292,10 @@ class TaskMetadata(_Strict):
             raise ValueError(f"unranked groups {unknown} are not among the groups {self.groups}")
         if bool(self.unranked_groups) != bool(self.unranked_because):
             raise ValueError("unranked_groups and unranked_because go together: say why the groups are left out")
+        by = self.limits.wall_time_by
+        if by is not None and (by.field not in self.input_schema or self.input_schema[by.field].kind != "str"):
+            raise ValueError(f"limits.wall_time_by.field {by.field!r} is not a public field of kind 'str' of the "
+                             "input schema")
         undeclared = [k for k, f in self.input_schema.items() if not f.public_because]
         if undeclared:
             raise ValueError(f"input fields {undeclared} do not say why they are public (public_because)")

@@ -44,7 +44,11 @@ class LimitOverrides(BaseModel):
     output_mb: float | None = Field(default=None, gt=0)
 
     def apply(self, limits: ResourceLimits) -> ResourceLimits:
+        """The task's limits with these in their place; a wall time given replaces the task's
+        per-instance ones (``wall_time_by``) as well: the operator's one limit holds for every instance."""
         given = {k: v for k, v in self.model_dump().items() if v is not None}
+        if "wall_time_s" in given:
+            given["wall_time_by"] = None
         return limits.model_validate({**limits.model_dump(), **given})
 
 

@@ -175,7 +175,9 @@ def _run_instances(submission: Submission, task: Task, split: SplitData, sandbox
                      **({"group": record.group} if record.group_public else {}),
                      "seed": instance_seed(record.id), "device": device},
             inputs_file=split.inputs_path(record.id), answer_fields=list(meta.answer_schema),
-            limits=limits, device=device, oracle=task.oracle(record, truth), threads=threads, cancel=cancel)
+            # the instance's own wall time where the task sets one per value of a public field
+            limits=limits.for_instance(record.public), device=device, oracle=task.oracle(record, truth),
+            threads=threads, cancel=cancel)
         return pool.submit(sandbox.run, job), truth
 
     def finish(index: int, result: WorkerResult, truth: dict) -> None:

@@ -88,7 +88,9 @@ _REQUEST_OPTIONS = (
                       "a queued job fetches it on its worker)"),
     click.option("--private-dir", type=click.Path(path_type=Path), default=None,
                  help="the test split's answers (default: $PHASEBENCH_PRIVATE_DIR)"),
-    click.option("--time-limit", type=float, default=None, help="override the task's per-instance wall-time limit (s)"),
+    click.option("--time-limit", type=float, default=None,
+                 help="override the task's per-instance wall-time limit (s): one for every instance, in place of "
+                      "per-instance ones (grokking-onset's per architecture)"),
     click.option("--memory-limit", type=int, default=None, help="override the task's per-instance memory limit (MB)"),
     click.option("--output-limit", type=float, default=None, help="override the task's per-instance output limit (MB)"),
     click.option("--workers", type=int, default=1, show_default=True,

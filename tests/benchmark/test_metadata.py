@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from benchmark.build_env import reference_env_in_effect
 from benchmark.dataset import SplitWriter, open_split
-from benchmark.metadata import DatasetRef, Metric, PlotSpec, TaskMetadata
+from benchmark.metadata import DatasetRef, FieldSpec, Metric, PlotSpec, ResourceLimits, TaskMetadata, WallTimeBy
 from benchmark.split_secret import SplitSecret, new_secret_text
 from benchmark.task import DEV_SECRET, all_tasks
 from tests.builders import one_per_group
@@ -100,6 +100,57 @@ def test_metric_direction_decides_better():
     down = Metric(name="b", description="", higher_is_better=False, best=0, worst=1)
     assert up.better(0.9, 0.1) and not up.better(0.1, 0.9)
     assert down.better(0.1, 0.9) and not down.better(0.9, 0.1)
+
+
+def _with_wall_time_by(by: dict) -> dict:
+    """Metadata keyword arguments with a str field ``kind``, an int field ``size`` and limits by ``by``."""
+    base = _meta_kwargs()
+    schema = {**base["input_schema"],
+              "kind": FieldSpec(kind="str", description="k", public_because="the question").model_dump(),
+              "size": FieldSpec(kind="int", description="n", public_because="the question").model_dump()}
+    return {**base, "input_schema": schema,
+            "limits": {"wall_time_s": 7, "memory_mb": 100, "output_mb": 1, "wall_time_by": by}}
+
+
+def test_wall_time_by_a_public_str_field_gives_each_instance_its_limit():
+    meta = TaskMetadata(**_with_wall_time_by({"field": "kind", "seconds": {"a": 2, "b": 30}}))
+    lim = meta.limits
+    assert lim.wall_time_for({"kind": "a"}) == 2 and lim.wall_time_for({"kind": "b"}) == 30
+    assert lim.wall_time_for({"kind": "c"}) == 7 and lim.wall_time_for({}) == 7   # not listed: wall_time_s
+    one = lim.for_instance({"kind": "b", "size": 3})
+    assert one.wall_time_s == 30 and one.wall_time_by is None and one.memory_mb == 100
+    assert lim.with_wall_time(5).for_instance({"kind": "b"}).wall_time_s == 5     # an override wins
+    plain = ResourceLimits(wall_time_s=9, memory_mb=1, output_mb=1)
+    assert plain.for_instance({"kind": "a"}) is plain
+
+
+@pytest.mark.parametrize("by, match", [
+    ({"field": "size", "seconds": {"1": 2}}, "'size' is not a public field of kind 'str'"),
+    ({"field": "seed", "seconds": {"a": 2}}, "'seed' is not a public field of kind 'str'"),
+    ({"field": "kind", "seconds": {"a": 0}}, "must be finite and > 0"),
+    ({"field": "kind", "seconds": {"a": float("inf")}}, "must be finite and > 0"),
+    ({"field": "kind", "seconds": {}}, "at least 1 item"),
+    ({"field": "kind", "seconds": {"a": 2}, "default": 3}, "Extra inputs are not permitted"),
+])
+def test_wall_time_by_is_validated_against_the_input_schema(by, match):
+    with pytest.raises(ValidationError, match=match):
+        TaskMetadata(**_with_wall_time_by(by))
+
+
+def test_wall_time_by_rejects_unknown_keys_on_its_own():
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        WallTimeBy.model_validate({"field": "kind", "seconds": {"a": 1}, "by": "kind"})
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
+def test_per_instance_limits_list_every_dev_value(task, dev_split_of):
+    """A task that sets its wall time per value of a field names every value its dev split has: no
+    instance falls back to the default limit unnoticed."""
+    by = task.metadata.limits.wall_time_by
+    if by is None:
+        return
+    values = {str(r.public[by.field]) for r in dev_split_of(task.name).instances}
+    assert values <= set(by.seconds), f"{task.name}: {sorted(values - set(by.seconds))} have no limit of their own"
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)

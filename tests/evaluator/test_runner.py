@@ -347,3 +347,52 @@ def test_forking_workers_while_scoring_does_not_hang_blas():
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
+
+
+def _speed_task_and_split(root: Path):
+    """A toy task whose wall-time limit depends on the public str field ``speed`` (1 s for 'fast', 60 s
+    for 'slow'), and a split of one instance of each."""
+    import numpy as np
+
+    from benchmark.dataset import SplitWriter, open_split
+    from benchmark.metadata import FieldSpec, ResourceLimits, WallTimeBy
+    from tests.evaluator.queue.echo_task import ECHO_TASK, EchoTask
+
+    meta = EchoTask.metadata
+    schema = {**meta.input_schema, "speed": FieldSpec(kind="str", description="how long the instance may take",
+                                                      public_because="the question")}
+    limits = ResourceLimits(wall_time_s=60, memory_mb=2000, output_mb=1,
+                            wall_time_by=WallTimeBy(field="speed", seconds={"fast": 1.0, "slow": 60.0}))
+
+    class SpeedTask(EchoTask):
+        metadata = meta.model_copy(update={"input_schema": schema, "limits": limits})
+
+    writer = SplitWriter(root, ECHO_TASK, "dev", root)
+    for i, speed in enumerate(("fast", "slow")):
+        writer.add(f"echo-{speed}", "all", {"x": i, "speed": speed}, {"x_array": np.array([i], dtype=np.int64)},
+                   {"y": np.array(i + 1.0)}, {})
+    writer.close()
+    return SpeedTask(), open_split(ECHO_TASK, "dev", root)
+
+
+def test_each_instance_runs_under_its_own_wall_time_limit(tmp_path, sqlite_store):
+    """The runner gives every worker its instance's limit (the task's per-value one), and an operator's
+    --time-limit (LimitOverrides) replaces them all."""
+    from evaluator.request import LimitOverrides
+    from tests.evaluator.queue.echo_task import echo_submission
+
+    from tests.builders import registered
+
+    task, split = _speed_task_and_split(tmp_path / "data")
+    with registered(task):
+        sub = load_submission(echo_submission(tmp_path, sleep_s=2.5))
+    out = evaluate_submission(sub, task, split, NoSandbox(), sqlite_store)
+    assert out.status == EvaluationStatus.PARTIAL and out.n_failed == 1
+    by_id = {r.instance_id: r for r in sqlite_store.evaluation(out.evaluation_id, with_instances=True).instances}
+    assert by_id["echo-fast"].status == "timeout" and "wall-time limit of 1 s" in by_id["echo-fast"].error
+    assert by_id["echo-slow"].status == "ok" and by_id["echo-slow"].metrics["error"] == 0.0
+
+    overridden = LimitOverrides(wall_time_s=30).apply(task.metadata.limits)
+    assert overridden.wall_time_by is None and overridden.for_instance({"speed": "fast"}).wall_time_s == 30
+    again = evaluate_submission(sub, task, split, NoSandbox(), sqlite_store, force=True, limits=overridden)
+    assert again.status == EvaluationStatus.COMPLETE and again.n_failed == 0

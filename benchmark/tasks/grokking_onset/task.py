@@ -10,7 +10,7 @@ import numpy as np
 from ...answers import scalar
 from ...dataset import InstanceRecord, SplitWriter
 from ...metadata import (AnswerField, Breakdown, DatasetRef, FieldKind, FieldSpec, Metric, PlotSpec, ResourceLimits,
-                         TaskMetadata)
+                         TaskMetadata, WallTimeBy)
 from ...task import GeneratedInstance, InstanceSpec, Task, register_task
 from ...split_secret import SplitSecret
 from .answer import onset
@@ -96,13 +96,28 @@ def _input_schema(with_test: bool) -> dict[str, FieldSpec]:
     return schema
 
 
+#: What training one run to its budget costs, in CPU seconds on one thread of the reference machine
+#: (perf/grokking_run_cost.py: the task's own eager trainer, one run alone), for the cheapest and the
+#: dearest shape of each architecture in the embedded designs. The public configuration is enough to
+#: train the run again (with another seed), so a method given that much time could re-simulate the
+#: run instead of predicting it (submissions/grok-floor-resimulate). Each architecture's limit is
+#: RESIMULATION_SHARE of its cheapest run's cost, so no instance's limit exceeds a tenth of its own.
+TRAINING_COST_S = {"mlp": (26.1, 135.4), "transformer": (49.2, 61.7)}
+RESIMULATION_SHARE = 0.1
+LIMITS = ResourceLimits(
+    wall_time_s=2.5, memory_mb=4096, output_mb=1,   # wall_time_s: an architecture not listed (none is)
+    wall_time_by=WallTimeBy(field="architecture", seconds={"mlp": 2.5, "transformer": 4.5}))
+
+
 def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
     name = "grokking-onset-with-test" if with_test else "grokking-onset"
     track = ("with the test loss and accuracy curves as well (the optimistic track)" if with_test else
              "from train-side signals only (the realistic track: no held-out data)")
     return TaskMetadata(
         name=name,
-        version=3,  # 3: the test split's runs drawn from the operator's 128+-bit key, opaque test ids
+        # 3: the test split's runs drawn from the operator's 128+-bit key, opaque test ids; 4: the wall-time
+        # limit per architecture, a tenth of what training the cheapest run of it costs (was 120 s for all)
+        version=4,
         description=(
             "Predict when a small network trained on modular arithmetic will grok (test accuracy >= 0.9 "
             "for good, after memorising) from its configuration and the start of its training, " + track +
@@ -137,7 +152,7 @@ def metadata_for(with_test: bool, revision: str) -> TaskMetadata:
         groups=GROUPS,
         group_public=True,
         group_because="the operation, or held-out-p for a modulus the dev split never shows: both public fields",
-        limits=ResourceLimits(wall_time_s=120, memory_mb=4096, output_mb=1),
+        limits=LIMITS,
         dataset=DatasetRef(repo_id="phasebench/phasebench-tasks", config=name, revision=revision),
         plots=[
             PlotSpec(name="predicted-vs-true-step", title="Predicted against true grok step",

@@ -172,3 +172,19 @@ def test_metadata_declares_the_plot_on_detail_keys():
         assert breakdown.key == "architecture"
         assert {"architecture", "width", "n_heads", "d_mlp", "norm_embed", "norm_hidden", "norm_unembed"} <= set(
             meta.input_schema)
+
+
+def test_each_architecture_has_its_own_limit_at_most_a_tenth_of_its_cheapest_run():
+    """Issue 16: the wall-time limit is a share of what training one run costs (measured by
+    perf/grokking_run_cost.py), per architecture, for both tracks; every architecture has one."""
+    from benchmark.tasks.grokking_onset.task import LIMITS, RESIMULATION_SHARE, TRAINING_COST_S
+
+    by = LIMITS.wall_time_by
+    assert by is not None and by.field == "architecture" and set(by.seconds) == set(ARCHITECTURES)
+    assert set(TRAINING_COST_S) == set(ARCHITECTURES)
+    for arch, (cheapest, dearest) in TRAINING_COST_S.items():
+        assert 0 < cheapest <= dearest
+        assert by.seconds[arch] <= RESIMULATION_SHARE * cheapest, arch
+    assert LIMITS.wall_time_s <= min(by.seconds.values())      # an unlisted value gets the smallest
+    for name in ("grokking-onset", "grokking-onset-with-test"):
+        assert get_task(name).metadata.limits == LIMITS
