@@ -26,7 +26,7 @@ from .sandbox import Sandbox, WorkerJob, WorkerResult
 from .store import EvaluationStatus, InstanceStatus, ResultsStore, require_current
 from .submission import Submission, staged_copy
 
-__all__ = ["Outcome", "evaluate_submission", "instance_seed"]
+__all__ = ["Outcome", "evaluate_submission", "instance_seed", "method_problem"]
 
 
 @dataclass
@@ -48,6 +48,15 @@ class Outcome:
 def instance_seed(instance_id: str) -> int:
     """A seed for the method's own randomness, fixed per instance so that runs repeat."""
     return int.from_bytes(hashlib.sha256(instance_id.encode()).digest()[:4], "little")
+
+
+def method_problem(record: InstanceRecord, device: str = "cpu") -> dict[str, Any]:
+    """What a method is handed for an instance, besides its input arrays: the public fields, the id,
+    the group where the task makes it public, its seed and the device. Scripts that fit or check a
+    method on public splits build the problem here too, so they see what the sandbox would give."""
+    # a hidden group (a difficulty tier) is the scorer's, never the method's
+    return {**record.public, "instance_id": record.id, **({"group": record.group} if record.group_public else {}),
+            "seed": instance_seed(record.id), "device": device}
 
 
 def _outcome(ev: Any, submission: str, reused: bool) -> Outcome:
@@ -170,10 +179,7 @@ def _run_instances(submission: Submission, task: Task, split: SplitData, sandbox
         truth = split.load_answer(record.id)
         job = WorkerJob(
             submission_dir=code_dir, entry=entry,
-            problem={**record.public, "instance_id": record.id,
-                     # a hidden group (a difficulty tier) is the scorer's, never the method's
-                     **({"group": record.group} if record.group_public else {}),
-                     "seed": instance_seed(record.id), "device": device},
+            problem=method_problem(record, device),
             inputs_file=split.inputs_path(record.id), answer_fields=list(meta.answer_schema),
             # the instance's own wall time where the task sets one per value of a public field
             limits=limits.for_instance(record.public), device=device, oracle=task.oracle(record, truth),

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmark.dataset import open_split  # noqa: E402  (after the repository is on sys.path)
 from benchmark.task import get_task  # noqa: E402
-from evaluator.runner import instance_seed  # noqa: E402
+from evaluator.runner import method_problem  # noqa: E402
 
 TASK = get_task("scaling-exponents")
 KS = np.round(np.arange(0.8, 6.01, 0.1), 2)  # up to 6: loglog's residual spread understates its extrapolation error
@@ -40,8 +40,7 @@ def draws():
     split.verify()
     out = []
     for rec in split.instances:
-        problem = {**rec.public, "instance_id": rec.id, "group": rec.group, "seed": instance_seed(rec.id),
-                   "device": "cpu", **split.load_inputs(rec.id)}
+        problem = {**method_problem(rec), **split.load_inputs(rec.id)}
         out.append((rec, problem, split.load_answer(rec.id)))
     return out
 

@@ -27,7 +27,7 @@ from benchmark.dataset import DataError, InstanceRecord, open_split
 from benchmark.stats import paired_difference
 from benchmark.task import get_task
 from benchmark.tasks.rare_behavior import task as rare_task
-from evaluator.runner import instance_seed
+from evaluator.runner import method_problem
 
 from .builders import load_method
 from .extraction_attack import CountingOracle
@@ -147,8 +147,7 @@ def test_the_best_blackbox_baseline_beats_both_floors_on_dev():
         truth = split.load_answer(record.id)
         p, n = scalar(truth["p"]), int(record.public["budget"])
         oracle = CountingOracle(BLACK.oracle(record, truth))
-        problem = {**record.public, "group": record.group, "seed": instance_seed(record.id), "device": "cpu",
-                   "oracle": oracle, **split.load_inputs(record.id)}
+        problem = {**method_problem(record), "oracle": oracle, **split.load_inputs(record.id)}
         ours.append(headline(BLACK, ce_is.estimate(problem), p, n))
         assert oracle.used <= n
         for name, estimate in floors.items():

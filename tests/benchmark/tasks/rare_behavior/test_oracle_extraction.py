@@ -33,7 +33,7 @@ from benchmark.answers import scalar
 from benchmark.dataset import DataError, open_split
 from benchmark.task import get_task
 from benchmark.tasks.rare_behavior.scorer import estimate_error, pinball_log10
-from evaluator.runner import instance_seed
+from evaluator.runner import method_problem
 
 from .extraction_attack import (
     BudgetExceeded,
@@ -79,8 +79,7 @@ def test_extraction_does_not_beat_the_best_honest_baseline(instance_id):
     truth = SPLIT.load_answer(instance_id)
     p = scalar(truth["p"])
     budget = int(record.public["budget"])
-    problem = {**record.public, "seed": instance_seed(instance_id), "device": "cpu",
-               **SPLIT.load_inputs(instance_id)}
+    problem = {**method_problem(record), **SPLIT.load_inputs(instance_id)}
     oracle = CountingOracle(TASK.oracle(record, truth))
     result = attack(problem, oracle, max_sequence_passes=SEQUENCE_PASSES)
     assert oracle.used <= budget == oracle.budget

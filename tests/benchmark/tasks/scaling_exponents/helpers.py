@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmark.stats import aggregate
 from benchmark.task import get_task
-from evaluator.runner import instance_seed
+from evaluator.runner import method_problem
 from tests.builders import REPO
 
 TASK = get_task("scaling-exponents")
@@ -22,8 +22,7 @@ def dev_items(split) -> list[tuple[Any, dict[str, Any], dict[str, np.ndarray]]]:
     """(record, problem, truth) for every dev instance; the problem is what a method receives."""
     items = []
     for rec in split.instances:
-        problem = {**rec.public, "instance_id": rec.id, "group": rec.group, "seed": instance_seed(rec.id),
-                   "device": "cpu", **split.load_inputs(rec.id)}
+        problem = {**method_problem(rec), **split.load_inputs(rec.id)}
         items.append((rec, problem, split.load_answer(rec.id)))
     return items
 
