@@ -10,7 +10,9 @@ out. Draws are seeded: the same inputs always give the same intervals.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,21 +272,134 @@ def _boot_stat(values: np.ndarray, mask: np.ndarray, draws: np.ndarray, aggregat
         return out
     counts = _draw_counts(draws, n) if counts is None else counts
     filled = np.where(mask, values, 0.0)
+    # The denominators are sums of whole counts, exact in any order: computed once per distinct
+    # mask (rows usually share one), they are the same numbers as mask @ counts.T.
+    pattern_of: dict[bytes, int] = {}
+    which = np.array([pattern_of.setdefault(row.tobytes(), r) for r, row in enumerate(np.packbits(mask, axis=1))],
+                     dtype=np.intp)
+    firsts, which = np.unique(which, return_inverse=True)
+    drawn = (mask[firsts].astype(float) @ counts.T)[which]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (filled @ counts.T) / (mask.astype(float) @ counts.T)
+        return (filled @ counts.T) / drawn
 
 
 def _value_matrix(per_instance: Sequence[dict[str, float | None]],
                   groups: Mapping[str, Hashable] | None) -> tuple[np.ndarray, np.ndarray, list[Hashable] | None]:
     ids = sorted({i for d in per_instance for i in d})
-    col = {iid: k for k, iid in enumerate(ids)}
-    values = np.full((len(per_instance), len(ids)), np.nan)
-    for r, d in enumerate(per_instance):
-        for iid, v in d.items():
-            if v is not None and math.isfinite(v):
-                values[r, col[iid]] = v
+    # None (and a missing instance) becomes NaN; an infinite value counts as missing too
+    values = np.array([list(map(d.get, ids)) for d in per_instance], dtype=float).reshape(len(per_instance), len(ids))
+    values[~np.isfinite(values)] = np.nan
     strata = None if groups is None else [groups.get(i) for i in ids]
     return values, ~np.isnan(values), strata
+
+
+def _quantile_neighbours(n: int, q: float) -> tuple[int, int, float]:
+    """Where np.quantile (method "linear") looks for ``q`` among n sorted values: the two
+    positions it interpolates between and the weight of the second, as numpy computes them."""
+    virtual = (n - 1) * q
+    if virtual >= n - 1:
+        return n - 1, n - 1, 0.0
+    if virtual < 0:
+        return 0, 0, 0.0
+    below = math.floor(virtual)
+    return below, below + 1, virtual - below
+
+
+def _lerp(low: np.ndarray, high: np.ndarray, t: float) -> np.ndarray:
+    """numpy's own interpolation between neighbouring order statistics (numpy.quantile's _lerp),
+    operation for operation, so the result is bit for bit np.quantile's."""
+    step = high - low
+    return high - step * (1 - t) if t >= 0.5 else low + step * t
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _ranks_by_resample(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a (n_boot, rows) ``key`` (lower is better): ``order``, each resample's rows best first
+    (an argsort), and ``rank``, the rank of the row at each of those places: one more than the
+    place of the first equal key (equal keys share the better rank, as rankdata's "min"). A large
+    array goes in blocks of resamples on as many threads as there are CPUs (numpy sorts without
+    the GIL; every resample is sorted the same whichever block it is in)."""
+    n_boot, rows = key.shape
+    order = np.empty(key.shape, dtype=np.intp)
+    rank = np.empty(key.shape, dtype=np.intp)
+
+    def sort(block: slice) -> None:
+        order[block] = np.argsort(key[block], axis=1)
+        ordered = np.take_along_axis(key[block], order[block], axis=1)
+        ranks = rank[block]
+        ranks[:] = np.arange(1, rows + 1)
+        # ties are few: each place equal to the one before it takes the rank of its run's first
+        tie = np.flatnonzero(ordered[:, 1:] == ordered[:, :-1])
+        if tie.size:
+            tie += tie // (rows - 1) + 1                 # its place in the block, row by row
+            new_run = np.ones(tie.size, dtype=bool)
+            new_run[1:] = tie[1:] != tie[:-1] + 1
+            run_start = np.maximum.accumulate(np.where(new_run, tie - 1, 0))
+            ranks.flat[tie] -= tie - run_start
+    parts = min(_cpus(), 4, n_boot) if key.size >= 200_000 else 1
+    bounds = np.linspace(0, n_boot, parts + 1).astype(int)
+    blocks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    if len(blocks) == 1:
+        sort(blocks[0])
+        return order, rank
+    with ThreadPoolExecutor(len(blocks) - 1) as pool:
+        done = [pool.submit(sort, block) for block in blocks[1:]]
+        sort(blocks[0])
+        for future in done:
+            future.result()
+    return order, rank
+
+
+def _rank_bounds(score: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """floor and ceil of np.quantile(rankdata(-score, "min", axis=0), [alpha, 1 - alpha], axis=1)
+    for a (rows, n_boot) score without NaN: each row's rank interval, the same integers.
+
+    Each resample is ranked by one sort of a contiguous (n_boot, rows) copy. The quantiles need
+    only two order statistics of each row's n_boot integer ranks: read off the cumulative count
+    of its ranks (rows × rows counts) when that is no larger than the ranks themselves, else by
+    partition."""
+    rows, n_boot = score.shape
+    order, rank = _ranks_by_resample(np.ascontiguousarray(-score.T))   # ascending: the best row first
+    needed = [_quantile_neighbours(n_boot, q) for q in (alpha, 1 - alpha)]
+    kth = sorted({k for lo, hi, _ in needed for k in (lo, hi)})
+    if rows < n_boot:
+        hist = np.bincount((order * (rows + 1) + rank).ravel(), minlength=rows * (rows + 1))
+        below = np.cumsum(hist.reshape(rows, rows + 1), axis=1)   # below[r, k]: draws ranked <= k
+        stats = {k: (below <= k).sum(axis=1) for k in kth}      # the k-th smallest rank (0-based k)
+    else:
+        ranks = np.empty_like(rank)
+        np.put_along_axis(ranks, order, rank, axis=1)
+        part = np.partition(np.ascontiguousarray(ranks.T), kth, axis=1)
+        stats = {k: part[:, k] for k in kth}
+    (lo_a, lo_b, lo_t), (hi_a, hi_b, hi_t) = needed
+    low = _lerp(stats[lo_a].astype(float), stats[lo_b].astype(float), lo_t)
+    high = _lerp(stats[hi_a].astype(float), stats[hi_b].astype(float), hi_t)
+    return np.floor(low).astype(int), np.ceil(high).astype(int)
+
+
+def _interval_covers_zero(diffs: np.ndarray, alpha: float) -> np.ndarray:
+    """For (pairs, n_boot) finite differences: does np.quantile(diffs, [alpha, 1 - alpha],
+    axis=1) contain 0? Decided by counting where the order statistics numpy interpolates between
+    are both on one side of 0 (the interpolation stays between them), by np.quantile itself on
+    the rows where they straddle it."""
+    n = diffs.shape[1]
+    lo_a, lo_b, _ = _quantile_neighbours(n, alpha)
+    hi_a, hi_b, _ = _quantile_neighbours(n, 1 - alpha)
+    n_le = (diffs <= 0).sum(axis=1)        # the sorted row's first n_le values are <= 0
+    n_lt = (diffs < 0).sum(axis=1)
+    low_le = n_le > lo_b                   # both neighbours <= 0: low <= 0
+    low_unsure = ~low_le & (n_le > lo_a)   # the first <= 0 < the second
+    high_ge = n_lt <= hi_a                 # both neighbours >= 0: high >= 0
+    high_unsure = ~high_ge & (n_lt <= hi_b)
+    covers = low_le & high_ge
+    unsure = np.flatnonzero((low_unsure | low_le) & (high_unsure | high_ge) & ~covers)
+    if unsure.size:
+        lo, hi = np.quantile(diffs[unsure], [alpha, 1 - alpha], axis=1)
+        covers[unsure] = np.isnan(lo) | ((lo <= 0.0) & (0.0 <= hi))
+    return covers
 
 
 def rank_intervals(per_instance: Sequence[dict[str, float | None]], higher_is_better: bool,
@@ -311,10 +426,8 @@ def rank_intervals(per_instance: Sequence[dict[str, float | None]], higher_is_be
     score = stat if higher_is_better else -stat
     score = np.where(np.isnan(score), -np.inf, score)
     # rank = 1 + number of rows strictly better on that resample (ties share the better rank)
-    ranks = rankdata(-score, method="min", axis=0)
     alpha = (1 - level) / 2
-    low_q, high_q = np.quantile(ranks, [alpha, 1 - alpha], axis=1)
-    lows, highs = np.floor(low_q).astype(int), np.ceil(high_q).astype(int)
+    lows, highs = _rank_bounds(score, alpha)
 
     # Each row against the one above it, over the instances both have: all pairs in one pass.
     tied = [False] * rows
@@ -323,19 +436,19 @@ def rank_intervals(per_instance: Sequence[dict[str, float | None]], higher_is_be
         pairs = np.concatenate([np.where(shared, values[1:], np.nan), np.where(shared, values[:-1], np.nan)])
         stats = _boot_stat(pairs, np.concatenate([shared, shared]), draws, aggregation, counts)
         diffs = stats[:rows - 1] - stats[rows - 1:]
-        complete = ~np.isnan(diffs).any(axis=1)
+        finite = np.isfinite(diffs).all(axis=1)
         # A NaN is a resample that drew none of the pair's shared instances: those pairs take the
-        # quantiles of the resamples that did, one by one; the rest in one call.
-        bounds = np.full((rows - 1, 2), np.nan)
-        if complete.any():
-            bounds[complete] = np.quantile(diffs[complete], [alpha, 1 - alpha], axis=1).T
-        for r in np.flatnonzero(~complete):
+        # quantiles of the resamples that did, one by one (as does a pair with an infinite
+        # difference); the rest in one pass.
+        covers = np.ones(rows - 1, dtype=bool)      # no resample at all: cannot separate them
+        if finite.any():
+            covers[finite] = _interval_covers_zero(diffs[finite], alpha)
+        for r in np.flatnonzero(~finite):
             d = diffs[r][~np.isnan(diffs[r])]
             if d.size:
-                bounds[r] = np.quantile(d, [alpha, 1 - alpha])
-        for r in range(1, rows):
-            lo, hi = bounds[r - 1]
-            tied[r] = bool(np.isnan(lo) or lo <= 0.0 <= hi)
+                lo, hi = np.quantile(d, [alpha, 1 - alpha])
+                covers[r] = bool(np.isnan(lo) or lo <= 0.0 <= hi)
+        tied[1:] = covers.tolist()
     return [RankInterval(int(lo), int(hi), t) for lo, hi, t in zip(lows, highs, tied)]
 
 

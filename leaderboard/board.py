@@ -162,7 +162,16 @@ def board_skill(board: Board) -> dict[int, Skill]:
     def compute() -> dict[int, Skill]:
         values, groups = db.instance_table([*ids, floor.evaluation.id], metric.name, board.meta)
         reference = values[floor.evaluation.id]
-        return {i: skill_against_floor(values[i], reference, metric, floor.submission.name, groups) for i in ids}
+        # A row's skill depends on its own values and the floor's alone (the strata of the shared
+        # instances are the floor's groups: it comes last in the table), so each is kept per
+        # evaluation and floor: after a new result only the newcomer's is computed.
+        kept = db.per_evaluation()
+        return {i: kept.get_or_compute(("skill", i, floor.evaluation.id, floor.submission.name, metric.name,
+                                        metric.aggregation, metric.best, metric.higher_is_better,
+                                        tuple(board.meta.unranked_groups), N_BOOT, SEED),
+                                       lambda i=i: skill_against_floor(values[i], reference, metric,
+                                                                       floor.submission.name, groups))
+                for i in ids}
     return db.cache().get_or_compute(key, compute)
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "instance_table",
     "latest_finished",
     "latest_submission",
+    "per_evaluation",
     "stored_summary",
 ]
 
@@ -87,6 +88,12 @@ def cache() -> LRUCache:
     return _state().cache
 
 
+def per_evaluation() -> LRUCache:
+    """This app's cache of what a finished evaluation (or a pair of them) alone determines: it
+    never changes, so it outlives the boards it was computed for."""
+    return _state().per_evaluation
+
+
 def ensure_schema() -> None:
     """Raise SchemaOutOfDate (once, until it passes) if the database is not at the code's schema."""
     state = _state()
@@ -101,8 +108,27 @@ def _session() -> Session:
 
 # --- reads -------------------------------------------------------------------------------------
 def latest_finished(task: str, split: str) -> list[LeaderboardRow]:
-    """The newest finished (complete/partial) evaluation of each submission name."""
-    return get_store().latest_finished(task, split)
+    """The newest finished (complete/partial) evaluation of each submission name, newest first
+    (as :meth:`ResultsStore.latest_finished`). One query picks them by id and name alone; the
+    rows themselves are read once per app (a finished evaluation and its submission never
+    change), those not read yet in one more query."""
+    q = (select(Evaluation.id, Submission.name).join(Submission)
+         .where(Evaluation.task == task, Evaluation.split == split, Evaluation.status.in_(FINISHED))
+         .order_by(Evaluation.id.desc()))
+    newest: dict[str, int] = {}
+    with get_engine().connect() as conn:
+        for ev_id, name in conn.execute(q):
+            newest.setdefault(name, ev_id)
+    per_evaluation = _state().per_evaluation
+    rows = {ev_id: per_evaluation.get(("row", ev_id)) for ev_id in newest.values()}
+    missing = [ev_id for ev_id, row in rows.items() if row is None]
+    for start in range(0, len(missing), 1000):
+        with _session() as s:
+            for ev, sub in s.execute(select(Evaluation, Submission).join(Submission)
+                                     .where(Evaluation.id.in_(missing[start:start + 1000]))):
+                rows[ev.id] = LeaderboardRow(ev, sub)
+                per_evaluation.put(("row", ev.id), rows[ev.id])
+    return [row for row in rows.values() if row is not None]
 
 
 def evaluation(evaluation_id: int) -> Evaluation | None:
@@ -186,13 +212,19 @@ def instance_table(evaluation_ids: list[int], metric: str, meta: TaskMetadata
         for ev_id, found in fetched.items():
             per_evaluation.put(("instance-values", ev_id, metric), found)
         rows.update(fetched)
-    out: dict[int, dict[str, float | None]] = {i: {} for i in evaluation_ids}
+    out: dict[int, dict[str, float | None]] = {}
     groups: dict[str, str] = {}
+    unranked = tuple(meta.unranked_groups)
     for ev_id in evaluation_ids:
-        for inst, group, v in rows[ev_id]:
-            if meta.ranked(group):
-                out[ev_id][inst] = v
-                groups[inst] = group
+        # the ranked instances' values and groups, also kept per evaluation (shared: not to be modified)
+        key = ("ranked-values", ev_id, metric, unranked)
+        ranked = per_evaluation.get(key)
+        if ranked is None:
+            ranked = ({inst: v for inst, group, v in rows[ev_id] if meta.ranked(group)},
+                      {inst: group for inst, group, _ in rows[ev_id] if meta.ranked(group)})
+            per_evaluation.put(key, ranked)
+        out[ev_id] = ranked[0]
+        groups.update(ranked[1])
     return out, groups
 
 

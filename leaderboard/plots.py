@@ -21,6 +21,8 @@ from benchmark.metadata import PlotSpec, TaskMetadata
 from evaluator.results.ranking import RankedRow
 from evaluator.results.summary import clean_number
 
+from . import db
+
 
 __all__ = [
     "MAX_PLOT_SERIES",
@@ -100,7 +102,10 @@ def render_chart(chart: Chart | None) -> Markup:
     """The chart as inline SVG (``""`` for None), from leaderboard/templates/_charts.html."""
     if chart is None:
         return Markup("")
-    return Markup(render_template("chart.svg", chart=chart))
+    # The markup is a function of the chart alone, whose repr spells out every field: a board
+    # rebuilt after a new result draws the same charts again unless the newcomer is on them.
+    return db.cache().get_or_compute(("chart-svg", repr(chart)),
+                                     lambda: Markup(render_template("chart.svg", chart=chart)))
 
 
 def group_chart(rows: list[RankedRow], groups: list[str], meta: TaskMetadata) -> Chart | None:

@@ -161,6 +161,30 @@ def test_a_new_result_reads_only_its_own_instances_and_ranks_as_a_fresh_app(app,
     assert warm["rows"][0]["submission"] == "newcomer"
 
 
+def test_a_new_result_computes_only_its_own_skill_and_matches_a_fresh_app(app, client, add, site_db_url, monkeypatch):
+    import leaderboard.board as board_module
+    _three_methods(add, n=20)
+    rng = np.random.default_rng(4)
+    add(name="floor", headline=0.3, meta={"floor": True, "baseline": False},
+        instances=noisy_instances([float(v) for v in rng.uniform(0.2, 0.4, 20)]))
+    assert client.get(API_LB).get_json()["skill"]["floor"] == "floor"
+    newcomer = add(name="newcomer", headline=0.9, instances=noisy_instances([float(v) for v in rng.uniform(0.8, 1, 20)]))
+    computed: list[dict] = []
+    real = board_module.skill_against_floor
+
+    def counting(method, *args, **kwargs):
+        computed.append(method)
+        return real(method, *args, **kwargs)
+    monkeypatch.setattr(board_module, "skill_against_floor", counting)
+    warm = client.get(API_LB).get_json()
+    assert len(computed) == 1 and len(computed[0]) == 20          # the newcomer's skill alone
+    monkeypatch.setattr(board_module, "skill_against_floor", real)
+    fresh = create_app({"TESTING": True, "DATABASE_URL": site_db_url}).test_client().get(API_LB).get_json()
+    assert [(r["submission"], r["skill"]) for r in warm["rows"]] == [(r["submission"], r["skill"]) for r in fresh["rows"]]
+    assert [r["evaluation_id"] for r in warm["rows"] if r["skill"]][0] == newcomer
+    assert all(r["skill"] is not None for r in warm["rows"])
+
+
 # --- 3. compare ---------------------------------------------------------------------------------
 def test_compare_paired_differences(client, add):
     ids, (best, a, _) = _three_methods(add)
