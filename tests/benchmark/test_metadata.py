@@ -167,6 +167,7 @@ def test_registered_task_metadata(task):
     assert len(dev_ids) == len(set(dev_ids)) and dev_ids == sorted(dev_ids), "unique, stored in id order"
 
 
+@pytest.mark.slow  # rebuilds a dev split (planted-features: 30 s)
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
 def test_dev_build_is_byte_identical_and_matches_the_pin(task, tmp_path, dev_split_of):
     """The embedded dev files are the pinned revision (every file against the manifest), the code still

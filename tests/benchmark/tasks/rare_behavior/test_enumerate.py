@@ -129,6 +129,7 @@ def _stored_f3_instances():
                 yield pytest.param(split, record, id=f"{task}/{record.id}")
 
 
+@pytest.mark.slow  # each stored F3 truth is re-enumerated: 25-50 s apiece on 2 cores
 @pytest.mark.parametrize("split, record", list(_stored_f3_instances()))
 def test_stored_dev_truth_is_reproduced(split, record):
     """Every F3 instance of the embedded dev split: the enumerator gives the pinned p. (The near-tie

@@ -142,6 +142,7 @@ def dev_answers(dev_split_of):
     return out
 
 
+@pytest.mark.slow  # runs each scaling baseline over the dev split (33-36 s for bnsl and loglog)
 @pytest.mark.parametrize("name", BASELINES)
 def test_dev_answers_are_sane(dev_answers, name):
     for rec, problem, _truth, answer in dev_answers[name]:
