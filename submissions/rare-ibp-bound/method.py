@@ -96,15 +96,31 @@ def ibp_bound(problem, time_budget_s=TIME_BUDGET_S, max_cells=MAX_CELLS):
     corners = np.array(np.meshgrid(*[[0, 1]] * dim, indexing="ij")).reshape(dim, -1).T
     lo, hi = np.where(corners == 0, -radius, 0.0), np.where(corners == 0, 0.0, radius)
     proven, processed = 0.0, len(lo)
-    undecided_lo, undecided_hi, undecided_mass = np.zeros((0, dim)), np.zeros((0, dim)), np.zeros(0)
+    # The undecided cells: their masses (in order; what is selected and summed) and, for each, the row
+    # of its box in an append-only store. Removing the split cells then moves a mass and an index per
+    # cell instead of both corners; the store is compacted once half of it is dead.
+    store_lo, store_hi, used = np.empty((0, dim)), np.empty((0, dim)), 0
+    undecided_ids, undecided_mass = np.zeros(0, dtype=np.int64), np.zeros(0)
     while True:
         low, up = interval_margin(layers, pred, thr, tgt, lo, hi)
         mass = _mass(kind, lo, hi)
         # decided only with a margin of ROUNDING_SLACK: float64 interval arithmetic is not outward-rounded
         proven += float(mass[low > ROUNDING_SLACK].sum())
         open_ = ~(low > ROUNDING_SLACK) & (up >= -ROUNDING_SLACK)  # else the predicate fails in the whole cell
-        undecided_lo = np.concatenate([undecided_lo, lo[open_]])
-        undecided_hi = np.concatenate([undecided_hi, hi[open_]])
+        new_lo, new_hi = lo[open_], hi[open_]
+        if used + len(new_lo) > len(store_lo):
+            live = len(undecided_ids)
+            if live + len(new_lo) <= len(store_lo) // 2:  # compact in place
+                store_lo[:live], store_hi[:live] = store_lo[undecided_ids], store_hi[undecided_ids]
+            else:  # grow (compacted)
+                cap = 2 * (live + len(new_lo))
+                grown_lo, grown_hi = np.empty((cap, dim)), np.empty((cap, dim))
+                grown_lo[:live], grown_hi[:live] = store_lo[undecided_ids], store_hi[undecided_ids]
+                store_lo, store_hi = grown_lo, grown_hi
+            undecided_ids, used = np.arange(live), live
+        store_lo[used:used + len(new_lo)], store_hi[used:used + len(new_lo)] = new_lo, new_hi
+        undecided_ids = np.concatenate([undecided_ids, np.arange(used, used + len(new_lo))])
+        used += len(new_lo)
         undecided_mass = np.concatenate([undecided_mass, mass[open_]])
         rest = float(undecided_mass.sum())
         if (rest <= 0.01 * proven or processed >= max_cells or len(undecided_mass) == 0
@@ -115,8 +131,8 @@ def ibp_bound(problem, time_budget_s=TIME_BUDGET_S, max_cells=MAX_CELLS):
         top = np.argpartition(-undecided_mass, k - 1)[:k]
         keep = np.ones(len(undecided_mass), dtype=bool)
         keep[top] = False
-        plo, phi = undecided_lo[top], undecided_hi[top]
-        undecided_lo, undecided_hi, undecided_mass = undecided_lo[keep], undecided_hi[keep], undecided_mass[keep]
+        plo, phi = store_lo[undecided_ids[top]], store_hi[undecided_ids[top]]
+        undecided_ids, undecided_mass = undecided_ids[keep], undecided_mass[keep]
         axis = np.argmax(phi - plo, axis=1)
         cut = (plo[np.arange(k), axis] + phi[np.arange(k), axis]) / 2
         left_hi, right_lo = phi.copy(), plo.copy()
@@ -128,8 +144,8 @@ def ibp_bound(problem, time_budget_s=TIME_BUDGET_S, max_cells=MAX_CELLS):
     upper = (proven + rest + outside) * (1.0 + ROUNDING_SLACK)
     p_hat = proven
     if rest > 0:
-        cell = rng.choice(len(undecided_mass), size=INSIDE_MC, p=undecided_mass / rest)
-        x = _sample_in_cells(kind, undecided_lo[cell], undecided_hi[cell], INSIDE_MC, rng)
+        cell = undecided_ids[rng.choice(len(undecided_mass), size=INSIDE_MC, p=undecided_mass / rest)]
+        x = _sample_in_cells(kind, store_lo[cell], store_hi[cell], INSIDE_MC, rng)
         out = mlp_forward({k[6:]: v for k, v in problem.items() if k.startswith("model.")}, x)
         if pred == "threshold":
             hit = out[:, 0] > thr

@@ -24,7 +24,7 @@ from scipy.optimize import brentq
 
 from phasebench_baselines.rare import (MAX_ROWS, Inputs, Model, answer, clopper_pearson_upper,
                                        empirical_bernstein_upper, mc_answer, monte_carlo_hits,
-                                       posterior_median)
+                                       posterior_median, row_sum_of_squares)
 
 __all__ = ["estimate", "itgis", "DELTA_SPLIT"]
 
@@ -32,6 +32,8 @@ DELTA_SPLIT = 0.025  # each of the two bounds' miss probability; their minimum m
 ROUNDS = 8
 ROUND_SAMPLES = 2048
 SMOOTHING = 0.1
+SEQUENCE_BLOCK = 1024  # sequences per forward pass of the final sample's margins (no gradient)
+DRAW_BLOCK = 4096  # rows of the draws from f written at a time into the final sample's buffer (Gaussian)
 
 
 # --- float64 torch forward passes (for the gradients) ----------------------------------------------
@@ -43,9 +45,17 @@ def _tensors(problem):
 
 def _transformer_from_onehot(t, n_layers, n_heads, onehot):
     """The card's transformer with h = onehot @ embed + pos, so the output is differentiable in the tokens."""
-    batch, length, _ = onehot.shape
-    h = onehot @ t["embed"] + t["pos"][:length]
-    width = h.shape[-1]
+    return _transformer_from_embedded(t, n_layers, n_heads, onehot @ t["embed"] + t["pos"][:onehot.shape[1]])
+
+
+def _transformer_from_tokens(t, n_layers, n_heads, tokens):
+    """The same forward pass from token ids: embed[tokens] is onehot @ embed exactly (one term 1.0 * e, the
+    others exact zeros), without the one-hot array and its product."""
+    return _transformer_from_embedded(t, n_layers, n_heads, t["embed"][tokens] + t["pos"][:tokens.shape[1]])
+
+
+def _transformer_from_embedded(t, n_layers, n_heads, h):
+    batch, length, width = h.shape
     dh = width // n_heads
     mask = torch.triu(torch.full((length, length), float("-inf"), dtype=h.dtype), diagonal=1)
     for layer in range(n_layers):
@@ -92,17 +102,23 @@ class _Net:
 
     def _out(self, x):
         if self.problem["architecture"] == "transformer":
-            onehot = x if x.dtype.is_floating_point else torch.nn.functional.one_hot(x, self.vocab).double()
-            return _transformer_from_onehot(self.t, self.n_layers, self.n_heads, onehot)
+            if x.dtype.is_floating_point:  # one-hot rows (the gradient rounds)
+                return _transformer_from_onehot(self.t, self.n_layers, self.n_heads, x)
+            return _transformer_from_tokens(self.t, self.n_layers, self.n_heads, x)
         return _mlp(self.t, x)
 
     def margins(self, x):
         if len(x) > self.model.remaining:
             raise RuntimeError(f"{len(x)} passes asked, {self.model.remaining} left")
         self.model.used += len(x)
+        # sequences a block at a time: whole-chunk intermediates (hundreds of MB each) cost more in fresh
+        # pages than in arithmetic. Per sequence the same operations; MKL's products may round a logit
+        # differently in the last bit for another row count, which moves a hit only at a margin within
+        # rounding of 0 (the dev split's answers are bit for bit those of whole chunks)
+        block = SEQUENCE_BLOCK if self.problem["architecture"] == "transformer" else MAX_ROWS
         with torch.no_grad():
-            return np.concatenate([self._margin(self._out(torch.as_tensor(x[i:i + MAX_ROWS]))).numpy()
-                                   for i in range(0, len(x), MAX_ROWS)])
+            return np.concatenate([self._margin(self._out(torch.as_tensor(x[i:i + block]))).numpy()
+                                   for i in range(0, len(x), block)])
 
     def margins_and_gradients(self, x):
         """s(x) and ds/d(input): one-hot (batch, L, V) for sequences, (batch, dim) for vectors."""
@@ -179,12 +195,16 @@ class _MeanShift:
             # linearised mean margin under N(mu', I): mean(s) + g . (mu' - mu), with mu' = mu + lam g
             self.mu = self.mu + max(0.0, -float(np.mean(s))) / gg * g
 
-    def sample(self, n, rng):
-        return rng.standard_normal((n, self.inputs.dim)) + self.mu
+    def sample(self, n, rng, out=None):
+        """N(mu, I) draws; into ``out``'s first n rows where given (the same draws, no fresh array)."""
+        if out is None:
+            return rng.standard_normal((n, self.inputs.dim)) + self.mu
+        x = rng.standard_normal(out=out[:n])
+        x += self.mu
+        return x
 
     def log_density(self, x):
-        d = x - self.mu
-        return -0.5 * np.sum(d * d, axis=1) - 0.5 * self.inputs.dim * math.log(2 * math.pi)
+        return -0.5 * row_sum_of_squares(x, self.mu) - 0.5 * self.inputs.dim * math.log(2 * math.pi)
 
 
 # --- the method ---------------------------------------------------------------------------------------
@@ -199,11 +219,23 @@ def itgis(problem, rounds=ROUNDS, round_samples=ROUND_SAMPLES):
         s, grads = net.margins_and_gradients(x)
         prop.fit(s, grads)
     ys, f_hits, f_n = [], 0, 0
+    # Gaussian: every chunk's draws go to one buffer (the largest chunk comes first), the draws from f
+    # a block at a time, in the order of one call: the same inputs without fresh arrays of hundreds of MB
+    gaussian = isinstance(prop, _MeanShift)
+    buf = np.empty((min(model.remaining, MAX_ROWS), inputs.dim)) if gaussian else None
+    scratch = np.empty((min(model.remaining, DRAW_BLOCK), inputs.dim)) if gaussian else None
     while model.remaining > 0:  # in chunks: 2^19 inputs of dimension 784 would not fit in memory
         n = min(model.remaining, MAX_ROWS)
         from_f = rng.random(n) < 0.5
-        x = prop.sample(n, rng)
-        x[from_f] = inputs.sample(int(from_f.sum()), rng)
+        if gaussian:
+            x = prop.sample(n, rng, out=buf)
+            rows = np.flatnonzero(from_f)
+            for start in range(0, len(rows), DRAW_BLOCK):
+                block = rows[start:start + DRAW_BLOCK]
+                x[block] = inputs.sample(len(block), rng, out=scratch)
+        else:
+            x = prop.sample(n, rng)
+            x[from_f] = inputs.sample(int(from_f.sum()), rng)
         hits = net.margins(x) > 0
         log_f, log_q = inputs.log_density(x), prop.log_density(x)
         w = np.exp(log_f - np.logaddexp(math.log(0.5) + log_f, math.log(0.5) + log_q))  # f / m, at most 2

@@ -123,7 +123,7 @@ def test_the_libraries_white_box_forward_pass_is_the_benchmarks_reference_bit_fo
     The copy must not drift: on the weights as the dataset stores them (float32, int64 shapes), the
     white-box Model's outputs equal the reference forward's exactly."""
     from benchmark.tasks.rare_behavior.models import forward, transformer_arrays
-    from phasebench_baselines.rare import Model
+    from phasebench_baselines.rare import TRANSFORMER_BLOCK, Model
 
     rng = np.random.default_rng(0)
     dims = (6, 32, 32, 3)
@@ -133,8 +133,30 @@ def test_the_libraries_white_box_forward_pass_is_the_benchmarks_reference_bit_fo
         mlp[f"b{i}"] = rng.standard_normal(fan_out).astype(np.float32)
     x = rng.uniform(-1, 1, (500, dims[0]))
     tf = transformer_arrays(rng, vocab=7, length=5, width=16, n_layers=2, n_heads=2)
-    tokens = rng.integers(0, 7, (500, 5))
+    tokens = rng.integers(0, 7, (2 * TRANSFORMER_BLOCK + 37, 5))  # whole blocks of sequences and a partial one
     for architecture, family, arrays, inputs in (("mlp", "F1", mlp, x), ("transformer", "F3", tf, tokens)):
         problem = {"architecture": architecture, "family": family, **{f"model.{k}": v for k, v in arrays.items()}}
         got = Model(problem).outputs(inputs)
         assert np.array_equal(got, forward(architecture, arrays, inputs)), architecture
+
+
+def test_the_libraries_buffered_draws_and_blocked_squares_are_the_plain_ones_bit_for_bit():
+    """Inputs.sample(out=...) draws what Inputs.sample draws (and leaves the generator where it would),
+    and row_sum_of_squares is np.sum(d * d, axis=1) exactly, over several blocks and a partial one."""
+    from phasebench_baselines.rare import SQUARES_BLOCK, Inputs, row_sum_of_squares
+
+    inputs = Inputs({"input_dist": "gaussian", "dim": 37})
+    n = 2 * SQUARES_BLOCK + 5
+    plain_rng, buffered_rng = np.random.default_rng(3), np.random.default_rng(3)
+    plain = inputs.sample(n, plain_rng)
+    buf = np.full((n + 10, 37), np.nan)
+    buffered = inputs.sample(n, buffered_rng, out=buf)
+    assert np.shares_memory(buffered, buf) and np.array_equal(buffered, plain)
+    assert plain_rng.random() == buffered_rng.random()
+    x = 3.0 * plain
+    shift = np.linspace(-1.0, 1.0, 37)
+    assert np.array_equal(row_sum_of_squares(x), np.sum(x * x, axis=1))
+    d = x - shift
+    assert np.array_equal(row_sum_of_squares(x, shift), np.sum(d * d, axis=1))
+    assert np.array_equal(inputs.log_density(x), -0.5 * np.sum(x * x, axis=1) - 0.5 * 37 * np.log(2 * np.pi))
+    assert row_sum_of_squares(np.zeros((0, 4))).shape == (0,)

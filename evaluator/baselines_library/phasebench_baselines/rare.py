@@ -50,26 +50,40 @@ def mlp_forward(m, x):
     return h
 
 
+#: Sequences per block of ``transformer_forward``: its (block, length, width) intermediates stay a few
+#: MB, which the allocator reuses, where whole-batch ones (hundreds of MB each) were fresh pages every time.
+TRANSFORMER_BLOCK = 1024
+
+
 def transformer_forward(m, tokens):
     tokens = np.asarray(tokens, dtype=np.int64)
     n_layers, n_heads = int(m["n_layers"].reshape(-1)[0]), int(m["n_heads"].reshape(-1)[0])
     batch, length = tokens.shape
-    h = m["embed"][tokens] + m["pos"][None, :length]
-    width = h.shape[-1]
+    width = m["embed"].shape[-1]
     dh = width // n_heads
     mask = np.triu(np.full((length, length), -np.inf), k=1)
-    for layer in range(n_layers):
-        p = f"l{layer}."
-        last = layer == n_layers - 1
-        q_in = h[:, -1:] if last else h
-        q = (q_in @ m[p + "wq"]).reshape(batch, q_in.shape[1], n_heads, dh).transpose(0, 2, 1, 3)
-        k = (h @ m[p + "wk"]).reshape(batch, length, n_heads, dh).transpose(0, 2, 1, 3)
-        v = (h @ m[p + "wv"]).reshape(batch, length, n_heads, dh).transpose(0, 2, 1, 3)
-        s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh) + (mask[-1:] if last else mask)
-        att = (_softmax(s) @ v).transpose(0, 2, 1, 3).reshape(batch, q_in.shape[1], width)
-        h = q_in + att @ m[p + "wo"]
-        h = h + np.maximum(h @ m[p + "w_in"] + m[p + "b_in"], 0.0) @ m[p + "w_out"] + m[p + "b_out"]
-    return h[:, -1] @ m["unembed"]
+    # Every step up to the last position's state is per sequence (numpy's stacked matmul is one
+    # product per sequence, softmax and the rest elementwise or per row), so computing it a block of
+    # sequences at a time gives the same bits as the whole batch at once. The unembedding, a single
+    # (batch, width) product, is still made on the whole batch.
+    last_h = np.empty((batch, width))
+    for start in range(0, batch, TRANSFORMER_BLOCK):
+        tb = tokens[start:start + TRANSFORMER_BLOCK]
+        nb = len(tb)
+        h = m["embed"][tb] + m["pos"][None, :length]
+        for layer in range(n_layers):
+            p = f"l{layer}."
+            last = layer == n_layers - 1
+            q_in = h[:, -1:] if last else h
+            q = (q_in @ m[p + "wq"]).reshape(nb, q_in.shape[1], n_heads, dh).transpose(0, 2, 1, 3)
+            k = (h @ m[p + "wk"]).reshape(nb, length, n_heads, dh).transpose(0, 2, 1, 3)
+            v = (h @ m[p + "wv"]).reshape(nb, length, n_heads, dh).transpose(0, 2, 1, 3)
+            s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh) + (mask[-1:] if last else mask)
+            att = (_softmax(s) @ v).transpose(0, 2, 1, 3).reshape(nb, q_in.shape[1], width)
+            h = q_in + att @ m[p + "wo"]
+            h = h + np.maximum(h @ m[p + "w_in"] + m[p + "b_in"], 0.0) @ m[p + "w_out"] + m[p + "b_out"]
+        last_h[start:start + nb] = h[:, -1]
+    return last_h @ m["unembed"]
 
 
 class Budget(RuntimeError):
@@ -135,8 +149,12 @@ class Inputs:
         else:
             self.dim = int(problem["dim"])
 
-    def sample(self, n, rng):
+    def sample(self, n, rng, out=None):
+        """n inputs. ``out``: a float64 C-contiguous buffer of at least n rows that Gaussian draws are
+        written to (its first n rows are returned); the same draws as without, no fresh array."""
         if self.kind == "gaussian":
+            if out is not None:
+                return rng.standard_normal(out=out[:n])
             return rng.standard_normal((n, self.dim))
         if self.kind == "box":
             return rng.uniform(-1.0, 1.0, (n, self.dim))
@@ -144,11 +162,34 @@ class Inputs:
 
     def log_density(self, x):
         if self.kind == "gaussian":
-            return -0.5 * np.sum(x * x, axis=1) - 0.5 * self.dim * math.log(2 * math.pi)
+            return -0.5 * row_sum_of_squares(x) - 0.5 * self.dim * math.log(2 * math.pi)
         if self.kind == "box":
             inside = np.all(np.abs(x) <= 1.0, axis=1)
             return np.where(inside, -self.dim * math.log(2.0), -np.inf)
         return self.log_probs[np.arange(self.length)[None, :], x].sum(axis=1)
+
+
+#: Rows per block of ``row_sum_of_squares`` (a few MB of scratch at the widest inputs).
+SQUARES_BLOCK = 1024
+
+
+def row_sum_of_squares(x, shift=None):
+    """np.sum((x - shift) ** 2, axis=1) as ``np.sum(d * d, axis=1)`` computes it (d = x, or x - shift),
+    bit for bit (each row is its own reduction), a block of rows at a time through one small scratch
+    array instead of two temporaries the size of x."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty(len(x))
+    scratch = np.empty((min(len(x), SQUARES_BLOCK), *x.shape[1:]))
+    for start in range(0, len(x), SQUARES_BLOCK):
+        xb = x[start:start + SQUARES_BLOCK]
+        d = scratch[:len(xb)]
+        if shift is None:
+            np.multiply(xb, xb, out=d)
+        else:
+            np.subtract(xb, shift, out=d)
+            np.multiply(d, d, out=d)
+        np.sum(d, axis=1, out=out[start:start + len(xb)])
+    return out
 
 
 # --- bounds -------------------------------------------------------------------------------------
@@ -206,9 +247,11 @@ def monte_carlo_hits(problem):
     problem["seed"]), every one a forward pass, and how many show the behaviour."""
     rng = np.random.default_rng(problem["seed"])
     model, inputs = Model(problem), Inputs(problem)
+    # Gaussian draws go to one buffer, reused: a fresh (MAX_ROWS, dim) array per batch is mostly page faults
+    buf = np.empty((min(model.remaining, MAX_ROWS), inputs.dim)) if inputs.kind == "gaussian" else None
     hits, n = 0, 0
     while model.remaining > 0:
         batch = min(model.remaining, MAX_ROWS)
-        hits += int(np.sum(model.margins(inputs.sample(batch, rng)) > 0))
+        hits += int(np.sum(model.margins(inputs.sample(batch, rng, out=buf)) > 0))
         n += batch
     return hits, n

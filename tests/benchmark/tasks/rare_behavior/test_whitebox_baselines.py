@@ -115,6 +115,29 @@ def test_itgis_weights_make_the_estimator_exactly_unbiased_on_an_enumerable_mode
     assert math.fsum(np.exp(log_q)[hits]) > 10 * p
 
 
+def test_itgis_final_sample_paths_are_the_plain_ones_bit_for_bit(itgis):
+    """The final sample's shortcuts change no number: token ids through embed[tokens] give the one-hot
+    forward's logits, and the Gaussian tilt drawn into a buffer is the tilt drawn afresh."""
+    import torch
+
+    public, inputs, _ = _tiny_sequence_instance()
+    prob = whitebox_problem(public, inputs)
+    net = itgis._Net(prob, itgis.Model(prob))
+    seqs = torch.as_tensor(np.array(list(itertools.product(range(int(prob["vocab"])), repeat=int(prob["seq_len"])))))
+    onehot = torch.nn.functional.one_hot(seqs, int(prob["vocab"])).double()
+    with torch.no_grad():
+        assert torch.equal(net._out(seqs), itgis._transformer_from_onehot(net.t, net.n_layers, net.n_heads, onehot))
+    dist = itgis.Inputs({"input_dist": "gaussian", "dim": 9})
+    shift = itgis._MeanShift(dist)
+    shift.mu = np.linspace(-2.0, 2.0, 9)
+    plain_rng, buffered_rng = np.random.default_rng(5), np.random.default_rng(5)
+    plain = shift.sample(300, plain_rng)
+    buffered = shift.sample(300, buffered_rng, out=np.empty((400, 9)))
+    assert np.array_equal(plain, buffered) and plain_rng.random() == buffered_rng.random()
+    d = plain - shift.mu
+    assert np.array_equal(shift.log_density(plain), -0.5 * np.sum(d * d, axis=1) - 4.5 * math.log(2 * math.pi))
+
+
 def test_itgis_end_to_end_covers_and_is_closer_than_the_monte_carlo_error_on_the_tiny_model(itgis):
     public, inputs, p = _tiny_sequence_instance()
     answer = itgis.estimate(whitebox_problem(public, inputs, seed=0))
