@@ -82,10 +82,6 @@ class ResourceLimits(_Strict):
             return self
         return self.model_copy(update={"wall_time_s": self.wall_time_for(public), "wall_time_by": None})
 
-    def with_wall_time(self, seconds: float) -> "ResourceLimits":
-        """One wall time for every instance (an operator's override wins over the per-instance ones)."""
-        return self.model_validate({**self.model_dump(), "wall_time_s": seconds, "wall_time_by": None})
-
 
 FieldKind = Literal["array", "int", "float", "str", "bool"]
 

@@ -119,7 +119,6 @@ def test_wall_time_by_a_public_str_field_gives_each_instance_its_limit():
     assert lim.wall_time_for({"kind": "c"}) == 7 and lim.wall_time_for({}) == 7   # not listed: wall_time_s
     one = lim.for_instance({"kind": "b", "size": 3})
     assert one.wall_time_s == 30 and one.wall_time_by is None and one.memory_mb == 100
-    assert lim.with_wall_time(5).for_instance({"kind": "b"}).wall_time_s == 5     # an override wins
     plain = ResourceLimits(wall_time_s=9, memory_mb=1, output_mb=1)
     assert plain.for_instance({"kind": "a"}) is plain
 
