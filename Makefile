@@ -55,9 +55,9 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc
 
-# The inner loop: everything but the tests marked slow (end-to-end runs of real baselines, container
-# builds, data rebuilds), under five minutes on two cores. `make test` still runs everything.
-# The inner loop: no end-to-end runs, no services (container engine, broker, PostgreSQL, browser).
+# The inner loop: no tests marked slow (end-to-end runs of real baselines, container builds, data
+# rebuilds) or service (container engine, broker, PostgreSQL, browser); about 3.5 minutes on two
+# quiet cores. `make test` still runs everything.
 test-fast: data
 	@$(PYTEST) -m "not slow and not service" -q
 

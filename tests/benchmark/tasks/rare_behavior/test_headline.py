@@ -133,6 +133,7 @@ def _dev_split():
         return None
 
 
+@pytest.mark.slow  # runs the black-box baselines and floors over the dev split (15 s)
 def test_the_best_blackbox_baseline_beats_both_floors_on_dev():
     """rare-ce-is through the real oracle on every black-box dev instance, against both floors: each
     gap must exclude 0 (in-process: the oracle counts and refuses past the budget like the evaluator's)."""

@@ -150,6 +150,7 @@ def test_dev_answers_are_sane(dev_answers, name):
         TASK.validate_answer(answer, rec)
 
 
+@pytest.mark.slow  # shares the dev-split runs of test_dev_answers_are_sane (26-27 s of set-up apiece)
 @pytest.mark.parametrize("name", BASELINES)
 def test_dev_intervals_cover_within_ten_points_of_nominal(dev_answers, name):
     """Coverage of the 90% intervals over the ranked dev instances (the mean of the per-instance
