@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     job_retry_backoff_s: float = Field(default=1.0, ge=0, allow_inf_nan=False, description=(
         "First retry delay of a queued job, in seconds; doubled at each retry, at most 60 s."))
 
+    # --- the website -----------------------------------------------------------------------------
+    leaderboard_cache: bool = Field(default=True, description=(
+        "Whether the website keeps derived data (ranked boards, rank intervals, rendered pages) in process "
+        "memory between requests; off, every request reads the stored board snapshots and results again "
+        "(for measuring, or several short-lived workers)."))
+
     # --- the docker sandbox ----------------------------------------------------------------------
     image: str = Field(default="localhost/phasebench-evaluator:latest", min_length=1, description=(
         "Evaluator image the docker sandbox runs methods in (`make evaluator-image` builds it)."))

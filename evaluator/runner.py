@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import threading
@@ -14,19 +15,22 @@ from typing import Any, Callable, Iterator, Mapping
 
 from threadpoolctl import threadpool_limits
 
-from benchmark.dataset import DataError, InstanceRecord, SplitData
+from benchmark.dataset import BOARD_SPLITS, DataError, InstanceRecord, SplitData
 from benchmark.metadata import ResourceLimits
 from benchmark.stats import aggregate
 from benchmark.task import AnswerError, Task
 
 from . import __version__
 from .provenance import BASELINES_SHA256, hardware, library_versions
+from .results.board import refresh_board_snapshot
 from .results.summary import EvaluationSummary, SummaryError
 from .sandbox import Sandbox, WorkerJob, WorkerResult
 from .store import EvaluationStatus, InstanceStatus, ResultsStore, require_current
 from .submission import Submission, staged_copy
 
-__all__ = ["Outcome", "evaluate_submission", "instance_seed", "method_problem"]
+__all__ = ["Outcome", "evaluate_submission", "instance_seed", "method_problem", "refresh_snapshot"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -250,4 +254,17 @@ def _run_instances(submission: Submission, task: Task, split: SplitData, sandbox
         raise
     status = EvaluationStatus.COMPLETE if n_failed == 0 else EvaluationStatus.PARTIAL
     store.finish_evaluation(eval_id, status, summary, meta.headline, n_failed, runtime)
+    refresh_snapshot(store, task, split.split)
     return _outcome(store.evaluation(eval_id), submission.name, reused=False)
+
+
+def refresh_snapshot(store: ResultsStore, task: Task, split: str) -> None:
+    """Store the snapshot of the task's board (rank intervals, skill, detectable difference) so that
+    the read-only website reads it instead of computing it (evaluator.results.board). The result is
+    already stored: a failure here is logged, and the website computes what the snapshot lacks."""
+    if split not in BOARD_SPLITS:
+        return
+    try:
+        refresh_board_snapshot(store, task.metadata, split)
+    except Exception as exc:  # noqa: BLE001 - never fails a stored evaluation
+        _log.warning("board snapshot of %s (%s) not stored: %s: %s", task.name, split, type(exc).__name__, exc)

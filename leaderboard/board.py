@@ -3,13 +3,17 @@ leaderboard (current rows ranked, stale rows set apart), rank intervals, the ove
 comparisons of two evaluations.
 
 Leaderboards read summary rows only (the ``evaluations`` table) and are cached per app keyed by
-:func:`db.board_fingerprint`; per-instance rows are read only for rank intervals (one bulk query,
-cached per set of evaluation ids) and on the evaluation and compare pages.
+:func:`db.board_fingerprint`. Rank intervals, skill against the floor and the detectable difference
+come from the board snapshot the evaluator stored when the board's last evaluation finished
+(:mod:`evaluator.results.board`; used only when computed for this board's fingerprint and keys);
+without one they are computed here by the same functions over the per-instance rows (one bulk
+query, cached per set of evaluation ids). The in-process caches are on unless
+PHASEBENCH_LEADERBOARD_CACHE is off.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from benchmark.metadata import TaskMetadata
@@ -20,13 +24,24 @@ from benchmark.stats import (
     PairedDiff,
     RankInterval,
     Skill,
-    detectable_difference,
     format_rank_interval,
     paired_difference,
-    rank_intervals,
-    skill_against_floor,
 )
-from evaluator.results.ranking import RankedRow, rank_rows
+from evaluator.results.board import (
+    Board,
+    BoardSnapshot,
+    StaleSection,
+    best_floor,
+    build_board,
+    compute_detectable,
+    compute_intervals,
+    compute_skills,
+    detectable_key,
+    intervals_key,
+    skill_key,
+    skill_params,
+)
+from evaluator.results.ranking import RankedRow
 from evaluator.results.summary import clean_number
 from evaluator.store import Evaluation
 
@@ -53,68 +68,8 @@ __all__ = [
 ]
 
 
-@dataclass
-class StaleSection:
-    version: int
-    rows: list[RankedRow]
-
-
-@dataclass
-class Board:
-    meta: TaskMetadata
-    split: str
-    fingerprint: tuple
-    current: list[RankedRow]                  # the ranked methods of the current task version
-    stale: list[StaleSection]
-    # Reference rows of the current version, shown but never ranked: the no-skill floors (best
-    # first), and methods fitted on this split's public answers (in-sample here).
-    floors: list[RankedRow] = field(default_factory=list)
-    in_sample: list[RankedRow] = field(default_factory=list)
-    memo: dict = field(default_factory=dict)   # derived outputs (rendered pages, JSON), same lifetime
-
-    @property
-    def all_rows(self) -> list[RankedRow]:
-        return self.current + self.floors + self.in_sample + [r for s in self.stale for r in s.rows]
-
-    def memoize(self, key: Any, compute: Callable[[], Any]) -> Any:
-        if key not in self.memo:
-            if len(self.memo) > 64:
-                self.memo.clear()
-            self.memo[key] = compute()
-        return self.memo[key]
-
-
 def _build_board(meta: TaskMetadata, split: str, fingerprint: tuple) -> Board:
-    rows = db.latest_finished(meta.name, split)
-    current = [r for r in rows if r.evaluation.task_version == meta.version]
-    kinds = {id(r): _reference_kind(r.submission.meta, split) for r in current}
-    floors = rank_rows([r for r in current if kinds[id(r)] == "floor"], meta, db.stored_summary)
-    in_sample = rank_rows([r for r in current if kinds[id(r)] == "in-sample"], meta, db.stored_summary)
-    for row in floors + in_sample:
-        row.rank = None
-    current = [r for r in current if kinds[id(r)] is None]
-    stale_by_version: dict[int, list] = {}
-    for r in rows:
-        if r.evaluation.task_version != meta.version:
-            stale_by_version.setdefault(r.evaluation.task_version, []).append(r)
-    stale = []
-    for version in sorted(stale_by_version, reverse=True):
-        ranked = rank_rows(stale_by_version[version], meta, db.stored_summary)
-        for row in ranked:       # ordered by the headline, but never given a rank
-            row.rank = None
-        stale.append(StaleSection(version, ranked))
-    return Board(meta, split, fingerprint, rank_rows(current, meta, db.stored_summary), stale, floors, in_sample)
-
-
-def _reference_kind(spec: object, split: str) -> str | None:
-    """"floor", "in-sample" (fitted on this split's answers) or None (a ranked method)."""
-    spec = spec if isinstance(spec, dict) else {}
-    if spec.get("floor") is True:
-        return "floor"
-    fitted = spec.get("fitted_on")
-    if isinstance(fitted, list) and split in fitted:
-        return "in-sample"
-    return None
+    return build_board(meta, split, fingerprint, db.latest_finished(meta.name, split), db.stored_summary)
 
 
 def get_board(meta: TaskMetadata, split: str) -> Board:
@@ -123,69 +78,55 @@ def get_board(meta: TaskMetadata, split: str) -> Board:
                                      lambda: _build_board(meta, split, fp))
 
 
+def _snapshot(board: Board) -> BoardSnapshot | None:
+    """The evaluator's stored snapshot of this board (read once per board), or None when there is
+    none for its fingerprint (an old database, or results written by an older evaluator)."""
+    return board.memoize(("snapshot",), lambda: db.board_snapshot(board.meta, board.split, board.fingerprint))
+
+
 def board_intervals(board: Board) -> dict[int, RankInterval]:
-    """``{evaluation_id: RankInterval}`` for the ranked current rows (one bulk instance query,
-    cached per evaluation ids + headline)."""
-    ranked = [r for r in board.current if r.rank is not None]
-    ids = tuple(r.evaluation.id for r in ranked)
-    metric = board.meta.headline_metric
-    key = ("intervals", ids, metric.name, metric.higher_is_better, metric.aggregation,
-           tuple(board.meta.unranked_groups), N_BOOT, SEED)
+    """``{evaluation_id: RankInterval}`` for the ranked current rows: the stored snapshot's, else
+    computed the same way (one bulk instance query), cached per evaluation ids + headline."""
+    key = intervals_key(board)
 
     def compute() -> dict[int, RankInterval]:
-        values, groups = db.instance_table(list(ids), metric.name, board.meta)
-        intervals = rank_intervals([values[i] for i in ids], metric.higher_is_better, metric.aggregation,
-                                   groups=groups)
-        return dict(zip(ids, intervals))
+        snapshot = _snapshot(board)
+        stored = snapshot.intervals_for(key) if snapshot is not None else None
+        return stored if stored is not None else compute_intervals(board, db.instance_table)
     return db.cache().get_or_compute(key, compute)
-
-
-def best_floor(board: Board) -> RankedRow | None:
-    """The out-of-sample floor with the best headline (the zero of skill), or None."""
-    # A floor fitted on this split's answers (in-sample) would set the zero of skill with a score
-    # it cannot reach on unseen instances: only out-of-sample floors count.
-    return next((r for r in board.floors if r.headline is not None and not r.in_sample(board.split)), None)
 
 
 def board_skill(board: Board) -> dict[int, Skill]:
     """``{evaluation_id: Skill}`` of every ranked and in-sample row against the best floor, over
-    the ranked instances both answered (cached per evaluation ids); empty without a floor."""
-    floor = best_floor(board)
-    if floor is None:
+    the ranked instances both answered (the stored snapshot's, else computed; cached per evaluation
+    ids); empty without a floor."""
+    key = skill_key(board)
+    if key is None:
         return {}
-    rows = [r for r in board.current + board.in_sample if r.headline is not None]
-    ids = tuple(r.evaluation.id for r in rows)
-    metric = board.meta.headline_metric
-    key = ("skill", ids, floor.evaluation.id, metric.name, metric.aggregation, metric.best,
-           tuple(board.meta.unranked_groups), N_BOOT, SEED)
 
     def compute() -> dict[int, Skill]:
-        values, groups = db.instance_table([*ids, floor.evaluation.id], metric.name, board.meta)
-        reference = values[floor.evaluation.id]
-        # A row's skill depends on its own values and the floor's alone (the strata of the shared
-        # instances are the floor's groups: it comes last in the table), so each is kept per
-        # evaluation and floor: after a new result only the newcomer's is computed.
+        snapshot = _snapshot(board)
+        stored = snapshot.skills_for(key) if snapshot is not None else None
+        if stored is not None:
+            return stored
+        # each row's skill is kept per evaluation and floor: after a new result only the newcomer's is computed
         kept = db.per_evaluation()
-        return {i: kept.get_or_compute(("skill", i, floor.evaluation.id, floor.submission.name, metric.name,
-                                        metric.aggregation, metric.best, metric.higher_is_better,
-                                        tuple(board.meta.unranked_groups), N_BOOT, SEED),
-                                       lambda i=i: skill_against_floor(values[i], reference, metric,
-                                                                       floor.submission.name, groups))
-                for i in ids}
+        params = skill_params(board)
+        return compute_skills(board, db.instance_table,
+                              lambda i, f: kept.get_or_compute(("skill", i, *(params or ())), f))
     return db.cache().get_or_compute(key, compute)
 
 
 def board_detectable_difference(board: Board) -> float | None:
     """The smallest headline difference this split separates at 95% (see
-    :func:`benchmark.stats.detectable_difference`), measured on the floors and baselines."""
-    rows = [r for r in board.floors + board.current if (r.floor or r.baseline) and r.headline is not None]
-    ids = tuple(r.evaluation.id for r in rows)
-    metric = board.meta.headline_metric
-    key = ("detectable", ids, metric.name, metric.aggregation, tuple(board.meta.unranked_groups), N_BOOT, SEED)
+    :func:`benchmark.stats.detectable_difference`), measured on the floors and baselines: the
+    stored snapshot's, else computed."""
+    key = detectable_key(board)
 
     def compute() -> float | None:
-        values, groups = db.instance_table(list(ids), metric.name, board.meta)
-        return detectable_difference([values[i] for i in ids], metric, groups)
+        snapshot = _snapshot(board)
+        found, value = snapshot.detectable_for(key) if snapshot is not None else (False, None)
+        return value if found else compute_detectable(board, db.instance_table)
     return db.cache().get_or_compute(key, compute)
 
 

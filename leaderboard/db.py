@@ -7,11 +7,12 @@ helpers here. The website never writes.
 from __future__ import annotations
 
 from flask import Flask, current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from benchmark.metadata import METRIC_PREFIX, TaskMetadata
+from benchmark.settings import get_settings
 from evaluator.store import (
     FINISHED,
     Evaluation,
@@ -24,6 +25,7 @@ from evaluator.store import (
     require_current,
 )
 
+from evaluator.results.board import BoardSnapshot, combine_instance_values, ranked_instance_values, read_snapshot
 from evaluator.results.ranking import summary_of
 from evaluator.results.summary import EvaluationSummary
 
@@ -32,6 +34,7 @@ from .cache import LRUCache
 __all__ = [
     "EXTENSION",
     "board_fingerprint",
+    "board_snapshot",
     "cache",
     "ensure_schema",
     "evaluation",
@@ -51,23 +54,28 @@ EXTENSION = "phasebench_db"
 
 
 class _State:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, keep: bool = True):
         self.engine = engine
         self.store = ResultsStore(engine)
         self.schema_checked = False
-        self.cache = LRUCache(maxsize=256)
+        # keep=False (PHASEBENCH_LEADERBOARD_CACHE off): caches that hold nothing, so every request
+        # reads the stored snapshots and results again
+        self.cache = LRUCache(maxsize=256 if keep else 0)
         # What one finished evaluation alone determines (its parsed summary, its instance values):
         # it never changes, so a new result costs one evaluation's reads, not the whole board's.
-        self.per_evaluation = LRUCache(maxsize=50_000)
+        self.per_evaluation = LRUCache(maxsize=50_000 if keep else 0)
         self.fingerprints: dict[tuple[str, str], tuple[float, tuple]] = {}
 
 
 def init_app(app: Flask) -> Engine:
-    """Create the app's engine from ``DATABASE_URL`` (default: :func:`evaluator.store.database_url`)."""
+    """Create the app's engine from ``DATABASE_URL`` (default: :func:`evaluator.store.database_url`);
+    ``LEADERBOARD_CACHE`` (default: the PHASEBENCH_LEADERBOARD_CACHE setting) turns the in-process
+    caches on or off."""
     url = app.config.get("DATABASE_URL") or database_url()
     app.config["DATABASE_URL"] = url
     engine = make_engine(url)
-    app.extensions[EXTENSION] = _State(engine)
+    keep = app.config.get("LEADERBOARD_CACHE")
+    app.extensions[EXTENSION] = _State(engine, get_settings().leaderboard_cache if keep is None else bool(keep))
     return engine
 
 
@@ -175,11 +183,12 @@ def board_fingerprint(task: str, split: str) -> tuple:
 
 
 def _fingerprint_query(task: str, split: str) -> tuple:
-    q = (select(func.count(Evaluation.id), func.max(Evaluation.id), func.max(Evaluation.finished_at))
-         .where(Evaluation.task == task, Evaluation.split == split, Evaluation.status.in_(FINISHED)))
-    with get_engine().connect() as conn:
-        count, max_id, max_finished = conn.execute(q).one()
-    return (count, max_id, str(max_finished))
+    return get_store().board_fingerprint(task, split)
+
+
+def board_snapshot(meta: TaskMetadata, split: str, fingerprint: tuple) -> BoardSnapshot | None:
+    """The evaluator's snapshot of a board when it was computed for ``fingerprint``, else None."""
+    return read_snapshot(get_store(), meta, split, fingerprint)
 
 
 def stored_summary(ev: Evaluation) -> EvaluationSummary:
@@ -202,30 +211,17 @@ def instance_table(evaluation_ids: list[int], metric: str, meta: TaskMetadata
         else:
             rows[ev_id] = hit
     if missing:
-        fetched: dict[int, list[tuple[str, str, float | None]]] = {i: [] for i in missing}
-        value = InstanceResult.metrics[metric].as_float()
-        q = (select(InstanceResult.evaluation_id, InstanceResult.instance_id, InstanceResult.group, value)
-             .where(InstanceResult.evaluation_id.in_(missing)))
-        with get_engine().connect() as conn:
-            for ev_id, inst, group, v in conn.execute(q):
-                fetched[ev_id].append((inst, group, v))
+        fetched = get_store().instance_values(missing, metric)
         for ev_id, found in fetched.items():
             per_evaluation.put(("instance-values", ev_id, metric), found)
         rows.update(fetched)
-    out: dict[int, dict[str, float | None]] = {}
-    groups: dict[str, str] = {}
     unranked = tuple(meta.unranked_groups)
-    for ev_id in evaluation_ids:
+
+    def ranked(ev_id: int) -> tuple[dict[str, float | None], dict[str, str]]:
         # the ranked instances' values and groups, also kept per evaluation (shared: not to be modified)
-        key = ("ranked-values", ev_id, metric, unranked)
-        ranked = per_evaluation.get(key)
-        if ranked is None:
-            ranked = ({inst: v for inst, group, v in rows[ev_id] if meta.ranked(group)},
-                      {inst: group for inst, group, _ in rows[ev_id] if meta.ranked(group)})
-            per_evaluation.put(key, ranked)
-        out[ev_id] = ranked[0]
-        groups.update(ranked[1])
-    return out, groups
+        return per_evaluation.get_or_compute(("ranked-values", ev_id, metric, unranked),
+                                             lambda: ranked_instance_values(rows[ev_id], meta))
+    return combine_instance_values(evaluation_ids, ranked)
 
 
 def instance_axes(evaluation_ids: list[int], axes: list[str]) -> dict[int, list[dict]]:

@@ -26,7 +26,8 @@ from sqlalchemy import insert  # noqa: E402
 from benchmark.metadata import TaskMetadata  # noqa: E402
 from benchmark.task import all_tasks  # noqa: E402
 from evaluator.results.summary import RECORD_FORMAT  # noqa: E402
-from evaluator.store import Evaluation, InstanceResult, Submission, make_engine, upgrade  # noqa: E402
+from evaluator.runner import refresh_snapshot  # noqa: E402
+from evaluator.store import Evaluation, InstanceResult, ResultsStore, Submission, make_engine, upgrade  # noqa: E402
 
 N_TASKS = 4
 
@@ -53,6 +54,7 @@ def main() -> None:
     ap.add_argument("--db", default="sqlite:///var/perf-leaderboard.sqlite")
     ap.add_argument("--submissions", type=int, default=1000)
     ap.add_argument("--instances", type=int, default=100)
+    ap.add_argument("--no-snapshots", action="store_true", help="store no board snapshots")
     args = ap.parse_args()
     if args.db.startswith("sqlite:///"):
         path = Path(args.db.removeprefix("sqlite:///"))
@@ -60,7 +62,8 @@ def main() -> None:
             p.unlink(missing_ok=True)
     engine = make_engine(args.db)
     upgrade(engine)
-    real = [t.metadata for t in all_tasks()][:N_TASKS]
+    real_tasks = list(all_tasks())[:N_TASKS]
+    real = [t.metadata for t in real_tasks]
     tasks: list[tuple[str, TaskMetadata | None]] = [(m.name, m) for m in real]
     tasks += [(f"perf-fake-{i}", None) for i in range(1, N_TASKS - len(real) + 1)]
     rng = random.Random(0)
@@ -108,6 +111,11 @@ def main() -> None:
             conn.execute(insert(Evaluation), evals)
             conn.execute(insert(InstanceResult), insts)
         print(f"{task}: {len(evals)} evaluations, {len(insts)} instance rows ({time.perf_counter() - t0:.0f} s)")
+    if not args.no_snapshots:
+        store = ResultsStore(engine)
+        for task in real_tasks:
+            refresh_snapshot(store, task, "dev")
+            print(f"{task.name}: board snapshot stored ({time.perf_counter() - t0:.0f} s)")
     engine.dispose()
     print(f"filled {args.db}")
 

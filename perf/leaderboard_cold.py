@@ -64,8 +64,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default="sqlite:///var/perf-leaderboard.sqlite")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-cache", action="store_true",
+                    help="the in-process cache off (PHASEBENCH_LEADERBOARD_CACHE=false): every request reads again")
     args = ap.parse_args()
-    app = leaderboard.create_app({"DATABASE_URL": args.db, "FRESHNESS_S": 0})
+    app = leaderboard.create_app({"DATABASE_URL": args.db, "FRESHNESS_S": 0, "LEADERBOARD_CACHE": not args.no_cache})
     client = app.test_client()
     fresh = {name: timed(client, path) for name, path in PAGES.items()}
     after: dict[str, list[float]] = {name: [] for name in PAGES}
@@ -87,7 +89,7 @@ def main() -> int:
                 baseline[name].append(timed(client, path))
             finally:
                 state.per_evaluation = kept
-    print(f"{args.db}; median of {args.rounds} rounds (ms)")
+    print(f"{args.db}; in-process cache {'off' if args.no_cache else 'on'}; median of {args.rounds} rounds (ms)")
     print(f"{'page':<16} {'fresh app':>10} {'after new result':>17} {'cached':>8} {'baseline':>9} {'ratio':>6}")
     ok = True
     for name in PAGES:

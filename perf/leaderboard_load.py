@@ -97,9 +97,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--cap", type=float, default=60.0, help="time cap per target, seconds")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-cache", action="store_true",
+                    help="serve with the in-process cache off (PHASEBENCH_LEADERBOARD_CACHE=false)")
     args = ap.parse_args()
     port = free_port()
-    env = {**os.environ, "PHASEBENCH_DB": args.db}
+    env = {**os.environ, "PHASEBENCH_DB": args.db, "PHASEBENCH_LEADERBOARD_CACHE": "false" if args.no_cache else "true"}
     gunicorn = [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
                 "--log-level", "warning", "leaderboard:create_app()"]
     proc = subprocess.Popen(gunicorn, cwd=ROOT, env=env, start_new_session=True)
@@ -114,7 +116,8 @@ def main() -> int:
         else:
             print("gunicorn did not come up", file=sys.stderr)
             return 1
-        print(f"gunicorn -w {args.workers} on 127.0.0.1:{port}, db {args.db}, {args.threads} client threads")
+        print(f"gunicorn -w {args.workers} on 127.0.0.1:{port}, db {args.db}, {args.threads} client threads, "
+              f"in-process cache {'off' if args.no_cache else 'on'}")
         t = time.perf_counter()
         for path in TARGETS.values():          # warm both workers' caches (several requests each)
             for _ in range(4 * args.workers):

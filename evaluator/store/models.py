@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from ..results.summary import RECORD_FORMAT
 
 __all__ = ["Base", "Submission", "Evaluation", "InstanceResult", "EvaluationStatus",
-           "InstanceStatus", "FINISHED", "Job", "JobState"]
+           "InstanceStatus", "FINISHED", "Job", "JobState", "BoardSnapshotRow"]
 
 
 class EvaluationStatus:
@@ -131,6 +131,25 @@ class InstanceResult(Base):
     details: Mapped[dict | None] = mapped_column(JSON)
 
     evaluation: Mapped[Evaluation] = relationship(back_populates="instances")
+
+
+class BoardSnapshotRow(Base):
+    """What a task's board derives from its finished evaluations (rank intervals, skill against the
+    floor, detectable difference), computed by the evaluator when an evaluation finishes so that the
+    read-only website need not: one row per (task, task version, split), replaced by the next. The
+    payload is :class:`evaluator.results.board.BoardSnapshot` (versioned by its ``snapshot_format``);
+    ``fingerprint`` is the board's (:meth:`ResultsStore.board_fingerprint`, as JSON) it was computed for."""
+    __tablename__ = "board_snapshots"
+    __table_args__ = (UniqueConstraint("task", "task_version", "split", name="uq_board_snapshot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(100))
+    task_version: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(Text)
+    snapshot_format: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    payload: Mapped[dict] = mapped_column(JSON)
 
 
 class JobState:

@@ -6,15 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
 from ..results.summary import EvaluationSummary, SummaryError
-from .models import FINISHED, Evaluation, EvaluationStatus, InstanceResult, Submission
+from .models import FINISHED, BoardSnapshotRow, Evaluation, EvaluationStatus, InstanceResult, Submission
 from .session import get_row, session_scope
 
-__all__ = ["ResultsStore", "LeaderboardRow", "EvaluationSuperseded"]
+__all__ = ["ResultsStore", "LeaderboardRow", "EvaluationSuperseded", "InstanceValues"]
+
+# {evaluation_id: [(instance_id, group, value of one metric or None), ...]}
+InstanceValues = dict[int, list[tuple[str, str, float | None]]]
 
 
 class EvaluationSuperseded(RuntimeError):
@@ -75,6 +78,20 @@ class ResultsStore:
             ev.runtime_s = runtime_s
             ev.metrics = summary.to_stored()
 
+    def put_board_snapshot(self, task: str, task_version: int, split: str, fingerprint: str,
+                           snapshot_format: int, payload: dict[str, Any]) -> None:
+        """Store a board's snapshot, replacing the one of the same (task, task version, split)."""
+        with session_scope(self.engine) as s:
+            row = s.scalars(select(BoardSnapshotRow).filter_by(task=task, task_version=task_version, split=split)
+                            .with_for_update()).first()
+            if row is None:
+                row = BoardSnapshotRow(task=task, task_version=task_version, split=split)
+                s.add(row)
+            row.fingerprint = fingerprint
+            row.snapshot_format = snapshot_format
+            row.payload = payload
+            row.created_at = datetime.now(timezone.utc)
+
     def mark(self, evaluation_id: int, status: str, note: str) -> None:
         with session_scope(self.engine) as s:
             ev = get_row(s, Evaluation, evaluation_id)
@@ -126,6 +143,37 @@ class ResultsStore:
                 seen.add(sub.name)
                 rows.append(LeaderboardRow(ev, sub))
             return rows
+
+    def board_fingerprint(self, task: str, split: str) -> tuple:
+        """A cheap summary that changes whenever the set of finished evaluations of (task, split)
+        changes (one indexed aggregate query); finished evaluations are never rewritten."""
+        q = (select(func.count(Evaluation.id), func.max(Evaluation.id), func.max(Evaluation.finished_at))
+             .where(Evaluation.task == task, Evaluation.split == split, Evaluation.status.in_(FINISHED)))
+        with self.engine.connect() as conn:
+            count, max_id, max_finished = conn.execute(q).one()
+        return (count, max_id, str(max_finished))
+
+    def instance_values(self, evaluation_ids: list[int], metric: str) -> InstanceValues:
+        """Every instance's value of ``metric`` (None where absent) for many evaluations, in ONE query."""
+        fetched: InstanceValues = {i: [] for i in evaluation_ids}
+        if not evaluation_ids:
+            return fetched
+        value = InstanceResult.metrics[metric].as_float()
+        q = (select(InstanceResult.evaluation_id, InstanceResult.instance_id, InstanceResult.group, value)
+             .where(InstanceResult.evaluation_id.in_(evaluation_ids)))
+        with self.engine.connect() as conn:
+            for ev_id, inst, group, v in conn.execute(q):
+                fetched[ev_id].append((inst, group, v))
+        return fetched
+
+    def board_snapshot(self, task: str, task_version: int, split: str) -> tuple[str, int, dict[str, Any]] | None:
+        """(fingerprint, snapshot format, payload) of the stored snapshot of a board, or None."""
+        q = (select(BoardSnapshotRow.fingerprint, BoardSnapshotRow.snapshot_format, BoardSnapshotRow.payload)
+             .where(BoardSnapshotRow.task == task, BoardSnapshotRow.task_version == task_version,
+                    BoardSnapshotRow.split == split))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else (row[0], row[1], row[2])
 
     def evaluations_of(self, submission_name: str) -> list[LeaderboardRow]:
         with session_scope(self.engine) as s:

@@ -162,7 +162,7 @@ def test_a_new_result_reads_only_its_own_instances_and_ranks_as_a_fresh_app(app,
 
 
 def test_a_new_result_computes_only_its_own_skill_and_matches_a_fresh_app(app, client, add, site_db_url, monkeypatch):
-    import leaderboard.board as board_module
+    import evaluator.results.board as board_module
     _three_methods(add, n=20)
     rng = np.random.default_rng(4)
     add(name="floor", headline=0.3, meta={"floor": True, "baseline": False},

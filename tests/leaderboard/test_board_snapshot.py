@@ -1,0 +1,127 @@
+"""The board snapshot (issue 19): the evaluator stores a board's rank intervals, skill and detectable
+difference when an evaluation finishes (evaluator.results.board); the website reads them when the
+snapshot's fingerprint is the board's and computes them with the same functions otherwise. Both
+paths give byte-identical pages, API answers and CSV, with the in-process cache on or off."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import update
+
+import evaluator.results.board as shared
+import leaderboard.board as site_board
+from benchmark.task import get_task
+from evaluator.results.board import SNAPSHOT_FORMAT, read_snapshot
+from evaluator.runner import refresh_snapshot
+from evaluator.store import BoardSnapshotRow, session_scope
+from leaderboard import create_app
+
+from .conftest import noisy_instances
+
+TASK = "planted-features"
+PATHS = [
+    f"/tasks/{TASK}",
+    f"/tasks/{TASK}?sort=name&order=desc",
+    f"/api/v1/tasks/{TASK}/leaderboard",
+    f"/api/v1/tasks/{TASK}/leaderboard?limit=3&offset=2",
+    f"/api/v1/tasks/{TASK}/leaderboard?format=csv",
+    f"/tasks/{TASK}/leaderboard.csv",
+    "/",
+    "/api/v1/overall",
+    "/api/v1/overall?format=csv",
+]
+
+
+def _fill(add, n: int = 30) -> None:
+    rng = np.random.default_rng(11)
+    base = rng.uniform(0.2, 0.6, n)
+
+    def values(shift: float, noise: float = 0.1) -> list[dict]:
+        return noisy_instances([float(v) for v in np.clip(base + shift + rng.normal(0, noise, n), 0, 1)])
+    for k in range(6):
+        add(name=f"method-{k}", headline=0.4 + 0.05 * k, instances=values(0.05 * k))
+    add(name="base", headline=0.45, baseline=True, instances=values(0.1))
+    add(name="floor", headline=0.3, meta={"floor": True, "baseline": False}, instances=values(-0.1, 0.05))
+    add(name="fitted", headline=0.9, meta={"fitted_on": ["dev"]}, instances=values(0.4))
+    add(name="old", headline=0.5, task_version=get_task(TASK).metadata.version - 1, instances=values(0.1))
+
+
+def _responses(url: str, cache: bool = True) -> dict[str, bytes]:
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "LEADERBOARD_CACHE": cache})
+    client = app.test_client()
+    out = {}
+    for path in PATHS:
+        resp = client.get(path)
+        assert resp.status_code == 200, (path, resp.status_code)
+        out[path] = resp.get_data()
+    app.extensions["phasebench_db"].engine.dispose()
+    return out
+
+
+def _computing_forbidden(monkeypatch) -> None:
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("computed although the stored snapshot holds it")
+    for name in ("compute_intervals", "compute_skills", "compute_detectable"):
+        monkeypatch.setattr(site_board, name, refuse)
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache-on", "cache-off"])
+def test_the_snapshot_and_the_computed_board_give_identical_output(add, site_store, site_db_url, monkeypatch, cache):
+    _fill(add)
+    computed = _responses(site_db_url, cache)          # no snapshot: computed, as before
+    refresh_snapshot(site_store, get_task(TASK), "dev")
+    meta = get_task(TASK).metadata
+    snapshot = read_snapshot(site_store, meta, "dev", site_store.board_fingerprint(TASK, "dev"))
+    assert snapshot is not None and snapshot.intervals and snapshot.skills
+    assert snapshot.detectable_difference is not None
+    with monkeypatch.context() as m:
+        _computing_forbidden(m)
+        stored = _responses(site_db_url, cache)
+    assert stored == computed
+
+
+def test_a_stale_snapshot_is_not_used_and_a_new_one_computes_only_the_newcomers_skill(add, site_store, site_db_url,
+                                                                                       monkeypatch):
+    _fill(add)
+    refresh_snapshot(site_store, get_task(TASK), "dev")
+    add(name="newcomer", headline=0.7, instances=noisy_instances([0.7] * 15 + [0.6] * 15))
+    meta = get_task(TASK).metadata
+    assert read_snapshot(site_store, meta, "dev", site_store.board_fingerprint(TASK, "dev")) is None
+    fallback = _responses(site_db_url, cache=False)     # the snapshot is of the board before the newcomer
+    assert b"newcomer" in fallback[f"/api/v1/tasks/{TASK}/leaderboard"]
+
+    skilled: list[dict] = []
+    real = shared.skill_against_floor
+
+    def counting(method, *args, **kwargs):
+        skilled.append(method)
+        return real(method, *args, **kwargs)
+    monkeypatch.setattr(shared, "skill_against_floor", counting)
+    refresh_snapshot(site_store, get_task(TASK), "dev")
+    assert len(skilled) == 1                            # the other rows' skills come from the last snapshot
+    monkeypatch.setattr(shared, "skill_against_floor", real)
+    with monkeypatch.context() as m:
+        _computing_forbidden(m)
+        assert _responses(site_db_url, cache=False) == fallback
+
+
+def test_a_snapshot_of_another_format_or_shape_is_ignored(add, site_store, site_db_url):
+    _fill(add)
+    refresh_snapshot(site_store, get_task(TASK), "dev")
+    meta = get_task(TASK).metadata
+    fingerprint = site_store.board_fingerprint(TASK, "dev")
+    assert read_snapshot(site_store, meta, "dev", fingerprint) is not None
+    expected = _responses(site_db_url)
+    for change in ({"snapshot_format": SNAPSHOT_FORMAT + 1}, {"payload": {"intervals": "not a mapping"}}):
+        with session_scope(site_store.engine) as s:
+            s.execute(update(BoardSnapshotRow).values(**change))
+        assert read_snapshot(site_store, meta, "dev", fingerprint) is None
+        assert _responses(site_db_url) == expected
+
+
+def test_the_snapshot_is_stored_by_the_evaluator_for_board_splits_only(add, site_store):
+    _fill(add)
+    refresh_snapshot(site_store, get_task(TASK), "train")
+    assert site_store.board_snapshot(TASK, get_task(TASK).metadata.version, "train") is None
+    refresh_snapshot(site_store, get_task(TASK), "dev")
+    assert site_store.board_snapshot(TASK, get_task(TASK).metadata.version, "dev") is not None
