@@ -18,9 +18,15 @@ result is reused only for the same sha256.
 numpy and scipy only (sae: torch, which every sandbox provides too); it never imports the benchmark
 or the evaluator (which hold the answers).
 """
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("phasebench-baselines")
-except PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "unknown"
+
+def __getattr__(name: str) -> str:
+    # Looked up on first use: importlib.metadata costs 30-40 ms, paid by every sandboxed worker
+    # (one per instance) that imports a module of this package.
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("phasebench-baselines")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown"
