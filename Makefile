@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml Makefile $(BASELINES_LIB_FILES)
 install: $(STAMP)
 
 data: install
-	$(PHASEBENCH) data build
+	$(PHASEBENCH) data build --workers $(WORKERS)
 
 demo: data
 	$(PHASEBENCH) db upgrade
@@ -50,7 +50,7 @@ demo: data
 
 test: install
 	@# The embedded dev splits, which the tests use where they verify (a failed pin is reported by the tests).
-	@$(PHASEBENCH) data build || echo "data build failed: the tests build their own copies and say which pin differs" >&2
+	@$(PHASEBENCH) data build --workers $(WORKERS) || echo "data build failed: the tests build their own copies and say which pin differs" >&2
 	@$(PYTEST); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc

@@ -1,8 +1,10 @@
 """The task API every PhaseBench task implements, and the registry of tasks."""
 from __future__ import annotations
 
+import multiprocessing
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, final
@@ -120,20 +122,39 @@ class Task(ABC):
         """Generate one instance deterministically from its spec."""
 
     def build(self, split: str, secret: SplitSecret | None, data_dir: Path, answers_dir: Path,
-              progress: Any = None, *, device: str = "cpu", scale: str = "embedded") -> str:
+              progress: Any = None, *, device: str = "cpu", scale: str = "embedded", workers: int = 1) -> str:
         """Generate and write a split; the split's revision. Only the embedded scale on CPU here: a task
-        offering more overrides this and widens ``build_scales`` / ``build_devices``."""
+        offering more overrides this and widens ``build_scales`` / ``build_devices``.
+
+        ``workers`` > 1 generates that many instances at once in fresh interpreters (each instance
+        depends on its spec alone, so the files are the same); they are written here, in order."""
         self.check_build_options(device, scale)
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         writer = SplitWriter(data_dir, self.name, split, answers_dir, group_public=self.metadata.group_public)
         specs = self.instance_specs(split, secret)
-        for spec in (progress(specs) if progress else specs):
-            self.write_instance(writer, spec)
+        shown = progress(specs) if progress else specs
+        if workers == 1 or len(specs) < 2:
+            for spec in shown:
+                self.write_instance(writer, spec)
+            return writer.close()
+        # spawn, not fork: the parent may hold torch's and OpenMP's thread pools, which a forked
+        # child inherits in a broken state. The children inherit the reference environment.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=context) as pool:
+            generated = pool.map(_generate_registered, [self.name] * len(specs), specs)
+            # the bar moves when an instance is written, not when it is handed out
+            for inst, spec in zip(generated, shown):
+                self._add(writer, spec, inst)
         return writer.close()
 
     def write_instance(self, writer: SplitWriter, spec: InstanceSpec) -> None:
         """Generate one instance and add it to ``writer`` exactly as ``build`` does (so that a sample of a
         pinned split can be rebuilt alone and compared byte for byte)."""
-        inst = self.generate(spec)
+        self._add(writer, spec, self.generate(spec))
+
+    @staticmethod
+    def _add(writer: SplitWriter, spec: InstanceSpec, inst: GeneratedInstance) -> None:
         writer.add(spec.id, spec.group, inst.public_fields, inst.inputs, inst.answer,
                    {"params": spec.params, **inst.answer_info}, hidden=inst.hidden)
 
@@ -203,3 +224,9 @@ def all_tasks() -> Iterator[Task]:
 
 def _load_builtin_tasks() -> None:
     from . import tasks  # noqa: F401  (importing registers the built-in tasks)
+
+
+def _generate_registered(name: str, spec: InstanceSpec) -> GeneratedInstance:
+    """One instance of a registered task, in a build worker (a fresh interpreter finds the task by
+    name; a task object is not sent between processes)."""
+    return get_task(name).generate(spec)

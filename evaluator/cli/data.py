@@ -87,9 +87,11 @@ def data() -> None:
                    "larger one (grokking-onset: 'gpu'), which needs --data-dir and is not checked against a pin")
 @click.option("--device", default="cpu", show_default=True,
               help="where the generator trains or samples (cpu, cuda, cuda:N), for tasks that can use it")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="instances generated at once, each in its own process (same files whatever the number)")
 @data_dir_opt
 @private_dir_opt
-def build(task_names, split, force, scale, device, data_dir, private_dir) -> None:
+def build(task_names, split, force, scale, device, data_dir, private_dir, workers) -> None:
     """Generate a split deterministically (train and dev are verified against their pinned hashes)."""
     tasks = _tasks_with_split(task_names, split)
     for task in tasks:
@@ -107,7 +109,7 @@ def build(task_names, split, force, scale, device, data_dir, private_dir) -> Non
         # interpreter with the reference environment (benchmark/build_env.py says why).
         argv = [sys.executable, "-m", "evaluator", "data", "build", "--split", split,
                 *[a for name in task_names for a in ("--task", name)], *(["--force"] if force else []),
-                "--scale", scale, "--device", device,
+                "--scale", scale, "--device", device, "--workers", str(workers),
                 *(["--data-dir", str(data_dir)] if data_dir else []),
                 *(["--private-dir", str(private_dir)] if private_dir else [])]
         sys.exit(subprocess.run(argv, env={**os.environ, **missing}).returncode)
@@ -126,7 +128,7 @@ def build(task_names, split, force, scale, device, data_dir, private_dir) -> Non
         answers = data_dir if split in PUBLIC_SPLITS else private_dir
         rev = task.build(split, test_secret, data_dir, answers,
                          progress=lambda xs, name=task.name: tqdm(xs, desc=f"building {name}/{split}", unit="instance"),
-                         device=device, scale=scale)
+                         device=device, scale=scale, workers=workers)
         click.echo(f"{task.name}/{split}: built in {data_dir / task.name / split} ({rev})")
         if split in PUBLIC_SPLITS and pinned:
             ok &= _check_pin(task, split, rev)

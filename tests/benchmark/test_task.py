@@ -127,3 +127,21 @@ def test_a_rebuilt_train_instance_matches_the_committed_manifest(task, tmp_path)
     for kind in ("inputs", "answers"):
         rel = f"{kind}/{spec.id}.safetensors"
         assert sha256_file(tmp_path / task.name / "train" / rel) == manifest[rel], f"{task.name}/train: {rel}"
+
+
+def test_a_split_built_by_several_workers_is_the_pinned_one(tmp_path):
+    """Task.build(workers=2) generates instances in spawned processes and writes them in order: the
+    files, and so the revision, are the one-process build's (the dev pin)."""
+    task = get_task("scaling-exponents")
+    bar_steps = []
+
+    def progress(specs):
+        for spec in specs:
+            bar_steps.append(spec.id)
+            yield spec
+
+    revision = task.build("dev", None, tmp_path / "data", tmp_path / "data", progress, workers=2)
+    assert revision == task.metadata.dataset.pin("dev")
+    assert bar_steps == [s.id for s in task.instance_specs("dev")]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        task.build("dev", None, tmp_path / "again", tmp_path / "again", workers=0)

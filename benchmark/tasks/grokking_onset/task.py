@@ -228,8 +228,9 @@ class _GrokkingOnsetBase(Task):
                                               "steps": run.curves.steps.tolist(), **full})
 
     def build(self, split: str, secret: SplitSecret | None, data_dir: Path, answers_dir: Path, progress: Any = None,
-              *, device: str = "cpu", scale: str = "embedded") -> str:
+              *, device: str = "cpu", scale: str = "embedded", workers: int = 1) -> str:
         """Train the split's runs in batches (memoised across the two tracks) and write the kept ones.
+        ``workers`` is not used: the runs train as one vectorised batch in this process.
 
         Beyond the embedded scale (the GPU-sized set) the train-only track also writes each kept run
         whole, every logged step and checkpoint, as ``runs/<id>.safetensors`` beside the answers (the
