@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PHASEBENCH := $(VENV)/bin/phasebench
 # The CPU wheel on this kind of machine; GPU hosts set e.g. TORCH_SPEC='torch==2.13.0' with their index.
 TORCH_SPEC ?= torch==2.13.0
+UV_VERSION ?= 0.13.9
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 # Instances evaluated at once by `make demo`: one per CPU this process may use, at most 4 (each
@@ -28,7 +29,12 @@ $(STAMP): pyproject.toml Makefile $(BASELINES_LIB_FILES)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned, so that the project's range never pulls a multi-GB CUDA build here.
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e '.[test]'
+	# The rest through uv: the same versions pip picks (checked: identical `pip list`), in about 6 s
+	# instead of 29 s. torch stays pip's (uv reads no pip configuration, and with torch installed
+	# the project's range asks for nothing more). pip is the fallback should uv fail here.
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[test]' || \
+		{ echo "uv could not install the project; installing with pip" >&2; $(PY) -m pip install --quiet -e '.[test]'; }
 	# A copy, not editable: the sandbox binds the venv read-only but never the repository. No build
 	# folder is left behind (a module deleted from the source would be installed from it again).
 	rm -rf $(BASELINES_LIB)/build
