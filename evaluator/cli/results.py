@@ -7,9 +7,13 @@ from pathlib import Path
 
 import click
 
+from benchmark.dataset import BOARD_SPLITS
+from benchmark.task import all_tasks
+
 from ..hub import plan_results_push, push_results
 from ..results.dataset import ResultsDatasetError, export_results, import_results
 from ..results.report import build_report
+from ..runner import refresh_snapshot
 from ..store import ResultsStore, make_engine, redact, upgrade
 from ..store.session import database_url
 from ._params import db_option
@@ -45,7 +49,8 @@ def export_cmd(db_url, out_dir) -> None:
 @db_option
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def import_cmd(db_url, folder) -> None:
-    """Rebuild an empty results database from an exported results dataset alone."""
+    """Rebuild an empty results database from an exported results dataset alone (and store the
+    registered tasks' board snapshots, as the evaluator does after each evaluation)."""
     url = database_url(db_url)
     engine = make_engine(url)
     upgrade(engine)
@@ -53,6 +58,10 @@ def import_cmd(db_url, folder) -> None:
         n = import_results(engine, folder)
     except ResultsDatasetError as exc:
         raise click.ClickException(str(exc)) from None
+    store = ResultsStore(engine)
+    for task in all_tasks():
+        for split in BOARD_SPLITS:
+            refresh_snapshot(store, task, split)
     click.echo(f"{folder} -> {redact(url)}: {n} evaluation(s) imported")
 
 
