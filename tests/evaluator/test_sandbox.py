@@ -365,3 +365,29 @@ def test_staged_inputs_are_linked_and_opened_up_only_as_copies(tmp_path):
     copied = stage_file(source, tmp_path / "copied", readable_by_all=True)
     assert not os.path.samefile(copied, source) and copied.read_bytes() == b"public arrays"
     assert copied.stat().st_mode & 0o777 == 0o644 and source.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+def test_the_exit_waiter_sees_the_exit_reaps_and_closes_its_descriptor(pidfd, monkeypatch):
+    """A worker that has exited is seen (and reaped) on the next look, without sleeping out the
+    timeout; the pidfd is closed after; without pidfd_open, Popen.wait does the same, slower."""
+    import subprocess
+    import sys
+
+    from evaluator.sandbox.base import _ExitWaiter
+
+    if not pidfd:
+        def no_pidfd(pid):
+            raise OSError("pidfd_open unavailable")
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    fds_before = set(os.listdir("/proc/self/fd"))
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    with _ExitWaiter(proc) as exited:
+        assert (exited.pidfd is not None) == pidfd
+        assert not exited(0.01)            # still running
+        waited = time.monotonic()
+        assert exited(30.0)
+        assert time.monotonic() - waited < 10   # it returned on the exit, not at the timeout
+        assert proc.returncode == 0        # reaped
+        assert exited(0.0)                 # and stays exited
+    assert set(os.listdir("/proc/self/fd")) <= fds_before
