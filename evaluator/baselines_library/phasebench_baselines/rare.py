@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import xlog1py, xlogy
-from scipy.stats import beta as beta_dist
+from scipy.special import betaincinv, xlog1py, xlogy
 
 CONFIDENCE = 0.95
 #: The announced range of log10 p (the task's description); a test checks it against the task.
@@ -198,7 +197,9 @@ def clopper_pearson_upper(hits, n, confidence=CONFIDENCE):
     """One-sided exact binomial upper bound (3/n-ish when nothing is hit)."""
     if hits >= n:
         return 1.0
-    return float(beta_dist.ppf(confidence, hits + 1, n - hits))
+    # The Beta(hits + 1, n - hits) quantile: scipy.stats.beta.ppf's value (equal on 37,197 checked
+    # cases), without importing scipy.stats, which cost every sandboxed instance 0.5 s.
+    return float(betaincinv(hits + 1, n - hits, confidence))
 
 
 def empirical_bernstein_upper(y, bound, confidence=CONFIDENCE):
