@@ -3,9 +3,11 @@
 The first tasks are the real registered ones (up to four; dev split; 5% of the submissions scored
 on an older task version, so the stale section is exercised), each instance result carrying the
 ``details`` the task's declared plots read (synthetic values: the plots' queries and drawing cost
-the same whatever the numbers); the rest up to four are task names the benchmark does not register
-(``perf-fake-1..``), inserted directly as evaluation rows: the site ignores unregistered task
-names, so they only add realistic bulk to the tables and indexes.
+the same whatever the numbers; two submissions are no-skill floors, ``--floors``, so that every
+ranked row has a skill against the best floor, as on the real boards); the rest up to four are
+task names the benchmark does not register (``perf-fake-1..``), inserted directly as evaluation
+rows: the site ignores unregistered task names, so they only add realistic bulk to the tables and
+indexes.
 
     python perf/fill_leaderboard_db.py --db sqlite:///var/perf-leaderboard.sqlite
 """
@@ -55,6 +57,9 @@ def main() -> None:
     ap.add_argument("--submissions", type=int, default=1000)
     ap.add_argument("--instances", type=int, default=100)
     ap.add_argument("--no-snapshots", action="store_true", help="store no board snapshots")
+    ap.add_argument("--floors", type=int, default=2,
+                    help="submissions declared no-skill floors (as on the real boards: every ranked row then has "
+                         "a skill against the best floor to compute and show)")
     args = ap.parse_args()
     if args.db.startswith("sqlite:///"):
         path = Path(args.db.removeprefix("sqlite:///"))
@@ -74,7 +79,8 @@ def main() -> None:
             {"id": s + 1, "name": f"method-{s:04d}", "code_sha256": hashlib.sha256(str(s).encode()).hexdigest(),
              "git_commit": "abc1234", "created_at": now,  # column names (core insert)
              "metadata": {"name": f"method-{s:04d}", "authors": ["Perf Author"], "description": "synthetic",
-                      "license": "MIT", "baseline": s < 3, "gpu": False, "requirements": [], "tasks": []}}
+                      "license": "MIT", "baseline": s < 3, "floor": 3 <= s < 3 + args.floors, "gpu": False,
+                      "requirements": [], "tasks": []}}
             for s in range(args.submissions)])
     ev_id = 0
     for task, meta in tasks:
