@@ -105,15 +105,17 @@ def board_skill(board: Board) -> dict[int, Skill]:
         return {}
 
     def compute() -> dict[int, Skill]:
+        # each row's skill is kept per evaluation and floor: after a new result only the newcomer's is
+        # computed, also when the rows before it were read from a snapshot that the new result made stale
+        kept = db.per_evaluation()
+        params = skill_params(board) or ()
         snapshot = _snapshot(board)
         stored = snapshot.skills_for(key) if snapshot is not None else None
         if stored is not None:
+            for i, skill in stored.items():
+                kept.put(("skill", i, *params), skill)
             return stored
-        # each row's skill is kept per evaluation and floor: after a new result only the newcomer's is computed
-        kept = db.per_evaluation()
-        params = skill_params(board)
-        return compute_skills(board, db.instance_table,
-                              lambda i, f: kept.get_or_compute(("skill", i, *(params or ())), f))
+        return compute_skills(board, db.instance_table, lambda i, f: kept.get_or_compute(("skill", i, *params), f))
     return db.cache().get_or_compute(key, compute)
 
 

@@ -10,7 +10,9 @@ result": what each finished evaluation alone determines, its parsed summary and 
 values, is still held; the board and everything computed over it is not), and a second request
 ("cached"). The baseline, in the same run, is the same new-result round with the per-evaluation
 reads switched off, which is how the site worked before they were kept. Target: after a new
-result <= 300 ms. The new evaluations are copies of existing ones, written to the given database.
+result <= 300 ms. The new evaluations are copies of existing ones, written to the given database;
+at the end the board's snapshot is stored again (as the evaluator does after each evaluation), so
+that a later cache-off load test on the same database reads it instead of computing every skill.
 """
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert, select  # noqa: E402
 
 import leaderboard  # noqa: E402
-from evaluator.store import Evaluation, InstanceResult, make_engine  # noqa: E402
+from benchmark.task import get_task  # noqa: E402
+from evaluator.runner import refresh_snapshot  # noqa: E402
+from evaluator.store import Evaluation, InstanceResult, ResultsStore, make_engine  # noqa: E402
 from leaderboard import db  # noqa: E402
 from leaderboard.cache import LRUCache  # noqa: E402
 
@@ -98,6 +102,9 @@ def main() -> int:
         print(f"{name:<16} {fresh[name]:>10.0f} {a:>17.0f} {c:>8.1f} {b:>9.0f} {a / b:>6.2f}"
               f"{'' if a <= 300 else '  (misses 300 ms)'}")
     print("target met" if ok else "target missed")
+    engine = make_engine(args.db)
+    refresh_snapshot(ResultsStore(engine), get_task(TASK), "dev")
+    engine.dispose()
     return 0 if ok else 2
 
 

@@ -125,3 +125,26 @@ def test_the_snapshot_is_stored_by_the_evaluator_for_board_splits_only(add, site
     assert site_store.board_snapshot(TASK, get_task(TASK).metadata.version, "train") is None
     refresh_snapshot(site_store, get_task(TASK), "dev")
     assert site_store.board_snapshot(TASK, get_task(TASK).metadata.version, "dev") is not None
+
+
+def test_skills_read_from_a_snapshot_are_kept_so_a_new_result_computes_only_its_own(add, site_store, site_db_url,
+                                                                                     monkeypatch):
+    """A site that served the skills from the snapshot, then sees a result the snapshot does not cover
+    yet (the evaluator stores the new one just after), computes the newcomer's skill alone, not the
+    whole board's (seconds with 1,000 rows)."""
+    _fill(add)
+    refresh_snapshot(site_store, get_task(TASK), "dev")
+    app = create_app({"TESTING": True, "DATABASE_URL": site_db_url, "FRESHNESS_S": 0})
+    client = app.test_client()
+    assert client.get(f"/api/v1/tasks/{TASK}/leaderboard").status_code == 200     # skills from the snapshot
+    add(name="newcomer", headline=0.7, instances=noisy_instances([0.7] * 15 + [0.6] * 15))
+    skilled: list[dict] = []
+    real = shared.skill_against_floor
+
+    def counting(method, *args, **kwargs):
+        skilled.append(method)
+        return real(method, *args, **kwargs)
+    monkeypatch.setattr(shared, "skill_against_floor", counting)
+    assert b"newcomer" in client.get(f"/api/v1/tasks/{TASK}/leaderboard").get_data()
+    assert len(skilled) == 1
+    app.extensions["phasebench_db"].engine.dispose()
