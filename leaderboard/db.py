@@ -171,19 +171,15 @@ def board_fingerprint(task: str, split: str) -> tuple:
     if ttl is None:
         ttl = 0.0 if current_app.testing else 1.0
     if ttl <= 0:
-        return _fingerprint_query(task, split)
+        return get_store().board_fingerprint(task, split)
     state = _state()
     now = time.monotonic()
     hit = state.fingerprints.get((task, split))
     if hit is not None and now - hit[0] < ttl:
         return hit[1]
-    fp = _fingerprint_query(task, split)
+    fp = get_store().board_fingerprint(task, split)
     state.fingerprints[(task, split)] = (now, fp)
     return fp
-
-
-def _fingerprint_query(task: str, split: str) -> tuple:
-    return get_store().board_fingerprint(task, split)
 
 
 def board_snapshot(meta: TaskMetadata, split: str, fingerprint: tuple) -> BoardSnapshot | None:
