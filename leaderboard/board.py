@@ -29,15 +29,18 @@ from benchmark.stats import (
 )
 from evaluator.results.board import (
     Board,
+    BoardLayout,
     BoardSnapshot,
     StaleSection,
     best_floor,
     build_board,
     compute_detectable,
     compute_intervals,
+    compute_layout,
     compute_skills,
     detectable_key,
     intervals_key,
+    layout_key,
     skill_key,
     skill_params,
 )
@@ -58,7 +61,9 @@ __all__ = [
     "best_floor",
     "board_detectable_difference",
     "board_intervals",
+    "board_layout",
     "board_plots",
+    "shown",
     "board_skill",
     "compare",
     "get_board",
@@ -132,6 +137,27 @@ def board_detectable_difference(board: Board) -> float | None:
     return db.cache().get_or_compute(key, compute)
 
 
+def board_layout(board: Board) -> BoardLayout:
+    """The board's group columns and ranked instances: the stored snapshot's, else computed (which
+    parses every row's summary), cached per the board's evaluation ids."""
+    key = layout_key(board)
+
+    def compute() -> BoardLayout:
+        snapshot = _snapshot(board)
+        stored = snapshot.layout_for(key) if snapshot is not None else None
+        if stored is not None:
+            return stored
+        shown(board.all_rows)
+        return compute_layout(board)
+    return db.cache().get_or_compute(key, compute)
+
+
+def shown(rows: list[RankedRow]) -> list[RankedRow]:
+    """``rows``, with the summaries they show read in one query (not one per row)."""
+    db.prefetch_summaries([r.evaluation for r in rows])
+    return rows
+
+
 def board_plots(board: Board, rows: list[RankedRow] | None = None) -> list[PlotData]:
     """The task's declared plots for ``rows`` (default: :func:`leaderboard.plots.plot_rows`).
 
@@ -181,6 +207,8 @@ def sorted_filtered(rows: list[RankedRow], meta: TaskMetadata, sort: str, order:
     if q:
         needle = q.lower()
         rows = [r for r in rows if needle in r.submission.name.lower()]
+    if sort not in ("rank", "name", "failed", "runtime", "date"):
+        shown(rows)       # sorted by a metric or group: every row's summary, in one query
     if sort == "rank":
         return list(reversed(rows)) if order == "desc" else list(rows)
     present = [r for r in rows if _sort_value(r, sort, meta) is not None]

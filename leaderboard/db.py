@@ -6,10 +6,10 @@ helpers here. The website never writes.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app
-from sqlalchemy import select
+from flask import Flask, current_app, g
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from benchmark.metadata import METRIC_PREFIX, TaskMetadata
 from benchmark.settings import get_settings
@@ -47,6 +47,7 @@ __all__ = [
     "latest_finished",
     "latest_submission",
     "per_evaluation",
+    "prefetch_summaries",
     "stored_summary",
 ]
 
@@ -115,6 +116,13 @@ def _session() -> Session:
 
 
 # --- reads -------------------------------------------------------------------------------------
+# What a board row never reads from its evaluation: the summary is parsed only for the rows a page
+# shows (prefetch_summaries, one query), provenance only on an evaluation's own page. Raising on
+# access keeps a per-row query from creeping back into a page of 1,000 rows.
+_NOT_ON_BOARDS = (Evaluation.metrics, Evaluation.hardware, Evaluation.library_versions, Evaluation.sandbox_info,
+                  Evaluation.note)
+
+
 def latest_finished(task: str, split: str) -> list[LeaderboardRow]:
     """The newest finished (complete/partial) evaluation of each submission name, newest first
     (as :meth:`ResultsStore.latest_finished`). One query picks them by id and name alone; the
@@ -133,6 +141,7 @@ def latest_finished(task: str, split: str) -> list[LeaderboardRow]:
     for start in range(0, len(missing), 1000):
         with _session() as s:
             for ev, sub in s.execute(select(Evaluation, Submission).join(Submission)
+                                     .options(*(defer(c, raiseload=True) for c in _NOT_ON_BOARDS))
                                      .where(Evaluation.id.in_(missing[start:start + 1000]))):
                 rows[ev.id] = LeaderboardRow(ev, sub)
                 per_evaluation.put(("row", ev.id), rows[ev.id])
@@ -187,9 +196,43 @@ def board_snapshot(meta: TaskMetadata, split: str, fingerprint: tuple) -> BoardS
     return read_snapshot(get_store(), meta, split, fingerprint)
 
 
+def _request_summaries() -> dict[int, EvaluationSummary]:
+    # With the app's caches off a page still reads each summary it shows once, in one query.
+    return g.setdefault("phasebench_summaries", {})
+
+
 def stored_summary(ev: Evaluation) -> EvaluationSummary:
-    """The evaluation's parsed summary, parsed once per app (a finished evaluation's never changes)."""
-    return _state().per_evaluation.get_or_compute(("summary", ev.id), lambda: summary_of(ev))
+    """The evaluation's parsed summary, parsed once per app (a finished evaluation's never changes)
+    and read from the database when a board row was loaded without it (see prefetch_summaries)."""
+    found = _request_summaries().get(ev.id)
+    if found is not None:
+        return found
+    if "metrics" not in inspect(ev).unloaded:
+        return _state().per_evaluation.get_or_compute(("summary", ev.id), lambda: summary_of(ev))
+    return prefetch_summaries([ev])[ev.id]
+
+
+def prefetch_summaries(evaluations: list[Evaluation]) -> dict[int, EvaluationSummary]:
+    """``{evaluation_id: summary}`` for many evaluations: those neither this request nor the app
+    has parsed yet are read in ONE query (per 1,000) and parsed once."""
+    per_evaluation, request_scope = _state().per_evaluation, _request_summaries()
+    out: dict[int, EvaluationSummary] = {}
+    missing: list[int] = []
+    for ev in evaluations:
+        hit = request_scope.get(ev.id) or per_evaluation.get(("summary", ev.id))
+        if hit is None:
+            missing.append(ev.id)
+        else:
+            out[ev.id] = hit
+    for start in range(0, len(missing), 1000):
+        q = (select(Evaluation.id, Evaluation.metrics, Evaluation.record_format)
+             .where(Evaluation.id.in_(missing[start:start + 1000])))
+        with get_engine().connect() as conn:
+            for ev_id, raw, record_format in conn.execute(q):
+                out[ev_id] = EvaluationSummary.from_stored(raw, record_format)
+                per_evaluation.put(("summary", ev_id), out[ev_id])
+    request_scope.update(out)
+    return out
 
 
 def instance_table(evaluation_ids: list[int], metric: str, meta: TaskMetadata

@@ -4,6 +4,8 @@ with the same functions when it is missing or stale), so that the two can never 
 
 - :func:`build_board`: the current rows ranked, floors and in-sample rows set apart, stale rows by
   task version;
+- :func:`compute_layout`: what a page of the board needs from every row's summary (its group
+  columns, the ranked instances), so that a page can parse only the summaries of the rows it shows;
 - :func:`compute_intervals`, :func:`compute_skills`, :func:`compute_detectable`: bootstrap rank
   intervals, skill against the best floor and the detectable difference, each over the instance
   values an :data:`InstanceTable` gives, under a key (:func:`intervals_key`, ...) that names every
@@ -47,10 +49,14 @@ __all__ = [
     "StaleSection",
     "best_floor",
     "build_board",
+    "BoardLayout",
     "build_snapshot",
     "combine_instance_values",
     "compute_detectable",
     "compute_intervals",
+    "compute_layout",
+    "group_columns",
+    "layout_key",
     "compute_skills",
     "detectable_key",
     "intervals_key",
@@ -66,7 +72,8 @@ __all__ = [
 # The version of the stored snapshot's JSON (board_snapshots.payload). Bump it when its content
 # changes; a reader ignores a snapshot of another format (and computes the values itself).
 # 1: first format (rank intervals, skill against the best floor, detectable difference).
-SNAPSHOT_FORMAT = 1
+# 2: + the board's layout (group columns, ranked instances).
+SNAPSHOT_FORMAT = 2
 
 # ({evaluation_id: {instance_id: value}}, {instance_id: group}) over the ranked instances of the
 # given evaluations (the task's unranked groups left out), for one metric.
@@ -145,6 +152,33 @@ def best_floor(board: Board) -> RankedRow | None:
     # A floor fitted on this split's answers (in-sample) would set the zero of skill with a score
     # it cannot reach on unseen instances: only out-of-sample floors count.
     return next((r for r in board.floors if r.headline is not None and not r.in_sample(board.split)), None)
+
+
+def group_columns(groups_seen: list[dict[str, Any]], meta: TaskMetadata | None) -> list[str]:
+    """Groups that appear in any of ``groups_seen``, in the task's declared order, then the rest."""
+    seen: set[str] = set()
+    for g in groups_seen:
+        seen.update(g)
+    declared = [g for g in (meta.groups if meta else []) if g in seen]
+    return declared + sorted(seen - set(declared))
+
+
+@dataclass(frozen=True)
+class BoardLayout:
+    group_columns: list[str]            # the groups any row of the board has, declared order first
+    n_ranked_instances: int | None      # instances that count towards the ranking, as the best-evaluated row saw them
+
+
+def layout_key(board: Board) -> tuple:
+    return ("layout", tuple(r.evaluation.id for r in board.all_rows),
+            tuple(r.evaluation.id for r in board.current + board.floors), tuple(board.meta.groups))
+
+
+def compute_layout(board: Board) -> BoardLayout:
+    """What the board's pages need from every row's summary (each summary is parsed)."""
+    groups = group_columns([r.groups for r in board.all_rows], board.meta)
+    counts = [r.summary.n_ranked for r in board.current + board.floors if r.summary.n_instances is not None]
+    return BoardLayout(groups, max(counts) if counts else None)
 
 
 # --- instance values -----------------------------------------------------------------------------
@@ -316,6 +350,9 @@ class BoardSnapshot(_Strict):
     skills: dict[int, StoredSkill] = {}
     detectable_key: list[Any] | None = None
     detectable_difference: float | None = None
+    layout_key: list[Any] | None = None
+    group_columns: list[str] = []
+    n_ranked_instances: int | None = None
 
     def intervals_for(self, key: tuple) -> dict[int, RankInterval] | None:
         if self.intervals_key is None or self.intervals_key != as_json(key):
@@ -332,6 +369,11 @@ class BoardSnapshot(_Strict):
         if self.detectable_key is None or self.detectable_key != as_json(key):
             return False, None
         return True, self.detectable_difference
+
+    def layout_for(self, key: tuple) -> BoardLayout | None:
+        if self.layout_key is None or self.layout_key != as_json(key):
+            return None
+        return BoardLayout(list(self.group_columns), self.n_ranked_instances)
 
 
 def as_json(value: Any) -> Any:
@@ -361,6 +403,7 @@ def build_snapshot(board: Board, table: InstanceTable, previous: BoardSnapshot |
     skills_ok = all(_finite(s.value, s.ci_low, s.ci_high, s.gain.value_a, s.gain.value_b, s.gain.diff,
                             s.gain.ci_low, s.gain.ci_high) for s in stored_skills.values())
     detectable = compute_detectable(board, table)
+    layout = compute_layout(board)
     skey = skill_key(board)
     return BoardSnapshot(
         task=meta.name, task_version=meta.version, split=board.split, fingerprint=as_json(list(board.fingerprint)),
@@ -371,7 +414,9 @@ def build_snapshot(board: Board, table: InstanceTable, previous: BoardSnapshot |
         skill_params=as_json(params) if params is not None and skills_ok else None,
         skills=stored_skills if skills_ok else {},
         detectable_key=as_json(detectable_key(board)) if _finite(detectable) else None,
-        detectable_difference=detectable if _finite(detectable) else None)
+        detectable_difference=detectable if _finite(detectable) else None,
+        layout_key=as_json(layout_key(board)), group_columns=layout.group_columns,
+        n_ranked_instances=layout.n_ranked_instances)
 
 
 def fingerprint_text(fingerprint: tuple) -> str:

@@ -25,11 +25,14 @@ def summary_of(ev: Evaluation) -> EvaluationSummary:
     return EvaluationSummary.from_stored(ev.metrics, ev.record_format)
 
 
-def headline_of(ev: Evaluation, meta: TaskMetadata) -> tuple[float | None, float | None, float | None]:
-    """(value, ci_low, ci_high) of the task's *current* headline metric for an evaluation."""
+def headline_of(ev: Evaluation, meta: TaskMetadata,
+                read_summary: Callable[[Evaluation], EvaluationSummary] = summary_of
+                ) -> tuple[float | None, float | None, float | None]:
+    """(value, ci_low, ci_high) of the task's *current* headline metric for an evaluation (from its
+    columns; from its summary only when it was stored under another headline)."""
     if ev.headline_metric == meta.headline:
         return clean_number(ev.headline), clean_number(ev.headline_ci_low), clean_number(ev.headline_ci_high)
-    entry = summary_of(ev).metrics.get(meta.headline)
+    entry = read_summary(ev).metrics.get(meta.headline)
     return (None, None, None) if entry is None else (entry.value, entry.ci_low, entry.ci_high)
 
 
@@ -41,8 +44,14 @@ class RankedRow:
     headline: float | None
     ci_low: float | None
     ci_high: float | None
-    summary: EvaluationSummary
+    # Read on first use: ranking needs only the headline columns, and a page of 100 rows of a
+    # 1,000-row board should not parse the 900 summaries it does not show.
+    read_summary: Callable[[], EvaluationSummary]
     current_version: bool = True
+
+    @cached_property
+    def summary(self) -> EvaluationSummary:
+        return self.read_summary()
 
     # cached: a page reads them once per cell
     @cached_property
@@ -110,10 +119,10 @@ def rank_rows(rows: list[LeaderboardRow], meta: TaskMetadata,
     higher = meta.headline_metric.higher_is_better
     ranked: list[RankedRow] = []
     for r in rows:
-        value, lo, hi = headline_of(r.evaluation, meta)
+        value, lo, hi = headline_of(r.evaluation, meta, read_summary)
         ranked.append(RankedRow(rank=None, evaluation=r.evaluation, submission=r.submission,
                                 headline=value, ci_low=lo, ci_high=hi,
-                                summary=read_summary(r.evaluation),
+                                read_summary=lambda ev=r.evaluation: read_summary(ev),
                                 current_version=r.evaluation.task_version == meta.version))
 
     def key(row: RankedRow) -> tuple:

@@ -12,6 +12,7 @@ from benchmark.dataset import BOARD_SPLITS as SPLITS
 from benchmark.metadata import TaskMetadata
 from benchmark.registry import UnknownNameError
 from benchmark.task import Task, all_tasks, get_task
+from evaluator.results.board import group_columns
 from evaluator.store import Evaluation, Submission
 
 from ..api_models import PageInfo
@@ -122,15 +123,6 @@ def task_metadata_or_none(name: str) -> TaskMetadata | None:
 
 def registered_tasks() -> list[Task]:
     return list(all_tasks())
-
-
-def group_columns(groups_seen: list[dict[str, Any]], meta: TaskMetadata | None) -> list[str]:
-    """Groups that appear in any of ``groups_seen``, in the task's declared order, then the rest."""
-    seen: set[str] = set()
-    for g in groups_seen:
-        seen.update(g)
-    declared = [g for g in (meta.groups if meta else []) if g in seen]
-    return declared + sorted(seen - set(declared))
 
 
 def metric_columns(names_seen: list[dict[str, Any]], meta: TaskMetadata | None) -> list[str]:

@@ -28,12 +28,14 @@ from ..board import (
     best_floor,
     board_detectable_difference,
     board_intervals,
+    board_layout,
     board_plots,
     board_skill,
     compare,
     get_board,
     interval_json,
     overall_ranking,
+    shown,
 )
 from ..csvout import FORMAT_PARAM, csv_response, wants_csv
 from ..openapi import Param, openapi_document, operation
@@ -109,6 +111,8 @@ def leaderboard_payload(board: Board, page: Page) -> models.Leaderboard:
     intervals = board_intervals(board)
     skills = board_skill(board)
     floor = best_floor(board)
+    page_rows = page.slice(board.current)
+    shown(page_rows + board.floors + board.in_sample + [r for s in board.stale for r in s.rows])
 
     def row(r: RankedRow, ranked: bool = False) -> dict[str, Any]:
         return {**r.to_json(meta), "rank_interval": interval_json(intervals.get(r.evaluation.id) if ranked else None)}
@@ -128,7 +132,7 @@ def leaderboard_payload(board: Board, page: Page) -> models.Leaderboard:
         detectable_difference=board_detectable_difference(board),
         unranked_groups=list(meta.unranked_groups),
         page=page.links(len(board.current)),
-        rows=[skilled(r, ranked=True) for r in page.slice(board.current)],
+        rows=[skilled(r, ranked=True) for r in page_rows],
         floors=[models.BoardRow(**row(r)) for r in board.floors],
         in_sample=[skilled(r) for r in board.in_sample],
         stale=[models.StaleSection(task_version=s.version,
@@ -140,8 +144,8 @@ def leaderboard_payload(board: Board, page: Page) -> models.Leaderboard:
 def leaderboard_csv(board: Board) -> Response:
     meta = board.meta
     intervals = board_intervals(board)
-    groups = group_columns([r.groups for r in board.all_rows], meta)
-    others = metric_columns([r.metrics for r in board.all_rows], meta)
+    groups = board_layout(board).group_columns
+    others = metric_columns([r.metrics for r in shown(board.all_rows)], meta)
     others = [m for m in others if m != meta.headline]
     skills = board_skill(board)
     header = (["section", "rank", "rank_low", "rank_high", "submission", "baseline", "floor", "evaluation_id",
@@ -327,7 +331,7 @@ def task_plot_data(task: str, plot: str):
 def _submission_flags(sub: Submission) -> RankedRow:
     """A row carrying only ``sub``: RankedRow.baseline is the one reading of submission.yaml's flags,
     and a submission's own page has no ranked row to ask."""
-    return RankedRow(None, Evaluation(), sub, None, None, None, EvaluationSummary())
+    return RankedRow(None, Evaluation(), sub, None, None, None, EvaluationSummary)
 
 
 @bp.get("/evaluations/<int:evaluation_id>")
@@ -349,7 +353,8 @@ def evaluation(evaluation_id: int):
                              + [i.runtime_s, i.error] for i in ev.instances])
     page = page_args()
     value, lo, hi = headline_of(ev, meta) if meta else (ev.headline, ev.headline_ci_low, ev.headline_ci_high)
-    row = RankedRow(None, ev, sub, value, lo, hi, summary_of(ev))
+    summary = summary_of(ev)
+    row = RankedRow(None, ev, sub, value, lo, hi, lambda: summary)
     return _paged_json(models.EvaluationDetail(
         id=ev.id, submission=sub.name, baseline=row.baseline,
         task=ev.task, task_version=ev.task_version, split=ev.split,

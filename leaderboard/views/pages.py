@@ -19,19 +19,20 @@ from evaluator.store import FINISHED
 from .. import db
 from ..board import (
     OVERALL_RULE,
-    Board,
     best_floor,
     board_detectable_difference,
     board_intervals,
+    board_layout,
     board_plots,
     board_skill,
     default_order,
     get_board,
     overall_ranking,
+    shown,
     sort_keys,
     sorted_filtered,
 )
-from ..plots import TOP_PLOTTED, chart_title, group_chart, plot_summary, render_chart, scatter_chart
+from ..plots import MAX_SERIES, TOP_PLOTTED, chart_title, group_chart, plot_summary, render_chart, scatter_chart
 from . import (
     SPLITS,
     group_columns,
@@ -90,7 +91,8 @@ def task_page(task: str):
     split = split_arg()
     meta = task_or_404(task).metadata
     board = get_board(meta, split)
-    groups = group_columns([r.groups for r in board.all_rows], meta)
+    layout = board_layout(board)
+    groups = layout.group_columns
     keys = sort_keys(meta, groups)
     sort = request.args.get("sort", "rank")
     if sort not in keys:
@@ -107,28 +109,24 @@ def task_page(task: str):
         floor = best_floor(board)
         rows = sorted_filtered(board.current, meta, sort, order, q)
         n_pages = 1 if show_all else max(1, -(-len(rows) // PAGE_SIZE))
-        shown = rows if show_all else rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        page_rows = rows if show_all else rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         secondary = [m for m in meta.metrics if m.name != meta.headline]
         ranked = [r for r in board.current if r.rank is not None]
         plot_rows = [r for r in board.current if r.rank is not None]
+        shown(page_rows + board.floors + board.in_sample + [r for s in board.stale for r in s.rows]
+              + plot_rows[:MAX_SERIES])
         task_plots = [{"data": data, "svg": render_chart(scatter_chart(data)), "summary": plot_summary(data)}
                       for data in board_plots(board)]
         return render_template(
-            "task.html", meta=meta, board=board, rows=shown, n_rows=len(rows), n_total=len(board.current),
+            "task.html", meta=meta, board=board, rows=page_rows, n_rows=len(rows), n_total=len(board.current),
             split=split, splits=SPLITS, secondary=secondary, groups=groups, intervals=intervals,
             sort=sort, order=order, q=q, page=page, n_pages=n_pages, show_all=show_all,
-            complete=(len(shown) == len(board.current)), default_order=lambda k: default_order(k, meta),
+            complete=(len(page_rows) == len(board.current)), default_order=lambda k: default_order(k, meta),
             compare_choices=ranked, chart=render_chart(group_chart(plot_rows, groups, meta)), chart_title=chart_title(meta),
             method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name), task_plots=task_plots,
             top_plotted=TOP_PLOTTED, floor=floor, skills=board_skill(board),
-            detectable=board_detectable_difference(board), n_ranked_instances=_ranked_instances(board))
+            detectable=board_detectable_difference(board), n_ranked_instances=layout.n_ranked_instances)
     return board.memoize(("page", sort, order, q, page, show_all), render)
-
-
-def _ranked_instances(board: Board) -> int | None:
-    """Instances that count towards the ranking, as the best-evaluated row saw them."""
-    counts = [r.summary.n_ranked for r in board.current + board.floors if isinstance(r.evaluation.metrics, dict)]
-    return max(counts) if counts else None
 
 
 @bp.get("/tasks/<task>/leaderboard.csv")
@@ -142,8 +140,8 @@ def task_plot(task: str):
     split = split_arg()
     meta = task_or_404(task).metadata
     board = get_board(meta, split)
-    groups = group_columns([r.groups for r in board.all_rows], meta)
-    chart = group_chart([r for r in board.current if r.rank is not None], groups, meta)
+    ranked = [r for r in board.current if r.rank is not None]
+    chart = group_chart(shown(ranked[:MAX_SERIES]), board_layout(board).group_columns, meta)
     if chart is None:
         raise NotFound(f"nothing to plot for {meta.name} on the {split} split yet")
     return Response(str(render_chart(chart)), mimetype="image/svg+xml")

@@ -61,7 +61,7 @@ def _responses(url: str, cache: bool = True) -> dict[str, bytes]:
 def _computing_forbidden(monkeypatch) -> None:
     def refuse(*_args, **_kwargs):
         raise AssertionError("computed although the stored snapshot holds it")
-    for name in ("compute_intervals", "compute_skills", "compute_detectable"):
+    for name in ("compute_intervals", "compute_skills", "compute_detectable", "compute_layout"):
         monkeypatch.setattr(site_board, name, refuse)
 
 
@@ -103,6 +103,33 @@ def test_a_stale_snapshot_is_not_used_and_a_new_one_computes_only_the_newcomers_
     with monkeypatch.context() as m:
         _computing_forbidden(m)
         assert _responses(site_db_url, cache=False) == fallback
+
+
+def test_a_page_parses_only_the_summaries_of_the_rows_it_shows(add, site_store, site_db_url, monkeypatch):
+    # A page of a 1,000-row board showed 100 rows but parsed all 1,000 stored summaries (its group
+    # columns and ranked instances now come from the snapshot; the shown rows' in one query).
+    import leaderboard.views.pages as pages
+    from evaluator.results.summary import EvaluationSummary
+    _fill(add)
+    for k in range(20):
+        add(name=f"extra-{k:02d}", headline=0.1 + 0.01 * k, instances=noisy_instances([0.1 + 0.01 * k] * 30))
+    refresh_snapshot(site_store, get_task(TASK), "dev")
+    parsed: list[object] = []
+    real = EvaluationSummary.from_stored.__func__        # type: ignore[attr-defined]
+
+    def counting(cls, raw, record_format):
+        parsed.append(raw)
+        return real(cls, raw, record_format)
+    monkeypatch.setattr(EvaluationSummary, "from_stored", classmethod(counting))
+    monkeypatch.setattr(pages, "PAGE_SIZE", 3)
+    app = create_app({"TESTING": True, "DATABASE_URL": site_db_url, "LEADERBOARD_CACHE": False})
+    client = app.test_client()
+    n_rows = 30                      # 26 current, a floor, an in-sample and a stale row, and the base
+    for path, most in ((f"/tasks/{TASK}", 3 + 3 + 8), (f"/api/v1/tasks/{TASK}/leaderboard?limit=3", 3 + 3), ("/", 4)):
+        parsed.clear()
+        assert client.get(path).status_code == 200
+        assert len(parsed) <= most < n_rows, (path, len(parsed))
+    app.extensions["phasebench_db"].engine.dispose()
 
 
 def test_a_snapshot_of_another_format_or_shape_is_ignored(add, site_store, site_db_url):
