@@ -24,23 +24,30 @@ from benchmark.stats import (
     PairedDiff,
     RankInterval,
     Skill,
-    format_rank_interval,
     paired_difference,
 )
 from evaluator.results.board import (
     Board,
     BoardLayout,
     BoardSnapshot,
+    OverallEntry,
     StaleSection,
+    StoredBoard,
+    as_json,
     best_floor,
+    board_header,
     build_board,
     compute_detectable,
     compute_intervals,
     compute_layout,
     compute_skills,
     detectable_key,
+    dump_json,
+    interval_json,
     intervals_key,
     layout_key,
+    overall_entries,
+    row_json,
     skill_key,
     skill_params,
 )
@@ -63,10 +70,12 @@ __all__ = [
     "board_intervals",
     "board_layout",
     "board_plots",
+    "board_view",
     "shown",
     "board_skill",
     "compare",
     "get_board",
+    "interval_json",
     "overall_ranking",
     "sort_keys",
     "sorted_filtered",
@@ -120,6 +129,13 @@ def board_skill(board: Board) -> dict[int, Skill]:
             for i, skill in stored.items():
                 kept.put(("skill", i, *params), skill)
             return stored
+        # A result the snapshot does not cover yet: the rows the last snapshot holds under the same
+        # floor and metric keep their skill (as the evaluator's next snapshot will), even on a fresh app.
+        previous = db.board_snapshot(board.meta, board.split, None)
+        if previous is not None and previous.skill_params == as_json(params):
+            for i, s in previous.skills.items():
+                if kept.get(("skill", i, *params)) is None:
+                    kept.put(("skill", i, *params), s.to_skill())
         return compute_skills(board, db.instance_table, lambda i, f: kept.get_or_compute(("skill", i, *params), f))
     return db.cache().get_or_compute(key, compute)
 
@@ -150,6 +166,39 @@ def board_layout(board: Board) -> BoardLayout:
         shown(board.all_rows)
         return compute_layout(board)
     return db.cache().get_or_compute(key, compute)
+
+
+def board_view(meta: TaskMetadata, split: str, offset: int = 0, limit: int | None = None,
+               with_overall: bool = False) -> StoredBoard:
+    """The board as its pages and API show it, with the current rows ``[offset, offset + limit)``:
+    the rows the evaluator stored for this board (ONE query; no board is built), else built from the
+    results with the same functions (:func:`evaluator.results.board.board_rows`)."""
+    fp = db.board_fingerprint(meta.name, split)
+
+    def read() -> StoredBoard:
+        stored = db.stored_board(meta, split, fp, offset, limit, with_overall)
+        return stored if stored is not None else _computed_view(get_board(meta, split), offset, limit, with_overall)
+    return db.cache().get_or_compute(("view", meta.name, meta.version, split, fp, offset, limit, with_overall), read)
+
+
+def _computed_view(board: Board, offset: int, limit: int | None, with_overall: bool) -> StoredBoard:
+    page = board.current[offset:] if limit is None else board.current[offset:offset + limit]
+    stale = [r for s in board.stale for r in s.rows]
+    shown(page + board.floors + board.in_sample + stale + board.current[:1])
+    intervals = board_intervals(board) if page else {}
+    skills = board_skill(board)
+
+    def texts(rows: list[RankedRow], section: str) -> list[str]:
+        return [dump_json(row_json(board, r, section, intervals, skills)) for r in rows]
+    if limit == 0:
+        # the overview's view (no current rows) leaves out what only a page of rows shows: computing
+        # the detectable difference and parsing every summary for the columns would be for nothing
+        header = board_header(board, None, BoardLayout([], None))
+    else:
+        header = board_header(board, board_detectable_difference(board), board_layout(board))
+    return StoredBoard(header, texts(page, "current"), texts(board.floors, "floor"), texts(board.in_sample, "in-sample"),
+                       [(s.version, texts(s.rows, "stale")) for s in board.stale],
+                       overall_entries(board, skills) if with_overall else None, offset)
 
 
 def shown(rows: list[RankedRow]) -> list[RankedRow]:
@@ -258,20 +307,16 @@ class OverallRow:
                 "evaluation_ids": self.evaluation_ids}
 
 
-def overall_ranking(boards: list[Board]) -> list[OverallRow]:
+def overall_ranking(boards: list[tuple[str, list[OverallEntry]]]) -> list[OverallRow]:
+    """The overall ranking from each task's :func:`~evaluator.results.board.overall_entries`."""
     entries: dict[str, OverallRow] = {}
     low, high = SKILL_CLIP
-    for board in boards:
-        skills = board_skill(board)
-        for row in board.current:
-            skill = skills.get(row.evaluation.id)
-            if row.rank is None or skill is None or skill.value is None:
-                continue
-            e = entries.setdefault(row.submission.name, OverallRow(0, row.submission.name, row.baseline,
-                                                                   {}, {}, {}, 0, 0.0, 0.0))
-            e.ranks[board.meta.name] = row.rank
-            e.skills[board.meta.name] = min(high, max(low, skill.value))
-            e.evaluation_ids[board.meta.name] = row.evaluation.id
+    for task, ranked in boards:
+        for name, baseline, rank, skill, evaluation_id in ranked:
+            e = entries.setdefault(name, OverallRow(0, name, baseline, {}, {}, {}, 0, 0.0, 0.0))
+            e.ranks[task] = rank
+            e.skills[task] = min(high, max(low, skill))
+            e.evaluation_ids[task] = evaluation_id
     for e in entries.values():
         e.n_tasks = len(e.skills)
         e.mean_skill = sum(e.skills.values()) / e.n_tasks
@@ -388,9 +433,3 @@ def compare(a: Evaluation, b: Evaluation, meta: TaskMetadata | None, metric_name
     return Comparison(a, b, meta, metric_names, shared, len(set(ia) - set(ib)), len(set(ib) - set(ia)),
                       metrics, groups, instances)
 
-
-def interval_json(iv: RankInterval | None) -> dict[str, Any] | None:
-    if iv is None:
-        return None
-    return {"low": iv.low, "high": iv.high, "label": format_rank_interval(iv.low, iv.high),
-            "tied_with_previous": iv.tied_with_previous}

@@ -25,7 +25,14 @@ from evaluator.store import (
     require_current,
 )
 
-from evaluator.results.board import BoardSnapshot, combine_instance_values, ranked_instance_values, read_snapshot
+from evaluator.results.board import (
+    BoardSnapshot,
+    StoredBoard,
+    combine_instance_values,
+    ranked_instance_values,
+    read_snapshot,
+    read_stored_board,
+)
 from evaluator.results.ranking import summary_of
 from evaluator.results.summary import EvaluationSummary
 
@@ -48,6 +55,7 @@ __all__ = [
     "latest_submission",
     "per_evaluation",
     "prefetch_summaries",
+    "stored_board",
     "stored_summary",
 ]
 
@@ -191,14 +199,21 @@ def board_fingerprint(task: str, split: str) -> tuple:
     return fp
 
 
-def board_snapshot(meta: TaskMetadata, split: str, fingerprint: tuple) -> BoardSnapshot | None:
-    """The evaluator's snapshot of a board when it was computed for ``fingerprint``, else None."""
+def board_snapshot(meta: TaskMetadata, split: str, fingerprint: tuple | None) -> BoardSnapshot | None:
+    """The evaluator's snapshot of a board when it was computed for ``fingerprint`` (the latest of
+    any fingerprint with None), else None."""
     return read_snapshot(get_store(), meta, split, fingerprint)
 
 
 def _request_summaries() -> dict[int, EvaluationSummary]:
     # With the app's caches off a page still reads each summary it shows once, in one query.
     return g.setdefault("phasebench_summaries", {})
+
+
+def stored_board(meta: TaskMetadata, split: str, fingerprint: tuple, offset: int = 0, limit: int | None = None,
+                 with_overall: bool = False) -> StoredBoard | None:
+    """The rows the evaluator stored for this board when built for ``fingerprint`` (else None)."""
+    return read_stored_board(get_store(), meta, split, fingerprint, offset, limit, with_overall)
 
 
 def stored_summary(ev: Evaluation) -> EvaluationSummary:

@@ -13,10 +13,14 @@ with the same functions when it is missing or stale), so that the two can never 
 - :class:`BoardSnapshot`: those three stored as JSON (versioned by :data:`SNAPSHOT_FORMAT`), each with
   its key: a reader uses a value only when its own key is the same, so a snapshot written for other
   rows or by other code is ignored, never shown;
+- :func:`board_rows`: the board as its readers show it, one JSON text per row (:func:`row_json`) plus
+  a small header (:class:`BoardHeader`) and the entries of the overall ranking, stored with the
+  snapshot (``board_rows``) so that a page or an API answer reads the slice it shows and no more;
 - :func:`refresh_board_snapshot`: what the evaluator calls after it finishes an evaluation.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -33,11 +37,12 @@ from benchmark.stats import (
     RankInterval,
     Skill,
     detectable_difference,
+    format_rank_interval,
     rank_intervals,
     skill_against_floor,
 )
 
-from ..store import LeaderboardRow, ResultsStore
+from ..store import BoardRowRecord, LeaderboardRow, ResultsStore
 from .ranking import RankedRow, rank_rows, summary_of
 from .summary import EvaluationSummary
 
@@ -49,21 +54,33 @@ __all__ = [
     "StaleSection",
     "best_floor",
     "build_board",
+    "BoardHeader",
+    "as_json",
     "BoardLayout",
+    "OverallEntry",
+    "StoredBoard",
+    "board_digest",
+    "board_header",
+    "board_rows",
     "build_snapshot",
+    "dump_json",
     "combine_instance_values",
     "compute_detectable",
     "compute_intervals",
     "compute_layout",
     "group_columns",
+    "interval_json",
     "layout_key",
+    "overall_entries",
     "compute_skills",
     "detectable_key",
     "intervals_key",
     "ranked_instance_values",
     "read_snapshot",
+    "read_stored_board",
     "reference_kind",
     "refresh_board_snapshot",
+    "row_json",
     "skill_key",
     "skill_params",
     "store_instance_table",
@@ -72,7 +89,8 @@ __all__ = [
 # The version of the stored snapshot's JSON (board_snapshots.payload). Bump it when its content
 # changes; a reader ignores a snapshot of another format (and computes the values itself).
 # 1: first format (rank intervals, skill against the best floor, detectable difference).
-# 2: + the board's layout (group columns, ranked instances).
+# 2: + the board's layout (group columns, ranked instances), and its rows stored one per row
+#    (board_rows: the API's row JSON, a header and the overall ranking's entries).
 SNAPSHOT_FORMAT = 2
 
 # ({evaluation_id: {instance_id: value}}, {instance_id: group}) over the ranked instances of the
@@ -287,6 +305,170 @@ def compute_detectable(board: Board, table: InstanceTable) -> float | None:
     return detectable_difference([values[i] for i in ids], metric, groups)
 
 
+# --- the board as its readers show it ------------------------------------------------------------
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None     # as pydantic writes a non-finite float
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def dump_json(value: Any) -> str:
+    """JSON as the website answers it (Flask's: sorted keys, compact, ASCII; a non-finite number as
+    null); a stored row is this text, spliced into the answer unparsed."""
+    return json.dumps(_json_safe(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def interval_json(iv: RankInterval | None) -> dict[str, Any] | None:
+    if iv is None:
+        return None
+    return {"low": int(iv.low), "high": int(iv.high), "label": format_rank_interval(iv.low, iv.high),
+            "tied_with_previous": bool(iv.tied_with_previous)}
+
+
+def _skill_json(skill: Skill | None) -> dict[str, Any] | None:
+    if skill is None:
+        return None
+    out = skill.to_json()
+    out["n"] = int(out["n"])
+    out["beats_floor"] = bool(out["beats_floor"])
+    return out
+
+
+def row_json(board: Board, row: RankedRow, section: str, intervals: dict[int, RankInterval],
+             skills: dict[int, Skill]) -> dict[str, Any]:
+    """One row as the API shows it: a current row with its rank interval; current and in-sample rows
+    with their skill against the best floor (floors and stale rows have no skill key)."""
+    ev_id = row.evaluation.id
+    out = {**row.to_json(board.meta),
+           "rank_interval": interval_json(intervals.get(ev_id)) if section == "current" else None}
+    if section in ("current", "in-sample"):
+        out["skill"] = _skill_json(skills.get(ev_id))
+    return out
+
+
+# One ranked row's part in the overall ranking: (submission, baseline, rank, skill, evaluation id).
+OverallEntry = tuple[str, bool, int, float, int]
+
+
+def overall_entries(board: Board, skills: dict[int, Skill]) -> list[OverallEntry]:
+    """The ranked current rows that have a skill against the best floor, in board order."""
+    out: list[OverallEntry] = []
+    for row in board.current:
+        skill = skills.get(row.evaluation.id)
+        if row.rank is None or skill is None or skill.value is None:
+            continue
+        out.append((row.submission.name, row.baseline, int(row.rank), float(skill.value), int(row.evaluation.id)))
+    return out
+
+
+class BoardHeader(BaseModel):
+    """What a board's pages show besides its rows."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    digest: str                              # board_digest of the code and task metadata it was built with
+    n_current: int
+    n_stale: int
+    floor: str | None                        # the best floor's submission name and evaluation id
+    floor_evaluation_id: int | None
+    detectable_difference: float | None
+    group_columns: list[str]
+    n_ranked_instances: int | None
+    leader: dict[str, Any] | None             # the first ranked current row (RankedRow.to_json)
+
+
+def board_digest(meta: TaskMetadata) -> str:
+    """Everything besides the results that a stored board depends on: the task's metadata, the
+    bootstrap's settings and this code's format. A stored board of another digest is not shown."""
+    text = json.dumps([meta.model_dump(mode="json"), N_BOOT, SEED, SNAPSHOT_FORMAT], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def board_header(board: Board, detectable: float | None, layout: BoardLayout) -> BoardHeader:
+    floor = best_floor(board)
+    leader = next((r for r in board.current if r.rank is not None), None)
+    return BoardHeader(
+        digest=board_digest(board.meta), n_current=len(board.current), n_stale=sum(len(s.rows) for s in board.stale),
+        floor=floor.submission.name if floor else None, floor_evaluation_id=floor.evaluation.id if floor else None,
+        detectable_difference=detectable if _finite(detectable) else None, group_columns=layout.group_columns,
+        n_ranked_instances=layout.n_ranked_instances,
+        leader=leader.to_json(board.meta) if leader is not None else None)
+
+
+@dataclass
+class StoredBoard:
+    """A board as stored (or computed the same way): its header and rows as JSON texts, by section;
+    ``current`` may be a slice (``offset`` its first position) and ``overall`` may be left out."""
+    header: BoardHeader
+    current: list[str]
+    floors: list[str]
+    in_sample: list[str]
+    stale: list[tuple[int, list[str]]]      # (task version, rows), newest version first
+    overall: list[OverallEntry] | None = None
+    offset: int = 0
+
+
+def board_rows(board: Board, intervals: dict[int, RankInterval], skills: dict[int, Skill],
+               detectable: float | None, layout: BoardLayout) -> list[BoardRowRecord]:
+    """The records that store ``board`` (see :class:`StoredBoard`); a reader orders each section by
+    position. Sections: "header", "overall" (one record each), "current", "floor", "in-sample",
+    "stale" (ordered by task version, newest first, then board order)."""
+    def record(section: str, position: int, payload: Any, row: RankedRow | None = None) -> BoardRowRecord:
+        return BoardRowRecord(section, position, row.evaluation.task_version if row else board.meta.version,
+                              row.evaluation.id if row else None, dump_json(payload))
+    records = [record("header", 0, board_header(board, detectable, layout).model_dump(mode="json")),
+               record("overall", 0, overall_entries(board, skills))]
+    for section, rows in (("current", board.current), ("floor", board.floors), ("in-sample", board.in_sample),
+                          ("stale", [r for s in board.stale for r in s.rows])):
+        records += [record(section, i, row_json(board, r, section, intervals, skills), r) for i, r in enumerate(rows)]
+    return records
+
+
+def stored_board_of(records: list[BoardRowRecord], with_overall: bool) -> StoredBoard | None:
+    """The :class:`StoredBoard` of records read back (None without a readable header)."""
+    by: dict[str, list[BoardRowRecord]] = {}
+    for rec in records:
+        by.setdefault(rec.section, []).append(rec)
+    headers = by.get("header", [])
+    if len(headers) != 1:
+        return None
+    try:
+        header = BoardHeader.model_validate_json(headers[0].payload)
+    except ValidationError:
+        return None
+    current = sorted(by.get("current", []), key=lambda r: r.position)
+    stale: list[tuple[int, list[str]]] = []
+    for rec in sorted(by.get("stale", []), key=lambda r: r.position):
+        if not stale or stale[-1][0] != rec.task_version:
+            stale.append((rec.task_version, []))
+        stale[-1][1].append(rec.payload)
+    overall = None
+    if with_overall:
+        found = by.get("overall", [])
+        if len(found) != 1:
+            return None
+        overall = [(str(n), bool(b), int(k), float(v), int(e)) for n, b, k, v, e in json.loads(found[0].payload)]
+    return StoredBoard(header, [r.payload for r in current],
+                       [r.payload for r in sorted(by.get("floor", []), key=lambda r: r.position)],
+                       [r.payload for r in sorted(by.get("in-sample", []), key=lambda r: r.position)],
+                       stale, overall, current[0].position if current else 0)
+
+
+def read_stored_board(store: ResultsStore, meta: TaskMetadata, split: str, fingerprint: tuple,
+                      offset: int = 0, limit: int | None = None, with_overall: bool = False) -> StoredBoard | None:
+    """The stored board of (``meta``'s task and version, ``split``) when it was built for
+    ``fingerprint`` with this code and metadata (:func:`board_digest`), with the current rows
+    ``[offset, offset + limit)`` only; else None."""
+    records = store.board_rows(meta.name, meta.version, split, fingerprint_text(fingerprint), offset, limit,
+                               with_overall)
+    stored = stored_board_of(records, with_overall)
+    if stored is None or stored.header.digest != board_digest(meta):
+        return None
+    return stored
+
+
 # --- the stored snapshot -------------------------------------------------------------------------
 Number = int | float | None
 
@@ -454,6 +636,14 @@ def refresh_board_snapshot(store: ResultsStore, meta: TaskMetadata, split: str) 
         return False
     payload = snapshot.model_dump(mode="python")
     text = json.dumps(payload, allow_nan=False)   # PostgreSQL's JSON refuses NaN; checked above
+    table = store_instance_table(store)
+    intervals = snapshot.intervals_for(intervals_key(board)) or {}
+    skills = snapshot.skills_for(skill_key(board))
+    if skills is None:
+        skills = compute_skills(board, table)
+    found, detectable = snapshot.detectable_for(detectable_key(board))
+    rows = board_rows(board, intervals, skills, detectable if found else compute_detectable(board, table),
+                      compute_layout(board))
     store.put_board_snapshot(meta.name, meta.version, split, fingerprint_text(fingerprint), SNAPSHOT_FORMAT,
-                             json.loads(text))
+                             json.loads(text), rows)
     return True

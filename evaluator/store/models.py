@@ -8,6 +8,7 @@ a newer evaluator breaks silently. Bump RECORD_FORMAT when their content changes
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
@@ -150,6 +151,36 @@ class BoardSnapshotRow(Base):
     snapshot_format: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     payload: Mapped[dict] = mapped_column(JSON)
+
+
+class BoardRowStored(Base):
+    """A board as its readers show it, one record per row (and a header and the overall ranking's
+    entries), stored with the board's snapshot and replaced with it: a page reads the slice of rows
+    it shows. ``payload`` is JSON text (evaluator.results.board.board_rows), spliced into answers as
+    stored; ``fingerprint`` is the snapshot's."""
+    __tablename__ = "board_rows"
+    __table_args__ = (Index("ix_board_rows_slice", "task", "task_version", "split", "section", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(100))
+    task_version: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    row_task_version: Mapped[int] = mapped_column(Integer)
+    evaluation_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class BoardRowRecord:
+    """One stored record of a board (see :class:`BoardRowStored`)."""
+    section: str
+    position: int
+    task_version: int
+    evaluation_id: int | None
+    payload: str
 
 
 class JobState:

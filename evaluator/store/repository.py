@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
 from ..results.summary import EvaluationSummary, SummaryError
-from .models import FINISHED, BoardSnapshotRow, Evaluation, EvaluationStatus, InstanceResult, Submission
+from .models import FINISHED, BoardRowRecord, BoardRowStored, BoardSnapshotRow, Evaluation, EvaluationStatus, InstanceResult, Submission
 from .session import get_row, session_scope
 
 __all__ = ["ResultsStore", "LeaderboardRow", "EvaluationSuperseded", "InstanceValues"]
@@ -79,8 +79,10 @@ class ResultsStore:
             ev.metrics = summary.to_stored()
 
     def put_board_snapshot(self, task: str, task_version: int, split: str, fingerprint: str,
-                           snapshot_format: int, payload: dict[str, Any]) -> None:
-        """Store a board's snapshot, replacing the one of the same (task, task version, split)."""
+                           snapshot_format: int, payload: dict[str, Any],
+                           rows: list[BoardRowRecord] | None = None) -> None:
+        """Store a board's snapshot and its rows (one transaction), replacing those of the same
+        (task, task version, split)."""
         with session_scope(self.engine) as s:
             row = s.scalars(select(BoardSnapshotRow).filter_by(task=task, task_version=task_version, split=split)
                             .with_for_update()).first()
@@ -91,6 +93,13 @@ class ResultsStore:
             row.snapshot_format = snapshot_format
             row.payload = payload
             row.created_at = datetime.now(timezone.utc)
+            s.execute(delete(BoardRowStored).where(BoardRowStored.task == task, BoardRowStored.task_version == task_version,
+                                                   BoardRowStored.split == split))
+            if rows:
+                s.execute(insert(BoardRowStored), [
+                    {"task": task, "task_version": task_version, "split": split, "fingerprint": fingerprint,
+                     "section": r.section, "position": r.position, "row_task_version": r.task_version,
+                     "evaluation_id": r.evaluation_id, "payload": r.payload} for r in rows])
 
     def mark(self, evaluation_id: int, status: str, note: str) -> None:
         with session_scope(self.engine) as s:
@@ -174,6 +183,27 @@ class ResultsStore:
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
         return None if row is None else (row[0], row[1], row[2])
+
+    def board_rows(self, task: str, task_version: int, split: str, fingerprint: str, offset: int = 0,
+                   limit: int | None = None, with_overall: bool = False) -> list[BoardRowRecord]:
+        """The stored records of a board built for ``fingerprint`` (ONE query): its header, floors,
+        in-sample and stale rows, the current rows ``[offset, offset + limit)`` (all without a
+        limit) and, ``with_overall``, the overall ranking's entries."""
+        t = BoardRowStored
+        largest = 2**31 - 1          # the column's range: an offset past every row finds none, not an error
+        offset = min(offset, largest)
+        limit = None if limit is None else min(limit, largest - offset)
+        current = t.section == "current"
+        if offset or limit is not None:
+            current = current & (t.position >= offset)
+            if limit is not None:
+                current = current & (t.position < offset + limit)
+        sections = ["header", "floor", "in-sample", "stale"] + (["overall"] if with_overall else [])
+        q = (select(t.section, t.position, t.row_task_version, t.evaluation_id, t.payload)
+             .where(t.task == task, t.task_version == task_version, t.split == split, t.fingerprint == fingerprint,
+                    t.section.in_(sections) | current))
+        with self.engine.connect() as conn:
+            return [BoardRowRecord(*r) for r in conn.execute(q)]
 
     def evaluations_of(self, submission_name: str) -> list[LeaderboardRow]:
         with session_scope(self.engine) as s:

@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from benchmark.metadata import TaskMetadata
 from benchmark.stats import LEVEL, N_BOOT, SEED
+from evaluator.results.board import StoredBoard, dump_json
 from evaluator.results.ranking import RankedRow, headline_of, summary_of
 from evaluator.results.summary import EvaluationSummary
 from evaluator.store import FINISHED, Evaluation, Submission
@@ -25,15 +26,13 @@ from ..board import (
     Board,
     CompareError,
     OverallRow,
-    best_floor,
-    board_detectable_difference,
     board_intervals,
     board_layout,
     board_plots,
     board_skill,
     compare,
     get_board,
-    interval_json,
+    board_view,
     overall_ranking,
     shown,
 )
@@ -59,7 +58,7 @@ __all__ = [
     "RANK_INTERVAL_METHOD",
     "bp",
     "leaderboard_csv",
-    "leaderboard_payload",
+    "leaderboard_body",
     "load_comparison",
     "plot_payload",
     "task_info",
@@ -104,41 +103,34 @@ def task_info(meta: TaskMetadata) -> models.TaskInfo:
 
 
 # --- leaderboard ---------------------------------------------------------------------------------
-def leaderboard_payload(board: Board, page: Page) -> models.Leaderboard:
-    """The leaderboard's JSON: ``page`` is the window of the current rows it holds (with a ``page``
-    block of the total and next/previous links); the other sections are always whole."""
-    meta = board.meta
-    intervals = board_intervals(board)
-    skills = board_skill(board)
-    floor = best_floor(board)
-    page_rows = page.slice(board.current)
-    shown(page_rows + board.floors + board.in_sample + [r for s in board.stale for r in s.rows])
+def _array(texts: list[str]) -> str:
+    return "[" + ",".join(texts) + "]"
 
-    def row(r: RankedRow, ranked: bool = False) -> dict[str, Any]:
-        return {**r.to_json(meta), "rank_interval": interval_json(intervals.get(r.evaluation.id) if ranked else None)}
 
-    def skilled(r: RankedRow, ranked: bool = False) -> models.SkilledRow:
-        skill = skills.get(r.evaluation.id)
-        return models.SkilledRow(**row(r, ranked),
-                                 skill=models.RowSkill.model_validate(skill.to_json()) if skill else None)
-
-    return models.Leaderboard(
-        task=meta.name, task_version=meta.version, split=board.split, headline=meta.headline,
-        higher_is_better=meta.headline_metric.higher_is_better,
-        rank_intervals=RANK_INTERVAL_METHOD,
-        skill=models.SkillMethod(method=_SKILL_METHOD, resamples=N_BOOT, seed=SEED, level=LEVEL,
-                                 floor=floor.submission.name if floor else None,
-                                 floor_evaluation_id=floor.evaluation.id if floor else None),
-        detectable_difference=board_detectable_difference(board),
-        unranked_groups=list(meta.unranked_groups),
-        page=page.links(len(board.current)),
-        rows=[skilled(r, ranked=True) for r in page_rows],
-        floors=[models.BoardRow(**row(r)) for r in board.floors],
-        in_sample=[skilled(r) for r in board.in_sample],
-        stale=[models.StaleSection(task_version=s.version,
-                                   note=f"scored on task version {s.version}; not ranked with the current version "
-                                        f"{meta.version}",
-                                   rows=[models.BoardRow(**row(r)) for r in s.rows]) for s in board.stale])
+def leaderboard_body(meta: TaskMetadata, split: str, view: StoredBoard, page: Page) -> tuple[bytes, str | None]:
+    """The leaderboard's JSON (a :class:`models.Leaderboard`): ``page`` is the window of the current
+    rows it holds (with a ``page`` block of the total and next/previous links); the other sections
+    are always whole. The rows are spliced in as stored (or built the same way), never parsed."""
+    header = view.header
+    links = page.links(header.n_current)
+    skill = models.SkillMethod(method=_SKILL_METHOD, resamples=N_BOOT, seed=SEED, level=LEVEL, floor=header.floor,
+                               floor_evaluation_id=header.floor_evaluation_id)
+    note = "scored on task version {v}; not ranked with the current version " + str(meta.version)
+    parts = {
+        "task": dump_json(meta.name), "task_version": dump_json(meta.version), "split": dump_json(split),
+        "headline": dump_json(meta.headline), "higher_is_better": dump_json(meta.headline_metric.higher_is_better),
+        "rank_intervals": dump_json(RANK_INTERVAL_METHOD.model_dump(mode="json")),
+        "skill": dump_json(skill.model_dump(mode="json")),
+        "detectable_difference": dump_json(header.detectable_difference),
+        "unranked_groups": dump_json(list(meta.unranked_groups)),
+        "page": dump_json(links.model_dump(mode="json")),
+        "rows": _array(view.current), "floors": _array(view.floors), "in_sample": _array(view.in_sample),
+        # a StaleSection's keys in sorted order, as every object here
+        "stale": _array([f'{{"note":{dump_json(note.format(v=version))},"rows":{_array(rows)},"task_version":{version}}}'
+                         for version, rows in view.stale]),
+    }
+    body = "{" + ",".join(f"{dump_json(k)}:{v}" for k, v in sorted(parts.items())) + "}\n"
+    return body.encode(), Page.link_header(links)
 
 
 def leaderboard_csv(board: Board) -> Response:
@@ -202,7 +194,8 @@ def plot_payload(board: Board, data: PlotData) -> models.PlotData:
 # --- overall ----------------------------------------------------------------------------------
 def _overall(split: str) -> tuple[list[str], list[OverallRow]]:
     tasks = [t.metadata for t in registered_tasks()]
-    return [t.name for t in tasks], overall_ranking([get_board(meta, split) for meta in tasks])
+    return [t.name for t in tasks], overall_ranking([(meta.name, board_view(meta, split, limit=0, with_overall=True).overall
+                                                      or []) for meta in tasks])
 
 
 # --- compare ----------------------------------------------------------------------------------
@@ -259,14 +252,11 @@ def task(task: str):
 def leaderboard(task: str):
     split = split_arg()
     csv = wants_csv()
-    board = get_board(task_or_404(task).metadata, split)
+    meta = task_or_404(task).metadata
     if csv:
-        return leaderboard_csv(board)
+        return leaderboard_csv(get_board(meta, split))
     page = page_args()
-    # the links in the body name this mount (/api or /api/v1) and the request's arguments
-    key = ("api-leaderboard", page, request.blueprint, tuple(sorted(request.args.items())))
-    body, link = board.memoize(key, lambda: _paged_body(leaderboard_payload(board, page)))
-    return _paged_response(body, link)
+    return _paged_response(*leaderboard_body(meta, split, board_view(meta, split, page.offset, page.limit), page))
 
 
 def _paged_body(body: models.Leaderboard | models.EvaluationDetail | models.SubmissionDetail | models.Overall) -> tuple[bytes, str | None]:

@@ -25,6 +25,7 @@ from ..board import (
     board_layout,
     board_plots,
     board_skill,
+    board_view,
     default_order,
     get_board,
     overall_ranking,
@@ -58,17 +59,13 @@ def index():
     split = split_arg()
     show_all = request.args.get("all") == "1"
     metas = [task.metadata for task in registered_tasks()]
-    boards = [get_board(meta, split) for meta in metas]
-    key = ("index", split, show_all, tuple((b.meta.name, b.meta.version, b.fingerprint) for b in boards))
+    views = [board_view(meta, split, limit=0, with_overall=True) for meta in metas]
+    key = ("index", split, show_all, tuple((m.name, m.version, db.board_fingerprint(m.name, split)) for m in metas))
 
     def render() -> str:
-        cards = []
-        for board in boards:
-            leader = next((r for r in board.current if r.rank is not None), None)
-            n_stale = sum(len(s.rows) for s in board.stale)
-            cards.append({"meta": board.meta, "n_submissions": len(board.current), "n_stale": n_stale,
-                          "leader": leader})
-        overall = overall_ranking(boards)
+        cards = [{"meta": meta, "n_submissions": view.header.n_current, "n_stale": view.header.n_stale,
+                  "leader": view.header.leader} for meta, view in zip(metas, views)]
+        overall = overall_ranking([(meta.name, view.overall or []) for meta, view in zip(metas, views)])
         return render_template("index.html", cards=cards, split=split, splits=SPLITS, overall=overall,
                                overall_shown=overall if show_all else overall[:OVERALL_SHOWN],
                                tasks=metas, rule=OVERALL_RULE, show_all=show_all)

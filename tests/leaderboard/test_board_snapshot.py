@@ -132,6 +132,46 @@ def test_a_page_parses_only_the_summaries_of_the_rows_it_shows(add, site_store, 
     app.extensions["phasebench_db"].engine.dispose()
 
 
+@pytest.mark.parametrize("cache", [True, False], ids=["cache-on", "cache-off"])
+def test_the_api_and_the_overview_read_the_stored_rows_without_building_a_board(add, site_store, site_db_url,
+                                                                                monkeypatch, cache):
+    # They built the whole board (every row loaded and ranked) for each answer: O(board), not O(page).
+    _fill(add)
+    paths = [f"/api/v1/tasks/{TASK}/leaderboard", f"/api/v1/tasks/{TASK}/leaderboard?limit=3&offset=2",
+             f"/api/v1/tasks/{TASK}/leaderboard?offset=100000", "/", "/api/v1/overall"]
+    from benchmark.task import all_tasks
+    for other in all_tasks():
+        if other.name != TASK:
+            refresh_snapshot(site_store, other, "dev")      # empty boards are stored too
+    computed = {p: v for p, v in _responses(site_db_url, cache).items() if p in paths}
+    computed.update(_get(site_db_url, cache, [p for p in paths if p not in computed]))
+    refresh_snapshot(site_store, get_task(TASK), "dev")
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a board was built although its rows are stored")
+    with monkeypatch.context() as m:
+        m.setattr(site_board, "get_board", refuse)
+        m.setattr(site_board, "_computed_view", refuse)
+        assert _get(site_db_url, cache, paths) == computed
+    # rows stored under other task metadata or code (another digest) are not shown: built again
+    monkeypatch.setattr(shared, "board_digest", lambda meta: "another")
+    with monkeypatch.context() as m:
+        m.setattr(site_board, "compute_intervals", refuse)
+        assert _get(site_db_url, cache, paths) == computed
+
+
+def _get(url: str, cache: bool, paths: list[str]) -> dict[str, bytes]:
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "LEADERBOARD_CACHE": cache})
+    client = app.test_client()
+    out = {}
+    for path in paths:
+        resp = client.get(path)
+        assert resp.status_code == 200, (path, resp.status_code)
+        out[path] = resp.get_data()
+    app.extensions["phasebench_db"].engine.dispose()
+    return out
+
+
 def test_a_snapshot_of_another_format_or_shape_is_ignored(add, site_store, site_db_url):
     _fill(add)
     refresh_snapshot(site_store, get_task(TASK), "dev")
