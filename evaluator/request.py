@@ -8,6 +8,7 @@ evaluation is a field of :class:`EvaluationRequest`, so the two paths cannot dri
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator, Literal
@@ -20,7 +21,7 @@ from benchmark.registry import UnknownNameError
 from benchmark.task import get_task
 
 from .hub import parse_data_repo, resolve_data_repo
-from .runner import Outcome, evaluate_submission
+from .runner import EvaluationRun, InstanceSlots, Outcome, start_evaluation
 from .sandbox import SANDBOXES, SandboxError, get_sandbox
 from .store import ResultsStore
 from .submission import Submission, SubmissionError, load_submission
@@ -200,13 +201,19 @@ def load_requested(request: EvaluationRequest) -> Iterator[tuple[Submission, lis
 def evaluate_request(request: EvaluationRequest, store: ResultsStore, *,
                      warn: Callable[[str], Any] = log.warning, info: Callable[[str], Any] = log.info,
                      progress: Callable[[int, str], Any] | None = None,
-                     on_start: Callable[[int], Any] | None = None) -> Generator[Evaluated | NotEvaluated, None, None]:
+                     on_start: Callable[[int], Any] | None = None,
+                     overlap: bool = True) -> Generator[Evaluated | NotEvaluated, None, None]:
     """Evaluate what ``request`` names, one (submission, task) at a time, yielding each result.
 
     Raises :class:`MachineUnfit` before any evaluation when this machine cannot run it; a problem
     with one submission or task is yielded as :class:`NotEvaluated` and the rest go on. ``warn`` is
     told what the person running it must know (a sandbox that does not isolate), ``info`` what
-    happens on the way (an image build)."""
+    happens on the way (an image build).
+
+    The ``workers`` slots are shared (:class:`evaluator.runner.InstanceSlots`): with ``overlap``, the
+    next evaluation starts once the current one has started its last instance, and takes the slots
+    that one no longer needs. Results, bars and reasons still come in the request's order; any other
+    exception stops the request, and every evaluation in flight is marked and its workers killed."""
     data_dir = resolve_data_repo(request.data_repo) if request.data_repo else request.data_dir
     sandbox = get_sandbox(request.sandbox)
     ok, why = sandbox.available()
@@ -215,29 +222,72 @@ def evaluate_request(request: EvaluationRequest, store: ResultsStore, *,
     if not sandbox.isolated and sandbox.warning:
         warn(f"WARNING: {sandbox.warning}")
 
-    for item in load_requested(request):
-        if isinstance(item, NotEvaluated):
-            yield item
-            continue
-        sub, tasks = item
-        try:
-            # The container sandbox runs a submission that declares extra requirements on its own
-            # image (evaluator image + those requirements), built here, before any worker runs.
-            sub_sandbox = sandbox.for_submission(sub, log=info)
-        except SandboxError as exc:
-            yield NotEvaluated(sub.name, None, "image", f"its image could not be built: {exc}", error=exc)
-            continue
-        for task_name in tasks:
+    def steps() -> Iterator[Evaluated | NotEvaluated | EvaluationRun]:
+        for item in load_requested(request):
+            if isinstance(item, NotEvaluated):
+                yield item
+                continue
+            sub, tasks = item
             try:
-                task = get_task(task_name)
-                split = open_split(task.name, request.split, data_dir, request.private_dir)
-                outcome = evaluate_submission(
-                    sub, task, split, sub_sandbox, store, device=request.device, force=request.force,
-                    limits=request.limits.apply(task.metadata.limits), workers=request.workers,
-                    progress=progress, on_start=on_start)
-            except (DataError, UnknownNameError) as exc:
-                yield NotEvaluated(sub.name, task_name, "data", str(exc), error=exc)
+                # The container sandbox runs a submission that declares extra requirements on its own
+                # image (evaluator image + those requirements), built here, before any worker runs.
+                sub_sandbox = sandbox.for_submission(sub, log=info)
             except SandboxError as exc:
-                yield NotEvaluated(sub.name, task_name, "infra", str(exc), error=exc)
+                yield NotEvaluated(sub.name, None, "image", f"its image could not be built: {exc}", error=exc)
+                continue
+            for task_name in tasks:
+                try:
+                    task = get_task(task_name)
+                    split = open_split(task.name, request.split, data_dir, request.private_dir)
+                    started = start_evaluation(
+                        sub, task, split, sub_sandbox, store, device=request.device, force=request.force,
+                        limits=request.limits.apply(task.metadata.limits), workers=request.workers,
+                        progress=progress, on_start=on_start)
+                except (DataError, UnknownNameError) as exc:
+                    yield NotEvaluated(sub.name, task_name, "data", str(exc), error=exc)
+                except SandboxError as exc:
+                    yield NotEvaluated(sub.name, task_name, "infra", str(exc), error=exc)
+                else:
+                    yield Evaluated(started) if isinstance(started, Outcome) else started
+
+    planned = steps()
+    # Prepared, not yet yielded, in order; an exception is raised on its turn, and nothing after it is prepared.
+    ahead: deque[Evaluated | NotEvaluated | EvaluationRun | Exception] = deque()
+    exhausted = False
+
+    def prepare() -> bool:
+        nonlocal exhausted
+        if exhausted:
+            return False
+        try:
+            ahead.append(next(planned))
+        except StopIteration:
+            exhausted = True
+            return False
+        except Exception as exc:  # noqa: BLE001 - raised on its turn, after the results before it
+            ahead.append(exc)
+            exhausted = True
+        return True
+
+    def refill() -> EvaluationRun | None:
+        while prepare():
+            if isinstance(ahead[-1], EvaluationRun):
+                return ahead[-1]
+        return None
+
+    with InstanceSlots(request.workers) as slots:
+        while ahead or prepare():
+            step = ahead.popleft()
+            if isinstance(step, Exception):
+                raise step
+            if not isinstance(step, EvaluationRun):
+                yield step
+                continue
+            try:
+                outcome = slots.finish(step, refill if overlap else None)
+            except (DataError, UnknownNameError) as exc:
+                yield NotEvaluated(step.submission.name, step.task.name, "data", str(exc), error=exc)
+            except SandboxError as exc:
+                yield NotEvaluated(step.submission.name, step.task.name, "infra", str(exc), error=exc)
             else:
                 yield Evaluated(outcome)

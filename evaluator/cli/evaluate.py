@@ -61,6 +61,10 @@ def evaluate(request: EvaluationRequest, db_url: str | None) -> None:
                 report_not_evaluated(result, "evaluated")
     except MachineUnfit as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        # Now, not whenever the generator is collected: the next evaluation may be in flight, and its
+        # workers must be killed and its row marked before the command exits.
+        results.close()
     if outcomes:
         click.echo(summary_table(outcomes))
     sys.exit(1 if failures else 0)

@@ -396,3 +396,25 @@ def test_each_instance_runs_under_its_own_wall_time_limit(tmp_path, sqlite_store
     assert overridden.wall_time_by is None and overridden.for_instance({"speed": "fast"}).wall_time_s == 30
     again = evaluate_submission(sub, task, split, NoSandbox(), sqlite_store, force=True, limits=overridden)
     assert again.status == EvaluationStatus.COMPLETE and again.n_failed == 0
+
+
+def test_the_blas_limit_holds_until_the_last_overlapping_evaluation_ends():
+    """Evaluations overlap (the next starts while the last instances of the one before run) and
+    leave in that order: the first to leave must not lift the process-wide limit under the other."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from evaluator.runner import fork_safe_blas
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert before and before != {1}
+        first, second = fork_safe_blas(), fork_safe_blas()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert blas_threads() == {1}
+        second.__exit__(None, None, None)
+        assert blas_threads() == before
