@@ -174,6 +174,8 @@ class BoardRow(_Body):
     task_version: int
     dataset_revision: str
     finished_at: str | None = Field(description="ISO 8601")
+    sandbox: str = Field(description="the sandbox backend the evaluation ran in")
+    device: str
     rank_interval: RankInterval | None = Field(description="the row's 95% rank interval; current ranked rows only")
 
 

@@ -12,8 +12,10 @@ PHASEBENCH_LEADERBOARD_CACHE is off.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from benchmark.metadata import TaskMetadata
@@ -31,6 +33,7 @@ from evaluator.results.board import (
     BoardLayout,
     BoardSnapshot,
     OverallEntry,
+    PlottedRow,
     StaleSection,
     StoredBoard,
     as_json,
@@ -56,7 +59,7 @@ from evaluator.results.summary import clean_number
 from evaluator.store import Evaluation
 
 from . import db
-from .plots import PlotData, build_plot, plot_rows
+from .plots import PlotData, build_plot
 
 __all__ = [
     "OVERALL_RULE",
@@ -71,12 +74,15 @@ __all__ = [
     "board_layout",
     "board_plots",
     "board_view",
+    "header_plotted",
     "shown",
     "board_skill",
     "compare",
     "get_board",
     "interval_json",
     "overall_ranking",
+    "ShownRow",
+    "ShownStale",
     "sort_keys",
     "sorted_filtered",
 ]
@@ -201,29 +207,101 @@ def _computed_view(board: Board, offset: int, limit: int | None, with_overall: b
                        overall_entries(board, skills) if with_overall else None, offset)
 
 
+@dataclass(frozen=True)
+class ShownEvaluation:
+    id: int
+    n_failed: int
+    n_instances: int
+    runtime_s: float | None
+    sandbox: str
+    device: str
+    status: str
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ShownSubmission:
+    name: str
+
+
+@dataclass(frozen=True)
+class ShownSkill:
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    beats_floor: bool
+
+
+@dataclass
+class ShownRow:
+    """A stored board row (:func:`evaluator.results.board.row_json`) as a page shows it: what the
+    pages read of a RankedRow, with the row's rank interval and skill."""
+    rank: int | None
+    evaluation: ShownEvaluation
+    submission: ShownSubmission
+    baseline: bool
+    floor: bool
+    headline: float | None
+    ci_low: float | None
+    ci_high: float | None
+    metrics: dict[str, dict[str, float | None]]
+    groups: dict[str, dict[str, Any]]
+    interval: RankInterval | None
+    skill: ShownSkill | None
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return self.evaluation.finished_at
+
+    @classmethod
+    def of(cls, text: str) -> ShownRow:
+        j = json.loads(text)
+        finished = j["finished_at"]
+        iv, sk = j.get("rank_interval"), j.get("skill")
+        return cls(
+            rank=j["rank"],
+            evaluation=ShownEvaluation(j["evaluation_id"], j["n_failed"], j["n_instances"], j["runtime_s"],
+                                       j["sandbox"], j["device"], j["status"],
+                                       datetime.fromisoformat(finished) if finished else None),
+            submission=ShownSubmission(j["submission"]), baseline=j["baseline"], floor=j["floor"],
+            headline=j["headline"], ci_low=j["ci_low"], ci_high=j["ci_high"], metrics=j["metrics"],
+            groups=j["groups"],
+            interval=RankInterval(iv["low"], iv["high"], iv["tied_with_previous"]) if iv else None,
+            skill=ShownSkill(sk["skill"], sk["ci_low"], sk["ci_high"], sk["beats_floor"]) if sk else None)
+
+
+@dataclass(frozen=True)
+class ShownStale:
+    version: int
+    rows: list[ShownRow]
+
+
 def shown(rows: list[RankedRow]) -> list[RankedRow]:
     """``rows``, with the summaries they show read in one query (not one per row)."""
     db.prefetch_summaries([r.evaluation for r in rows])
     return rows
 
 
-def board_plots(board: Board, rows: list[RankedRow] | None = None) -> list[PlotData]:
-    """The task's declared plots for ``rows`` (default: :func:`leaderboard.plots.plot_rows`).
+def board_plots(meta: TaskMetadata, rows: list[PlottedRow]) -> list[PlotData]:
+    """The task's declared plots for ``rows`` (a board's: its header's ``plotted``).
 
     Every axis of every plot is read in ONE query over the rows' instance results, cached per
     evaluation ids + axes (a finished evaluation's instance results never change)."""
-    specs = board.meta.plots
+    specs = meta.plots
     if not specs:
         return []
-    rows = plot_rows(board.current) if rows is None else rows
-    ids = tuple(r.evaluation.id for r in rows)
+    ids = tuple(r.evaluation_id for r in rows)
     axes = tuple(sorted({a for spec in specs for a in spec.axes}))
 
     def build() -> list[PlotData]:
         values = db.cache().get_or_compute(("plot-axes", ids, axes), lambda: db.instance_axes(list(ids), list(axes)))
         return [build_plot(spec, rows, values) for spec in specs]
-    # the series carry ranks and names, which belong to this board
-    return board.memoize(("plots", ids), build)
+    # the series carry ranks and names, which belong to the board
+    return db.cache().get_or_compute(("plots", meta.name, meta.version, tuple(rows)), build)
+
+
+def header_plotted(view: StoredBoard) -> list[PlottedRow]:
+    return [PlottedRow(*p) for p in view.header.plotted]
 
 
 # --- sorting and filtering of a board's current rows -------------------------------------------
@@ -232,7 +310,7 @@ def sort_keys(meta: TaskMetadata, groups: list[str]) -> list[str]:
             + ["failed", "runtime", "date"])
 
 
-def _sort_value(row: RankedRow, key: str, meta: TaskMetadata) -> Any:
+def _sort_value(row: ShownRow, key: str, meta: TaskMetadata) -> Any:
     if key == "name":
         return row.submission.name.lower()
     if key == "rank":
@@ -250,14 +328,12 @@ def _sort_value(row: RankedRow, key: str, meta: TaskMetadata) -> Any:
     return row.metrics.get(key, {}).get("value")
 
 
-def sorted_filtered(rows: list[RankedRow], meta: TaskMetadata, sort: str, order: str, q: str) -> list[RankedRow]:
+def sorted_filtered(rows: list[ShownRow], meta: TaskMetadata, sort: str, order: str, q: str) -> list[ShownRow]:
     """Rows whose submission name contains ``q`` (case-insensitive), sorted by ``sort`` in
     ``order`` ("asc"/"desc"); missing values always last. ``rank`` keeps the leaderboard order."""
     if q:
         needle = q.lower()
         rows = [r for r in rows if needle in r.submission.name.lower()]
-    if sort not in ("rank", "name", "failed", "runtime", "date"):
-        shown(rows)       # sorted by a metric or group: every row's summary, in one query
     if sort == "rank":
         return list(reversed(rows)) if order == "desc" else list(rows)
     present = [r for r in rows if _sort_value(r, sort, meta) is not None]

@@ -18,7 +18,7 @@ from flask import render_template
 from markupsafe import Markup
 
 from benchmark.metadata import PlotSpec, TaskMetadata
-from evaluator.results.ranking import RankedRow
+from evaluator.results.board import MAX_PLOT_SERIES, TOP_PLOTTED, PlottedRow, plot_rows
 from evaluator.results.summary import clean_number
 
 from . import db
@@ -108,7 +108,7 @@ def render_chart(chart: Chart | None) -> Markup:
                                      lambda: Markup(render_template("chart.svg", chart=chart)))
 
 
-def group_chart(rows: list[RankedRow], groups: list[str], meta: TaskMetadata) -> Chart | None:
+def group_chart(rows: list[Any], groups: list[str], meta: TaskMetadata) -> Chart | None:
     """A dot chart of the headline metric on each group (x) for the first ``MAX_SERIES`` rows, one
     colour per submission, dots joined by lines. None when there is nothing to draw."""
     metric = meta.headline_metric
@@ -149,8 +149,6 @@ def group_chart(rows: list[RankedRow], groups: list[str], meta: TaskMetadata) ->
 
 
 # --- declared task plots ---------------------------------------------------------------------
-TOP_PLOTTED = 5        # the best current submissions always plotted ...
-MAX_PLOT_SERIES = 8    # ... then highlighted baselines, up to this many series in all
 _MARKERS = ("circle", "square")  # submissions, baselines
 
 
@@ -191,19 +189,6 @@ class PlotData:
         return sum(s.skipped for s in self.series)
 
 
-def plot_rows(rows: list[RankedRow]) -> list[RankedRow]:
-    """The submissions a task plot shows: the ``TOP_PLOTTED`` best ranked rows, then baselines
-    (best first) until ``MAX_PLOT_SERIES``, in leaderboard order."""
-    ranked = [r for r in rows if r.rank is not None]
-    chosen = ranked[:TOP_PLOTTED]
-    for r in ranked[TOP_PLOTTED:]:
-        if len(chosen) >= MAX_PLOT_SERIES:
-            break
-        if r.baseline:
-            chosen.append(r)
-    return chosen
-
-
 def _plottable(value: Any, log: bool) -> float | None:
     f = clean_number(value)
     if f is None or (log and f <= 0):
@@ -211,12 +196,12 @@ def _plottable(value: Any, log: bool) -> float | None:
     return f
 
 
-def build_plot(spec: PlotSpec, rows: list[RankedRow], axes: dict[int, list[dict]]) -> PlotData:
+def build_plot(spec: PlotSpec, rows: list[PlottedRow], axes: dict[int, list[dict]]) -> PlotData:
     """Series for ``rows`` from :func:`leaderboard.db.instance_axes` output (keyed by evaluation id)."""
     series = []
     for row in rows:
-        s = PlotSeries(row.submission.name, row.evaluation.id, row.baseline, row.rank)
-        for inst in axes.get(row.evaluation.id, []):
+        s = PlotSeries(row.submission, row.evaluation_id, row.baseline, row.rank)
+        for inst in axes.get(row.evaluation_id, []):
             x, y = _plottable(inst.get(spec.x), spec.x_log), _plottable(inst.get(spec.y), spec.y_log)
             if x is None or y is None:
                 s.skipped += 1

@@ -54,7 +54,10 @@ __all__ = [
     "StaleSection",
     "best_floor",
     "build_board",
+    "MAX_PLOT_SERIES",
+    "TOP_PLOTTED",
     "BoardHeader",
+    "PlottedRow",
     "as_json",
     "BoardLayout",
     "OverallEntry",
@@ -72,6 +75,8 @@ __all__ = [
     "interval_json",
     "layout_key",
     "overall_entries",
+    "plot_rows",
+    "plotted",
     "compute_skills",
     "detectable_key",
     "intervals_key",
@@ -343,11 +348,41 @@ def row_json(board: Board, row: RankedRow, section: str, intervals: dict[int, Ra
     """One row as the API shows it: a current row with its rank interval; current and in-sample rows
     with their skill against the best floor (floors and stale rows have no skill key)."""
     ev_id = row.evaluation.id
-    out = {**row.to_json(board.meta),
+    out = {**row.to_json(board.meta), "sandbox": row.evaluation.sandbox, "device": row.evaluation.device,
            "rank_interval": interval_json(intervals.get(ev_id)) if section == "current" else None}
     if section in ("current", "in-sample"):
         out["skill"] = _skill_json(skills.get(ev_id))
     return out
+
+
+TOP_PLOTTED = 5        # the best current submissions always plotted ...
+MAX_PLOT_SERIES = 8    # ... then highlighted baselines, up to this many series in all
+
+
+def plot_rows(rows: list[RankedRow]) -> list[RankedRow]:
+    """The submissions a task plot shows: the ``TOP_PLOTTED`` best ranked rows, then baselines
+    (best first) until ``MAX_PLOT_SERIES``, in leaderboard order."""
+    ranked = [r for r in rows if r.rank is not None]
+    chosen = ranked[:TOP_PLOTTED]
+    for r in ranked[TOP_PLOTTED:]:
+        if len(chosen) >= MAX_PLOT_SERIES:
+            break
+        if r.baseline:
+            chosen.append(r)
+    return chosen
+
+
+@dataclass(frozen=True)
+class PlottedRow:
+    """What a plot's series names of its row."""
+    evaluation_id: int
+    submission: str
+    baseline: bool
+    rank: int | None
+
+
+def plotted(rows: list[RankedRow]) -> list[PlottedRow]:
+    return [PlottedRow(r.evaluation.id, r.submission.name, r.baseline, r.rank) for r in rows]
 
 
 # One ranked row's part in the overall ranking: (submission, baseline, rank, skill, evaluation id).
@@ -377,6 +412,7 @@ class BoardHeader(BaseModel):
     group_columns: list[str]
     n_ranked_instances: int | None
     leader: dict[str, Any] | None             # the first ranked current row (RankedRow.to_json)
+    plotted: list[tuple[int, str, bool, int | None]]   # the rows the task's plots show (PlottedRow's fields)
 
 
 def board_digest(meta: TaskMetadata) -> str:
@@ -394,7 +430,8 @@ def board_header(board: Board, detectable: float | None, layout: BoardLayout) ->
         floor=floor.submission.name if floor else None, floor_evaluation_id=floor.evaluation.id if floor else None,
         detectable_difference=detectable if _finite(detectable) else None, group_columns=layout.group_columns,
         n_ranked_instances=layout.n_ranked_instances,
-        leader=leader.to_json(board.meta) if leader is not None else None)
+        leader=leader.to_json(board.meta) if leader is not None else None,
+        plotted=[(p.evaluation_id, p.submission, p.baseline, p.rank) for p in plotted(plot_rows(board.current))])
 
 
 @dataclass

@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from benchmark.metadata import TaskMetadata
 from benchmark.stats import LEVEL, N_BOOT, SEED
-from evaluator.results.board import StoredBoard, dump_json
+from evaluator.results.board import PlottedRow, StoredBoard, dump_json, plotted
 from evaluator.results.ranking import RankedRow, headline_of, summary_of
 from evaluator.results.summary import EvaluationSummary
 from evaluator.store import FINISHED, Evaluation, Submission
@@ -33,12 +33,13 @@ from ..board import (
     compare,
     get_board,
     board_view,
+    header_plotted,
     overall_ranking,
     shown,
 )
 from ..csvout import FORMAT_PARAM, csv_response, wants_csv
 from ..openapi import Param, openapi_document, operation
-from ..plots import PlotData, plot_rows, plot_summary
+from ..plots import PlotData, plot_summary
 from . import (
     PAGING_PARAMS,
     SPLIT_PARAM,
@@ -164,12 +165,10 @@ def leaderboard_csv(board: Board) -> Response:
 
 
 # --- task plots -------------------------------------------------------------------------------
-def _chosen_rows(board: Board) -> list[RankedRow]:
-    """``?evaluations=1,2,3`` (evaluations on this task's leaderboard for the split, stale ones
-    included), or the rows the task page plots."""
-    raw = request.args.get("evaluations")
-    if raw is None:
-        return plot_rows(board.current)
+def _chosen_rows(board: Board) -> list[PlottedRow]:
+    """``?evaluations=1,2,3``: evaluations on this task's leaderboard for the split, stale ones
+    included."""
+    raw = request.args.get("evaluations") or ""
     try:
         ids = [int(part) for part in raw.split(",") if part.strip()]
     except ValueError:
@@ -181,11 +180,11 @@ def _chosen_rows(board: Board) -> list[RankedRow]:
     if unknown:
         raise BadRequest(f"?evaluations=: {', '.join(map(str, unknown))} not on the {board.meta.name} "
                          f"{board.split} leaderboard (the newest finished evaluation of each submission)")
-    return [by_id[i] for i in dict.fromkeys(ids)]
+    return plotted([by_id[i] for i in dict.fromkeys(ids)])
 
 
-def plot_payload(board: Board, data: PlotData) -> models.PlotData:
-    return models.PlotData(task=board.meta.name, task_version=board.meta.version, split=board.split,
+def plot_payload(meta: TaskMetadata, split: str, data: PlotData) -> models.PlotData:
+    return models.PlotData(task=meta.name, task_version=meta.version, split=split,
                            plot=models.PlotDeclaration.of(data.spec), summary=plot_summary(data),
                            n_points=data.n_points, n_skipped=data.n_skipped,
                            series=[models.PlotSeries.model_validate(s.to_json()) for s in data.series])
@@ -303,19 +302,18 @@ def task_plot_data(task: str, plot: str):
     except KeyError:
         raise NotFound(f"task {meta.name} has no plot {plot!r}; its plots: "
                        f"{', '.join(p.name for p in meta.plots) or 'none'}") from None
-    board = get_board(meta, split)
-
-    def render() -> Response:
-        data = next(d for d in board_plots(board, _chosen_rows(board)) if d.spec.name == spec.name)
-        if csv:
-            return csv_response(f"{meta.name}-{split}-{spec.name}.csv",
-                                ["submission", "evaluation_id", "baseline", "rank", "instance_id", "group",
-                                 spec.x, spec.y],
-                                [[s.submission, s.evaluation_id, s.baseline, s.rank, p.instance_id, p.group, p.x,
-                                  p.y] for s in data.series for p in s.points])
-        return _json(plot_payload(board, data))
-    resp = board.memoize(("api-plot", spec.name, request.args.get("evaluations"), csv), render)
-    return Response(resp.get_data(), status=resp.status_code, headers=dict(resp.headers))
+    # the plotted rows: named by ?evaluations= (any row of the board, which is built for it), else the
+    # board's own (its stored header: no board is built)
+    rows = _chosen_rows(get_board(meta, split)) if "evaluations" in request.args else header_plotted(
+        board_view(meta, split, limit=0))
+    data = next(d for d in board_plots(meta, rows) if d.spec.name == spec.name)
+    if csv:
+        return csv_response(f"{meta.name}-{split}-{spec.name}.csv",
+                            ["submission", "evaluation_id", "baseline", "rank", "instance_id", "group",
+                             spec.x, spec.y],
+                            [[s.submission, s.evaluation_id, s.baseline, s.rank, p.instance_id, p.group, p.x,
+                              p.y] for s in data.series for p in s.points])
+    return _json(plot_payload(meta, split, data))
 
 
 def _submission_flags(sub: Submission) -> RankedRow:

@@ -19,14 +19,13 @@ from evaluator.store import FINISHED
 from .. import db
 from ..board import (
     OVERALL_RULE,
-    best_floor,
-    board_detectable_difference,
-    board_intervals,
     board_layout,
     board_plots,
-    board_skill,
+    ShownRow,
+    ShownStale,
     board_view,
     default_order,
+    header_plotted,
     get_board,
     overall_ranking,
     shown,
@@ -87,43 +86,65 @@ def _page_arg() -> int:
 def task_page(task: str):
     split = split_arg()
     meta = task_or_404(task).metadata
-    board = get_board(meta, split)
-    layout = board_layout(board)
-    groups = layout.group_columns
-    keys = sort_keys(meta, groups)
     sort = request.args.get("sort", "rank")
-    if sort not in keys:
-        raise BadRequest(f"unknown sort column {sort!r}; expected one of {', '.join(keys)}")
     order = request.args.get("order") or default_order(sort, meta)
-    if order not in ("asc", "desc"):
-        raise BadRequest(f"?order= must be asc or desc, got {order!r}")
     q = request.args.get("q", "").strip()[:200]
     page = _page_arg()
     show_all = request.args.get("all") == "1"
+    # In board order a page is a slice of the stored rows; sorted or filtered, every row is read.
+    in_board_order = sort == "rank" and order == "asc" and not q
+    if in_board_order:
+        view = board_view(meta, split, 0 if show_all else (page - 1) * PAGE_SIZE, None if show_all else PAGE_SIZE)
+    else:
+        view = board_view(meta, split)
+    header = view.header
+    groups = header.group_columns
+    keys = sort_keys(meta, groups)
+    if sort not in keys:
+        raise BadRequest(f"unknown sort column {sort!r}; expected one of {', '.join(keys)}")
+    if order not in ("asc", "desc"):
+        raise BadRequest(f"?order= must be asc or desc, got {order!r}")
 
     def render() -> str:
-        intervals = board_intervals(board)
-        floor = best_floor(board)
-        rows = sorted_filtered(board.current, meta, sort, order, q)
-        n_pages = 1 if show_all else max(1, -(-len(rows) // PAGE_SIZE))
-        page_rows = rows if show_all else rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        secondary = [m for m in meta.metrics if m.name != meta.headline]
-        ranked = [r for r in board.current if r.rank is not None]
-        plot_rows = [r for r in board.current if r.rank is not None]
-        shown(page_rows + board.floors + board.in_sample + [r for s in board.stale for r in s.rows]
-              + plot_rows[:MAX_SERIES])
+        if in_board_order:
+            rows = [ShownRow.of(t) for t in view.current]
+            n_rows = header.n_current
+            page_rows = rows
+        else:
+            rows = sorted_filtered([ShownRow.of(t) for t in view.current], meta, sort, order, q)
+            n_rows = len(rows)
+            page_rows = rows if show_all else rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        n_pages = 1 if show_all else max(1, -(-n_rows // PAGE_SIZE))
+        # the first rows (the leader, the group chart, the compare form) are this page's on page 1
+        top_view = view if in_board_order and view.offset == 0 and (show_all or PAGE_SIZE >= _TOP) else \
+            board_view(meta, split, 0, _TOP)
+        top = [ShownRow.of(t) for t in top_view.current[:_TOP]]
+        ranked = [r for r in top if r.rank is not None]
+        floors = [ShownRow.of(t) for t in view.floors]
+        in_sample = [ShownRow.of(t) for t in view.in_sample]
+        stale = [ShownStale(version, [ShownRow.of(t) for t in texts]) for version, texts in view.stale]
+        every = page_rows + in_sample
         task_plots = [{"data": data, "svg": render_chart(scatter_chart(data)), "summary": plot_summary(data)}
-                      for data in board_plots(board)]
+                      for data in board_plots(meta, header_plotted(view))]
         return render_template(
-            "task.html", meta=meta, board=board, rows=page_rows, n_rows=len(rows), n_total=len(board.current),
-            split=split, splits=SPLITS, secondary=secondary, groups=groups, intervals=intervals,
+            "task.html", meta=meta, rows=page_rows, n_rows=n_rows, n_total=header.n_current,
+            floors=floors, in_sample=in_sample, stale=stale, leader=ranked[0] if top and top[0].rank is not None
+            else None,
+            split=split, splits=SPLITS, secondary=[m for m in meta.metrics if m.name != meta.headline], groups=groups,
+            intervals={r.evaluation.id: r.interval for r in page_rows if r.interval is not None},
             sort=sort, order=order, q=q, page=page, n_pages=n_pages, show_all=show_all,
-            complete=(len(page_rows) == len(board.current)), default_order=lambda k: default_order(k, meta),
-            compare_choices=ranked, chart=render_chart(group_chart(plot_rows, groups, meta)), chart_title=chart_title(meta),
-            method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name), task_plots=task_plots,
-            top_plotted=TOP_PLOTTED, floor=floor, skills=board_skill(board),
-            detectable=board_detectable_difference(board), n_ranked_instances=layout.n_ranked_instances)
-    return board.memoize(("page", sort, order, q, page, show_all), render)
+            complete=(len(page_rows) == header.n_current), default_order=lambda k: default_order(k, meta),
+            compare_choices=ranked, chart=render_chart(group_chart(ranked, groups, meta)),
+            chart_title=chart_title(meta), method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name),
+            task_plots=task_plots, top_plotted=TOP_PLOTTED, floor_name=header.floor,
+            skills={r.evaluation.id: r.skill for r in every if r.skill is not None},
+            detectable=header.detectable_difference, n_ranked_instances=header.n_ranked_instances)
+    key = ("page", meta.name, meta.version, split, db.board_fingerprint(meta.name, split), sort, order, q, page,
+           show_all)
+    return db.cache().get_or_compute(key, render)
+
+
+_TOP = 100    # the rows the compare form offers (and the leader and the group chart read)
 
 
 @bp.get("/tasks/<task>/leaderboard.csv")
