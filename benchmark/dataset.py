@@ -40,6 +40,7 @@ __all__ = [
     "BOARD_SPLITS",
     "PACKAGE_DATA",
     "PUBLIC_SPLITS",
+    "instance_results_public",
     "SPLITS",
     "DataError",
     "InstanceRecord",
@@ -61,6 +62,17 @@ PUBLIC_SPLITS = ("train", "dev")
 #: The splits a leaderboard shows and ranks. Train is for fitting: a score there says how well a method
 #: fits what it was fitted on, so it never enters a board.
 BOARD_SPLITS = ("dev", "test")
+
+
+def instance_results_public(split: str) -> bool:
+    """Whether the per-instance results of ``split`` may be published (website, API, results export):
+    only where its answers are public. On a hidden split one instance's scores, the task's details
+    (its truths: the true grok step, p, the loss at the query), its group (a hidden tier) or its
+    error give that instance's answer away, keyed by the id every method is handed; a board there
+    publishes aggregates only."""
+    return split in PUBLIC_SPLITS
+
+
 REVISION_FILE = ".phasebench-revision"  # written by `phasebench data pull`: the hub commit
 HIDDEN_INDEX = "hidden.jsonl"
 

@@ -311,6 +311,8 @@ class EvaluationDetail(_Body):
     runtime_s: Number
     provenance: Provenance
     reproduce: str = Field(description="the command that reproduces this evaluation")
+    instances_withheld: bool = Field(description="true on a hidden split (test): its per-instance results are not "
+                                                 "published, as they would give its answers away")
     page: PageInfo
     instances: list[InstanceResult]
 
@@ -407,6 +409,8 @@ class Comparison(_Body):
     bootstrap: BootstrapMethod
     metrics: dict[str, MetricDiff]
     groups: dict[str, dict[str, GroupDiff]] = Field(description="group -> metric -> difference (no interval)")
+    instances_withheld: bool = Field(description="true on a hidden split (test): the per-instance values are not "
+                                                 "published")
     instances: list[CompareInstance]
 
 

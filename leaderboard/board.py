@@ -424,6 +424,7 @@ class Comparison:
     metrics: dict[str, PairedDiff]
     groups: dict[str, dict[str, PairedDiff]]  # group -> metric -> diff (no CI)
     instances: list[dict[str, Any]]
+    instances_withheld: bool = False      # a hidden split's: instances left empty
 
     def higher_is_better(self, metric: str) -> bool | None:
         if self.meta is None:
@@ -458,6 +459,7 @@ class Comparison:
                         for m, d in self.metrics.items()},
             "groups": {g: {m: {"n": d.n, "value_a": d.value_a, "value_b": d.value_b, "diff": d.diff}
                            for m, d in per.items()} for g, per in self.groups.items()},
+            "instances_withheld": self.instances_withheld,
             "instances": self.instances,
         }
 

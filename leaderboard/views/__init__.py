@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request, url_for
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
 from benchmark.dataset import BOARD_SPLITS as SPLITS
+from benchmark.dataset import instance_results_public
 from benchmark.metadata import TaskMetadata
 from benchmark.registry import UnknownNameError
 from benchmark.task import Task, all_tasks, get_task
@@ -25,7 +26,10 @@ __all__ = [
     "SPLITS",
     "SPLIT_PARAM",
     "Page",
+    "WITHHELD",
     "group_columns",
+    "instances_withheld",
+    "refuse_withheld",
     "metric_columns",
     "page_args",
     "registered_tasks",
@@ -104,6 +108,21 @@ PAGING_PARAMS = (
           "JSON: how many items of the paged list to return (CSV downloads are never paged)"),
     Param("offset", {"type": "integer", "minimum": 0, "default": 0}, "JSON: how many items of the paged list to skip"),
 )
+
+
+WITHHELD = ("per-instance results of the {split} split are not published: its answers are hidden, and one "
+            "instance's scores, details or group would give its answer away; its boards show aggregates only")
+
+
+def instances_withheld(split: str) -> bool:
+    """Per-instance results of ``split`` are withheld from every page, plot and download."""
+    return not instance_results_public(split)
+
+
+def refuse_withheld(split: str) -> None:
+    """403 for a download or plot of per-instance results of a hidden split."""
+    if instances_withheld(split):
+        raise Forbidden(WITHHELD.format(split=split))
 
 
 def task_or_404(name: str) -> Task:

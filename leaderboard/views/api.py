@@ -45,9 +45,11 @@ from . import (
     SPLIT_PARAM,
     Page,
     group_columns,
+    instances_withheld,
     metric_columns,
     page_args,
     registered_tasks,
+    refuse_withheld,
     reproduce_command,
     split_arg,
     task_metadata_or_none,
@@ -215,9 +217,12 @@ def load_comparison():
     meta = task_metadata_or_none(a.task)
     names = metric_columns([i.metrics or {} for i in a.instances] + [i.metrics or {} for i in b.instances], meta)
     try:
-        return compare(a, b, meta, names, lambda seen: group_columns(seen, meta))
+        c = compare(a, b, meta, names, lambda seen: group_columns(seen, meta))
     except CompareError as e:
         raise BadRequest(str(e)) from None
+    if instances_withheld(a.split) or instances_withheld(b.split):
+        c.instances, c.instances_withheld = [], True
+    return c
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -297,6 +302,7 @@ def task_plot_data(task: str, plot: str):
     split = split_arg()
     csv = wants_csv()
     meta = task_or_404(task).metadata
+    refuse_withheld(split)
     try:
         spec = meta.plot(plot)
     except KeyError:
@@ -333,7 +339,10 @@ def evaluation(evaluation_id: int):
         raise NotFound(f"no evaluation with id {evaluation_id}")
     sub = ev.submission
     meta = task_metadata_or_none(ev.task)
+    withheld = instances_withheld(ev.split)
+    instances = [] if withheld else ev.instances
     if csv:
+        refuse_withheld(ev.split)
         names = metric_columns([i.metrics or {} for i in ev.instances], meta)
         return csv_response(f"evaluation-{ev.id}-instances.csv",
                             ["instance_id", "group", "status"] + names + ["runtime_s", "error"],
@@ -359,11 +368,11 @@ def evaluation(evaluation_id: int):
             sandbox=ev.sandbox, sandbox_info=ev.sandbox_info or {}, device=ev.device,
             hardware=ev.hardware or {}, library_versions=ev.library_versions or {},
             started_at=_iso(ev.started_at), finished_at=_iso(ev.finished_at), record_format=ev.record_format),
-        reproduce=reproduce_command(ev, sub),
-        page=page.links(len(ev.instances)),
+        reproduce=reproduce_command(ev, sub), instances_withheld=withheld,
+        page=page.links(len(instances)),
         instances=[models.InstanceResult(instance_id=i.instance_id, group=i.group, status=i.status,
                                          metrics=i.metrics or {}, details=i.details or {}, runtime_s=i.runtime_s,
-                                         error=i.error) for i in page.slice(ev.instances)]))
+                                         error=i.error) for i in page.slice(instances)]))
 
 
 @bp.get("/submissions/<path:name>")
@@ -424,6 +433,8 @@ def compare_api():
                                  for m, d in per.items()])
         if table != "instances":
             raise BadRequest(f"unknown table {table!r}; expected metrics, groups or instances")
+        if c.instances_withheld:
+            refuse_withheld(c.a.split if instances_withheld(c.a.split) else c.b.split)
         return csv_response(f"compare-{c.a.id}-{c.b.id}-instances.csv",
                             ["instance_id", "group", "status_a", "status_b", "a", "b", "diff"],
                             [[i["instance_id"], i["group"], i["status_a"], i["status_b"], i["a"], i["b"], i["diff"]]

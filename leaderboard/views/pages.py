@@ -35,7 +35,9 @@ from ..board import (
 from ..plots import MAX_SERIES, TOP_PLOTTED, chart_title, group_chart, plot_summary, render_chart, scatter_chart
 from . import (
     SPLITS,
+    WITHHELD,
     group_columns,
+    instances_withheld,
     metric_columns,
     registered_tasks,
     reproduce_command,
@@ -124,8 +126,10 @@ def task_page(task: str):
         in_sample = [ShownRow.of(t) for t in view.in_sample]
         stale = [ShownStale(version, [ShownRow.of(t) for t in texts]) for version, texts in view.stale]
         every = page_rows + in_sample
-        task_plots = [{"data": data, "svg": render_chart(scatter_chart(data)), "summary": plot_summary(data)}
-                      for data in board_plots(meta, header_plotted(view))]
+        withheld = instances_withheld(split)
+        task_plots = [] if withheld else [
+            {"data": data, "svg": render_chart(scatter_chart(data)), "summary": plot_summary(data)}
+            for data in board_plots(meta, header_plotted(view))]
         return render_template(
             "task.html", meta=meta, rows=page_rows, n_rows=n_rows, n_total=header.n_current,
             floors=floors, in_sample=in_sample, stale=stale, leader=ranked[0] if top and top[0].rank is not None
@@ -136,7 +140,8 @@ def task_page(task: str):
             complete=(len(page_rows) == header.n_current), default_order=lambda k: default_order(k, meta),
             compare_choices=ranked, chart=render_chart(group_chart(ranked, groups, meta)),
             chart_title=chart_title(meta), method=RANK_INTERVAL_METHOD, card_html=card_section_html(meta.name),
-            task_plots=task_plots, top_plotted=TOP_PLOTTED, floor_name=header.floor,
+            task_plots=task_plots, plots_withheld=withheld and bool(meta.plots), withheld_note=WITHHELD.format(split=split),
+            top_plotted=TOP_PLOTTED, floor_name=header.floor,
             skills={r.evaluation.id: r.skill for r in every if r.skill is not None},
             detectable=header.detectable_difference, n_ranked_instances=header.n_ranked_instances)
     key = ("page", meta.name, meta.version, split, db.board_fingerprint(meta.name, split), sort, order, q, page,
@@ -174,14 +179,17 @@ def evaluation_page(evaluation_id: int):
     summary = summary_of(ev)
     metrics, groups, breakdowns = summary.metric_block(), summary.group_block(), summary.breakdown_blocks()
     metric_names = metric_columns([metrics], meta)
-    instance_metric_names = metric_columns([i.metrics or {} for i in ev.instances], meta)
+    withheld = instances_withheld(ev.split)
+    instances = [] if withheld else ev.instances
+    instance_metric_names = metric_columns([i.metrics or {} for i in instances], meta)
     return render_template(
         "evaluation.html", ev=ev, sub=ev.submission, meta=meta, metrics=metrics, groups=groups,
         metric_names=metric_names, metric_defs={m.name: m for m in meta.metrics} if meta else {},
         group_names=group_columns([groups], meta), breakdowns=breakdowns,
         breakdown_defs={b.name: b for b in meta.breakdowns} if meta else {},
         instance_metric_names=instance_metric_names, finished=ev.status in FINISHED,
-        command=reproduce_command(ev, ev.submission), record_format=RECORD_FORMAT,
+        command=reproduce_command(ev, ev.submission), record_format=RECORD_FORMAT, instances=instances,
+        withheld_note=WITHHELD.format(split=ev.split) if withheld else None,
         newer_format=summary.newer_format)
 
 
