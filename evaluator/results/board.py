@@ -665,6 +665,9 @@ def refresh_board_snapshot(store: ResultsStore, meta: TaskMetadata, split: str) 
     stores that one). A part that could not be stored (a non-finite number) is left out: the
     website computes it."""
     fingerprint = store.board_fingerprint(meta.name, split)
+    if read_snapshot(store, meta, split, fingerprint) is not None and \
+            read_stored_board(store, meta, split, fingerprint, limit=0) is not None:
+        return True       # already stored for this board, by this code (e.g. imported with the results)
     board = build_board(meta, split, fingerprint, store.latest_finished(meta.name, split))
     if store.board_fingerprint(meta.name, split) != fingerprint:
         return False

@@ -6,6 +6,8 @@ Layout of an exported folder::
 
     README.md                 the dataset card (Hub YAML header: license, configs)
     data/evaluations.jsonl    one record per evaluation, ordered by its id in the source database
+    data/boards.jsonl         the stored boards of the hidden split, whose per-instance rows are withheld
+                              (rank intervals, skills: aggregates), so that its leaderboard is rebuilt as well
 
 Each record carries ``dataset_format`` (the version of this layout, :data:`DATASET_FORMAT`) and
 ``record_format`` (the version of the schemaless JSON columns it copies, see
@@ -26,15 +28,21 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import selectinload
 
+from benchmark.dataset import instance_results_public
+
 from ..store import Evaluation, InstanceResult, Submission, session_scope
+from .board import fingerprint_text
 from .summary import RECORD_FORMAT
 
 __all__ = ["DATASET_FORMAT", "RECORDS_FILE", "CARD_FILE", "ResultsDatasetError", "ExportSummary",
            "evaluation_record", "export_results", "import_results", "read_records"]
 
 #: 1: first layout (evaluation, submission and instances per line).
-DATASET_FORMAT = 1
+#: 2: + ``instances_withheld``: a hidden split's per-instance rows are left out of a public export.
+DATASET_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 RECORDS_FILE = "data/evaluations.jsonl"
+BOARDS_FILE = "data/boards.jsonl"
 CARD_FILE = "README.md"
 
 # Evaluation columns copied as they are; ids and timestamps are handled separately.
@@ -55,6 +63,7 @@ class ExportSummary:
     n_evaluations: int
     n_instances: int
     by_task_split: dict[str, int]
+    n_withheld: int = 0          # per-instance rows of hidden splits left out
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -76,9 +85,13 @@ def _parse_time(value: str | None, where: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def evaluation_record(ev: Evaluation) -> dict[str, Any]:
-    """One evaluation (with its submission and instances loaded) as a JSON-ready record."""
+def evaluation_record(ev: Evaluation, with_hidden_instances: bool = False) -> dict[str, Any]:
+    """One evaluation (with its submission and instances loaded) as a JSON-ready record. A hidden
+    split's per-instance rows (they hold its answers: see
+    :func:`benchmark.dataset.instance_results_public`) are left out, and counted, unless
+    ``with_hidden_instances`` (the operator's private backup)."""
     sub = ev.submission
+    withheld = not with_hidden_instances and not instance_results_public(ev.split)
     return {
         "dataset_format": DATASET_FORMAT,
         "record_format": ev.record_format,
@@ -88,7 +101,9 @@ def evaluation_record(ev: Evaluation) -> dict[str, Any]:
         "finished_at": _iso(ev.finished_at),
         "submission": {"id": sub.id, "name": sub.name, "code_sha256": sub.code_sha256,
                        "git_commit": sub.git_commit, "metadata": sub.meta, "created_at": _iso(sub.created_at)},
-        "instances": [{name: getattr(i, name) for name in _INSTANCE_FIELDS} for i in ev.instances],
+        # the evaluation's instance count (not the rows at hand): the same after an import of this record
+        "instances_withheld": ev.n_instances if withheld else 0,
+        "instances": [] if withheld else [{name: getattr(i, name) for name in _INSTANCE_FIELDS} for i in ev.instances],
     }
 
 
@@ -112,28 +127,89 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def export_results(engine: Engine, out_dir: Path | str) -> ExportSummary:
-    """Write every evaluation of the database to ``out_dir`` (records file and dataset card)."""
+def export_results(engine: Engine, out_dir: Path | str, with_hidden_instances: bool = False) -> ExportSummary:
+    """Write every evaluation of the database to ``out_dir`` (records file and dataset card); a
+    hidden split's per-instance rows only ``with_hidden_instances`` (never for publishing)."""
     out_dir = Path(out_dir)
     records_path = out_dir / RECORDS_FILE
     records_path.parent.mkdir(parents=True, exist_ok=True)
     counts: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     submissions: set[str] = set()
-    n_evaluations = n_instances = 0
+    n_evaluations = n_instances = n_withheld = 0
     tmp = records_path.with_suffix(".jsonl.tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for ev in _evaluations(engine):
-            f.write(_dumps(evaluation_record(ev)) + "\n")
+            record = evaluation_record(ev, with_hidden_instances)
+            f.write(_dumps(record) + "\n")
             n_evaluations += 1
-            n_instances += len(ev.instances)
+            n_instances += len(record["instances"])
+            n_withheld += record["instances_withheld"]
             counts[f"{ev.task}/{ev.split}"] += 1
             statuses[ev.status] += 1
             submissions.add(ev.submission.name)
     tmp.replace(records_path)  # a reader never sees half a file
-    (out_dir / CARD_FILE).write_text(_card(n_evaluations, n_instances, counts, statuses, len(submissions)),
-                                     encoding="utf-8")
-    return ExportSummary(out_dir, n_evaluations, n_instances, dict(sorted(counts.items())))
+    _export_boards(engine, out_dir / BOARDS_FILE, with_hidden_instances)
+    (out_dir / CARD_FILE).write_text(_card(n_evaluations, n_instances, n_withheld, counts, statuses,
+                                           len(submissions)), encoding="utf-8")
+    return ExportSummary(out_dir, n_evaluations, n_instances, dict(sorted(counts.items())), n_withheld)
+
+
+def _export_boards(engine: Engine, path: Path, with_hidden_instances: bool) -> None:
+    """The stored boards (snapshot and rows) of the splits whose instance rows were withheld, each
+    only when it is current (stored for the board as it is): without the instance values an
+    importer could not compute their rank intervals and skills."""
+    from ..store import ResultsStore
+
+    store = ResultsStore(engine)
+    lines = []
+    for task, version, split, fingerprint, fmt, payload in store.board_snapshots():
+        if with_hidden_instances or instance_results_public(split):
+            continue
+        if fingerprint != fingerprint_text(store.board_fingerprint(task, split)):
+            continue          # stale: the importer computes what it can instead
+        rows = store.board_rows(task, version, split, fingerprint, with_overall=True)
+        lines.append(_dumps({"dataset_format": DATASET_FORMAT, "task": task, "task_version": version, "split": split,
+                             "snapshot_format": fmt, "snapshot": payload,
+                             "rows": [[r.section, r.position, r.task_version, r.evaluation_id, r.payload]
+                                      for r in rows]}))
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _import_boards(engine: Engine, folder: Path) -> int:
+    """Store the exported boards whose evaluations are the imported ones (keyed by the imported
+    board's fingerprint); the number stored."""
+    from ..store import BoardRowRecord, ResultsStore
+
+    path = folder / BOARDS_FILE
+    if not path.is_file():
+        return 0
+    store = ResultsStore(engine)
+    n = 0
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        where = f"{path}:{lineno}"
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line, parse_constant=_refuse_constant)
+            task, version, split = rec["task"], int(rec["task_version"]), rec["split"]
+            rows = [BoardRowRecord(str(sec), int(pos), int(tv), None if ev is None else int(ev), str(text))
+                    for sec, pos, tv, ev, text in rec["rows"]]
+            fmt, snapshot = int(rec["snapshot_format"]), rec["snapshot"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ResultsDatasetError(f"{where}: not a stored board: {type(exc).__name__}: {exc}") from None
+        if rec.get("dataset_format") not in READABLE_FORMATS:
+            raise ResultsDatasetError(f"{where}: dataset_format {rec.get('dataset_format')!r} is not one this "
+                                      "evaluator reads; upgrade phasebench")
+        shown = {r.evaluation_id for r in rows if r.section not in ("header", "overall")}
+        if shown != {row.evaluation.id for row in store.latest_finished(task, split)}:
+            continue          # not the imported board's rows: computed by the importer instead
+        store.put_board_snapshot(task, version, split, fingerprint_text(store.board_fingerprint(task, split)), fmt,
+                                 snapshot, rows)
+        n += 1
+    return n
 
 
 def _instance_statuses() -> str:
@@ -142,7 +218,7 @@ def _instance_statuses() -> str:
     return ", ".join(v for k, v in vars(InstanceStatus).items() if k.isupper())
 
 
-def _card(n_evaluations: int, n_instances: int, counts: Counter[str], statuses: Counter[str],
+def _card(n_evaluations: int, n_instances: int, n_withheld: int, counts: Counter[str], statuses: Counter[str],
           n_submissions: int) -> str:
     from huggingface_hub import DatasetCardData
 
@@ -155,7 +231,8 @@ def _card(n_evaluations: int, n_instances: int, counts: Counter[str], statuses: 
     return str(make_card(data, f"""# PhaseBench results
 
 Every evaluation the PhaseBench evaluator stored: {n_evaluations} evaluation(s) of {n_submissions}
-submission(s), {n_instances} per-instance row(s). Status counts: {status_line}.
+submission(s), {n_instances} per-instance row(s) ({n_withheld} of the hidden test split withheld). Status
+counts: {status_line}.
 
 | task/split | evaluations |
 |---|---|
@@ -175,7 +252,9 @@ submission(s), {n_instances} per-instance row(s). Status counts: {status_line}.
   (`headline_ci_low`, `headline_ci_high`), `metrics` (every metric and group aggregate),
   `n_instances`, `n_failed`, `runtime_s`.
 - `instances`: one row per benchmark instance, with its `status` ({_instance_statuses()}),
-  `metrics`, `runtime_s`, `error` and task-defined `details`.
+  `metrics`, `runtime_s`, `error` and task-defined `details`; empty for an evaluation on the hidden
+  test split, whose rows would give its answers away (`instances_withheld` counts them): its
+  aggregates are all that is published.
 
 Only evaluations with status `complete` or `partial` are results; `running`, `interrupted` and
 `failed` rows are kept so that the history is complete.
@@ -206,9 +285,9 @@ def read_records(folder: Path | str) -> Iterator[tuple[str, dict[str, Any]]]:
             if not isinstance(record, dict):
                 raise ResultsDatasetError(f"{where}: expected an object, got {type(record).__name__}")
             fmt = record.get("dataset_format")
-            if fmt != DATASET_FORMAT:
+            if fmt not in READABLE_FORMATS:
                 raise ResultsDatasetError(f"{where}: dataset_format {fmt!r} is not one this evaluator reads "
-                                          f"({DATASET_FORMAT}); upgrade phasebench")
+                                          f"({', '.join(map(str, READABLE_FORMATS))}); upgrade phasebench")
             rf = record.get("record_format")
             if not isinstance(rf, int) or not 1 <= rf <= RECORD_FORMAT:
                 raise ResultsDatasetError(f"{where}: record_format {rf!r} is newer than this evaluator's "
@@ -230,8 +309,9 @@ def import_results(engine: Engine, folder: Path | str) -> int:
     """Load an exported results dataset into an empty, migrated results database.
 
     Evaluation and submission ids are kept, so links, "newest first" orderings and everything the
-    website derives from them come out as they were. Returns the number of evaluations loaded.
-    All or nothing: one transaction.
+    website derives from them come out as they were; the stored boards of a hidden split (whose
+    instance rows were withheld) are stored again for the imported boards. Returns the number of
+    evaluations loaded. All or nothing: one transaction.
     """
     with session_scope(engine) as s:
         existing = s.scalar(select(func.count()).select_from(Evaluation))
@@ -267,4 +347,5 @@ def import_results(engine: Engine, folder: Path | str) -> int:
                 s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1), "
                                f"(SELECT COUNT(*) FROM {table}) > 0)"))
+    _import_boards(engine, Path(folder))
     return n

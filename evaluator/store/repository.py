@@ -184,6 +184,14 @@ class ResultsStore:
             row = conn.execute(q).first()
         return None if row is None else (row[0], row[1], row[2])
 
+    def board_snapshots(self) -> list[tuple[str, int, str, str, int, dict[str, Any]]]:
+        """(task, task version, split, fingerprint, snapshot format, payload) of every stored snapshot."""
+        t = BoardSnapshotRow
+        q = (select(t.task, t.task_version, t.split, t.fingerprint, t.snapshot_format, t.payload)
+             .order_by(t.task, t.task_version, t.split))
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+
     def board_rows(self, task: str, task_version: int, split: str, fingerprint: str, offset: int = 0,
                    limit: int | None = None, with_overall: bool = False) -> list[BoardRowRecord]:
         """The stored records of a board built for ``fingerprint`` (ONE query): its header, floors,

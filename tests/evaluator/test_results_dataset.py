@@ -202,3 +202,54 @@ def test_report_fails_for_a_submission_without_a_result(tmp_path):
     assert out.exit_code == 1
     assert "broken" in out.output and "failed" in out.output and "nobody" in out.output
     assert "SandboxError: no engine" in out.output
+
+
+def test_a_public_export_withholds_the_hidden_splits_instances_and_still_rebuilds_its_board(tmp_path):
+    # A hidden split's per-instance rows hold its answers (the task's details, scores keyed by the
+    # instance id every method is handed): the published dataset must not carry them. Its board's
+    # rank intervals and skills need them, so the stored board (aggregates) travels instead.
+    from evaluator.runner import refresh_snapshot
+    from tests.leaderboard.conftest import noisy_instances
+    source_url, target_url = f"sqlite:///{tmp_path / 'source.sqlite'}", f"sqlite:///{tmp_path / 'rebuilt.sqlite'}"
+    source = _fresh(source_url)
+    for split in ("dev", "test"):
+        for k, name in enumerate(("alpha", "beta", "gamma")):
+            values = [0.2 + 0.2 * k + 0.01 * (j % 7) for j in range(12)]
+            instances = [{**row, "instance_id": f"secret-{split}-{j:02d}", "details": {"n_over_d": 1.0 + j}}
+                         for j, row in enumerate(noisy_instances(values))]
+            make_evaluation(source, name=name, split=split, headline=sum(values) / 12, instances=instances)
+        make_evaluation(source, name="floor", split=split, headline=0.1, meta={"floor": True},
+                        instances=[{**r, "instance_id": f"secret-{split}-{j:02d}"}
+                                   for j, r in enumerate(noisy_instances([0.1] * 12))])
+    store = ResultsStore(source)
+    task = get_task("planted-features")
+    for split in ("dev", "test"):
+        refresh_snapshot(store, task, split)
+    summary = export_results(source, tmp_path / "ds")
+    written = "".join(p.read_text() for p in (tmp_path / "ds").rglob("*") if p.is_file())
+    assert "secret-test-" not in written and "secret-dev-00" in written
+    assert summary.n_withheld == 4 * 12 and "48 of the hidden test split withheld" in written
+    records = [r for _, r in read_records(tmp_path / "ds")]
+    assert all(r["instances"] == [] and r["instances_withheld"] == 12 for r in records if r["split"] == "test")
+    assert all(len(r["instances"]) == 12 and r["instances_withheld"] == 0 for r in records if r["split"] == "dev")
+
+    out = invoke("results", "import", "--db", target_url, tmp_path / "ds")
+    assert out.exit_code == 0, out.output
+    paths = ["/api/v1/tasks/planted-features/leaderboard?split=test", "/api/v1/overall?split=test",
+             "/tasks/planted-features?split=test", "/api/v1/tasks/planted-features/leaderboard"]
+    before, after = _get_all(source_url, paths), _get_all(target_url, paths)
+    assert after == before
+    board = json.loads(after[paths[0]])
+    assert {r["rank_interval"]["high"] for r in board["rows"]} and all(r["skill"] for r in board["rows"])
+    # the operator's private backup keeps them
+    export_results(source, tmp_path / "private", with_hidden_instances=True)
+    assert "secret-test-00" in (tmp_path / "private" / RECORDS_FILE).read_text()
+    source.dispose()
+
+
+def _get_all(url, paths):
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "LEADERBOARD_CACHE": False})
+    client = app.test_client()
+    out = {p: client.get(p).get_data(as_text=True) for p in paths}
+    app.extensions["phasebench_db"].engine.dispose()
+    return out
