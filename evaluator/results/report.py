@@ -4,8 +4,11 @@ built once here, behind both ``phasebench ci report-data`` (JSON that scripts/pr
 and ``phasebench results report`` (text or Markdown)."""
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, ConfigDict
 
+from benchmark.dataset import instance_results_public
 from benchmark.registry import UnknownNameError
 from benchmark.task import get_task
 
@@ -104,9 +107,17 @@ def build_report(store: ResultsStore, names: list[str], split: str) -> Report:
                 n_instances=ev.n_instances, runtime_s=clean_number(ev.runtime_s)))
             full = store.evaluation(ev.id, with_instances=True)
             assert full is not None, f"evaluation {ev.id} was listed a moment ago"
-            failures += [ReportFailure(submission=name, task=task_name, instance=inst.instance_id,
-                                       status=inst.status, error=inst.error or "")
-                         for inst in full.instances if inst.status != "ok"]
+            failed = [inst for inst in full.instances if inst.status != "ok"]
+            if failed and not instance_results_public(split):
+                # which instance failed, and its error, are the hidden split's to keep: counts only
+                counts = Counter(inst.status for inst in failed)
+                failures.append(ReportFailure(
+                    submission=name, task=task_name, instance=f"({len(failed)} on the {split} split)",
+                    status=", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
+                    error=f"per-instance failures of the hidden {split} split are not published"))
+            else:
+                failures += [ReportFailure(submission=name, task=task_name, instance=inst.instance_id,
+                                           status=inst.status, error=inst.error or "") for inst in failed]
             if ev.note:
                 failures.append(ReportFailure(submission=name, task=task_name, instance="(evaluation)",
                                               status=ev.status, error=ev.note))
