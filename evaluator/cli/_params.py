@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 from pydantic import ValidationError
 
 from benchmark.dataset import SPLITS
 from benchmark.registry import UnknownNameError
-from benchmark.settings import get_settings
+from benchmark.settings import default_of, get_settings
 from benchmark.task import get_task
 
-from ..queue.config import DEFAULT_BROKER_URL, DEFAULT_QUEUE_PREFIX, import_task_modules
-from ..request import EvaluationRequest, first_error
 from ..sandbox import SANDBOXES
 from ..store.session import DEFAULT_DB_URL
+
+if TYPE_CHECKING:
+    from ..request import EvaluationRequest
+
+# The queue and the request (which imports the runner, and it scipy.stats) are imported where they are
+# used: every subcommand imports this module, and most of them need neither.
 
 __all__ = ["known_task_names", "db_option", "broker_option", "queue_option", "task_module_option",
            "request_options"]
@@ -43,14 +47,16 @@ db_option = click.option(
 broker_option = click.option(
     "--broker", "broker_url",
     help=f"Celery broker URL: amqp://... (RabbitMQ) or redis://... (default: $PHASEBENCH_BROKER or "
-         f"{DEFAULT_BROKER_URL})")
+         f"{default_of('broker')})")
 queue_option = click.option(
     "--queue", "queue_prefix",
     help=f"queue name prefix: jobs go to <prefix>.cpu or <prefix>.cuda (default: $PHASEBENCH_QUEUE or "
-         f"{DEFAULT_QUEUE_PREFIX})")
+         f"{default_of('queue')})")
 
 
 def _import_task_modules(ctx: click.Context, param: click.Parameter, modules: tuple[str, ...]) -> None:
+    from ..queue.config import import_task_modules
+
     import_task_modules(modules or get_settings().task_modules)
 
 
@@ -103,6 +109,8 @@ _REQUEST_PARAMS = ("submissions", "tasks", "split", "sandbox", "device", "force"
 
 def build_request(values: dict[str, Any]) -> EvaluationRequest:
     """The request the options describe; an invalid one is a usage error naming the option."""
+    from ..request import EvaluationRequest, first_error
+
     try:
         return EvaluationRequest.model_validate({
             "submissions": list(values["submissions"]), "tasks": list(values["tasks"]), "split": values["split"],

@@ -1,13 +1,17 @@
+from __future__ import annotations
+
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from ..queue import QueueConfig, enqueue_submission, make_app
-from ..request import EvaluationRequest, NotEvaluated, load_requested
 from ..store import make_engine, redact, upgrade
 from ..store.jobs import JobStore
 from ._params import broker_option, db_option, queue_option, request_options, task_module_option
 from .evaluate import report_not_evaluated
+
+if TYPE_CHECKING:
+    from ..request import EvaluationRequest
 
 
 @click.command()
@@ -24,6 +28,10 @@ def enqueue(request: EvaluationRequest, broker_url: str | None, queue_prefix: st
     results database (--db) and the broker (--broker), and see the submission and data folders at
     the same paths. Without a broker, use `phasebench evaluate`.
     """
+    # Here, not at the top: `phasebench --help` imports this module, and Celery and the runner are slow to.
+    from ..queue import QueueConfig, enqueue_submission, make_app
+    from ..request import NotEvaluated, load_requested
+
     config = QueueConfig.from_env(broker_url=broker_url, db_url=db_url, queue_prefix=queue_prefix)
     app = make_app(config)
     try:

@@ -1,14 +1,18 @@
+from __future__ import annotations
+
 import math
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from tqdm import tqdm
 
-from ..request import EvaluationRequest, Evaluated, MachineUnfit, NotEvaluated, evaluate_request
-from ..runner import Outcome
 from ..store import ResultsStore, SchemaOutOfDate, make_engine, redact, upgrade
 from ..store.session import database_url
 from ._params import db_option, request_options
+
+if TYPE_CHECKING:
+    from ..request import EvaluationRequest, NotEvaluated
+    from ..runner import Outcome
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -33,6 +37,11 @@ def summary_table(outcomes: list[Outcome]) -> str:
 @db_option
 def evaluate(request: EvaluationRequest, db_url: str | None) -> None:
     """Evaluate submissions, each instance in its own sandboxed worker, and store the scores."""
+    # Here, not at the top: `phasebench --help` imports this module, and the runner imports scipy.stats.
+    from tqdm import tqdm
+
+    from ..request import Evaluated, MachineUnfit, evaluate_request
+
     if request.device == "cuda":
         # Checked here, for the inline run; a queued cuda job runs on the GPUs its worker was given (--gpus).
         import torch

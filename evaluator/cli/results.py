@@ -11,12 +11,11 @@ from benchmark.dataset import BOARD_SPLITS
 from benchmark.task import all_tasks
 
 from ..hub import plan_results_push, push_results
-from ..results.dataset import ResultsDatasetError, export_results, import_results
 from ..results.report import build_report
-from ..runner import refresh_snapshot
 from ..store import ResultsStore, make_engine, redact, upgrade
 from ..store.session import database_url
 from ._params import db_option
+from .results_card import card
 
 __all__ = ["results", "COMMENT_MARKER", "render_report"]
 
@@ -35,6 +34,8 @@ def results() -> None:
               help="folder to write the results dataset to (card and data/evaluations.jsonl)")
 def export_cmd(db_url, out_dir) -> None:
     """Write every evaluation, with provenance and per-instance rows, as a results dataset."""
+    from ..results.dataset import export_results   # here: it imports the boards, and they scipy.stats
+
     url = database_url(db_url)
     engine = make_engine(url)
     upgrade(engine)
@@ -51,6 +52,10 @@ def export_cmd(db_url, out_dir) -> None:
 def import_cmd(db_url, folder) -> None:
     """Rebuild an empty results database from an exported results dataset alone (and store the
     registered tasks' board snapshots, as the evaluator does after each evaluation)."""
+    # Here, not at the top: both import scipy.stats, which `phasebench --help` need not wait for.
+    from ..results.dataset import ResultsDatasetError, import_results
+    from ..runner import refresh_snapshot
+
     url = database_url(db_url)
     engine = make_engine(url)
     upgrade(engine)
@@ -157,3 +162,7 @@ def report_cmd(db_url, names, split, fmt, out) -> None:
     else:
         click.echo(text, nl=False)
     sys.exit(0 if ok else 1)
+
+
+# Here, not in the package: the command group is imported only when `phasebench results` runs.
+results.add_command(card)

@@ -1,6 +1,5 @@
 import click
 
-from ..queue import QueueConfig, make_app, plan_worker, run_worker
 from ..store import SchemaOutOfDate, make_engine, redact, require_current
 from ._params import broker_option, db_option, queue_option, task_module_option
 
@@ -18,6 +17,9 @@ from ._params import broker_option, db_option, queue_option, task_module_option
 def worker(gpus, concurrency, name, loglevel, broker_url, queue_prefix, db_url) -> None:
     """Run queued evaluation jobs, one per GPU or CPU slot, until stopped (Ctrl-C finishes the
     running jobs first; a killed worker's jobs go back to the queue)."""
+    # Here, not at the top: `phasebench --help` imports this module, and Celery is slow to.
+    from ..queue import QueueConfig, make_app, plan_worker, run_worker
+
     config = QueueConfig.from_env(broker_url=broker_url, db_url=db_url, queue_prefix=queue_prefix)
     try:
         plan = plan_worker(config, gpus.split(",") if gpus else None, concurrency, name)

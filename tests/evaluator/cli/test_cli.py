@@ -297,3 +297,24 @@ def test_scaling_baselines_end_to_end_on_the_dev_split(tmp_path, dev_split_of):
     assert all(ev.status == "complete" and ev.n_instances == len(split.instances) for ev in rows.values())
     # Lower is better: the Chinchilla approach-3 fit extrapolates better than a straight log-log line.
     assert rows["scaling-approach3"].headline < rows["scaling-loglog"].headline
+
+
+def test_the_cli_does_not_import_the_runner_the_queue_or_scipy_stats_until_a_command_needs_them():
+    """`phasebench --help` (every subcommand's module), `db upgrade` or `validate` once waited about a
+    second for the runner, the queue and scipy.stats, which only evaluating and the queue use."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom evaluator.cli import main\n"
+              "for name in main.list_commands(None):\n    main.get_command(None, name)\n"
+              "print(sorted(m for m in ('scipy.stats', 'evaluator.runner', 'evaluator.request', 'evaluator.queue',"
+              " 'celery') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
+    # ...and every subcommand is still listed, and runs
+    listed = CliRunner().invoke(main, ["--help"])
+    assert listed.exit_code == 0
+    for name in ("tasks", "data", "validate", "evaluate", "serve", "db", "enqueue", "worker", "jobs", "sweep",
+                 "results", "ci", "settings"):
+        assert re.search(rf"^  {name}\b", listed.output, re.M), name
+    assert "card" in CliRunner().invoke(main, ["results", "--help"]).output
