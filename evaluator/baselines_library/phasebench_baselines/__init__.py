@@ -8,7 +8,7 @@ result is reused only for the same sha256.
     phasebench_baselines.rare       rare-behavior: budgeted forward passes (oracle or public weights),
                                     the input distribution, the bounds and the prior-median estimate
     phasebench_baselines.scaling    scaling-exponents: parsing, the checked fallback chain of laws,
-                                    the calibrated interval
+                                    the calibrated interval, the rate-prior floor
     phasebench_baselines.approach3  scaling-exponents: the Chinchilla approach-3 law (a fallback of
                                     several baselines)
     phasebench_baselines.grok       grokking-onset: run features, and the helpers fit.py scripts use

@@ -22,6 +22,8 @@ The rules every baseline's answer obeys:
 ``predict`` is a baseline's entry point around ``answer``: its fallbacks said on stderr under its
 name, with one BLAS thread. ``soft_l1_least_squares`` and ``best_refinement`` are the robust
 multi-start fit that scaling-bnsl, scaling-m4 and approach 3 run on their own laws and starts.
+``rate_prior_key`` and ``rate_prior_answer`` are the floor scaling-floor-rate-prior: the smallest
+observed loss falling at a constant rate per public key, no curve fitted.
 numpy and scipy only (and threadpoolctl, shipped with scikit-learn, where present).
 """
 from __future__ import annotations
@@ -144,6 +146,33 @@ def constant_answer(y, q, rate):
     low, high = float(np.min(y)), float(np.max(y))
     loss = min(low, 1.0) if rate else low
     return {"loss": np.full(q, loss), "loss_low": np.full(q, loss * low / high), "loss_high": np.full(q, loss)}
+
+
+def rate_prior_key(problem) -> str:
+    """The public fields a rate-prior constant is looked up by: "family|variables|rate" or
+    "family|variables|loss". Together they fix the law's kind (family A's one-variable laws excepted:
+    a broken power law and M4 share a key), so one constant per key is a per-kind prior."""
+    return f"{problem.get('family', '')}|{problem.get('variables', '')}|{'rate' if is_rate(problem) else 'loss'}"
+
+
+def log_past_data(problem):
+    """(past, y): each query's ln(query / largest observed value), averaged over the varying variables,
+    and the observed losses."""
+    _, X, y, _, Q = parse_problem(problem)
+    return np.mean(np.log(Q) - np.log(X.max(axis=0)), axis=1), y
+
+
+def rate_prior_answer(problem, k):
+    """The smallest observed loss times (query / largest observed value)^-k (``log_past_data``); no
+    curve is fitted. Interval as ``constant_answer``'s, moved with the prediction: [L_hat min / max,
+    max(L_hat, min)]; a rate within (0, 1]."""
+    past, y = log_past_data(problem)
+    low, high = float(np.min(y)), float(np.max(y))
+    loss = low * np.exp(-float(k) * past)
+    top = np.maximum(loss, low)
+    if is_rate(problem):
+        loss, top = np.minimum(loss, 1.0), np.minimum(top, 1.0)
+    return {"loss": loss, "loss_low": loss * low / high, "loss_high": top}
 
 
 def interval_parts(law, theta, LX, ly, run, LQ, rng, n_boot=N_BOOT):

@@ -3,17 +3,22 @@ interval answer must lose to an honest baseline's interval and to the floor's, a
 published family C up must change neither the headline nor the ranking (family C is a sanity row).
 
 Both attacks beat the old scoring (version 2: interval_coverage_error, family C ranked): run this
-file against it to see them succeed."""
+file against it to see them succeed.
+
+The rate-prior shortcut (issue 19, red team) must not beat the best floor on dev: it beat the two
+floors there were before scaling-floor-rate-prior (0.069 against 0.249), near the best baseline."""
 from __future__ import annotations
 
 import csv
 
 import numpy as np
 import pytest
+import yaml
 
 from benchmark.tasks.scaling_exponents.generator import CHINCHILLA_CSV
+from phasebench_baselines.scaling import is_rate, rate_prior_answer, rate_prior_key
 
-from .helpers import TASK, dev_items, load_method, overall, score
+from .helpers import SUBMISSIONS, TASK, dev_items, load_method, overall, score
 
 INTERVAL_METRIC = "interval_score"
 
@@ -99,3 +104,54 @@ def test_looking_up_family_c_changes_neither_headline_nor_ranking(items):
     def better(a: str, b: str) -> bool:
         return headline.better(boards[a]["metrics"][headline.name]["value"], boards[b]["metrics"][headline.name]["value"])
     assert better("reference", "floor") == better("reference", "floor+lookup") == better("reference+lookup", "floor")
+
+
+#: The rate-prior shortcut: the smallest observed loss times (query / largest observed scale)^-k, no
+#: curve fitted, with k a constant per public key fitted on the train split's answers. "fine" keys by
+#: (family, variables, loss_is_rate), its k as the red team fitted them (a grid in steps of 0.005);
+#: "coarse" by (family, loss_is_rate), its k from the floor's fit.py with that key
+#: (tests/submissions/test_scaling_floor_rate_prior.py refits them on the train split).
+FINE_K = {"A|C|loss": 0.04, "A|C|rate": 0.095, "A|D|loss": 0.055, "A|D|rate": 0.1, "A|N|loss": 0.07,
+          "A|N|rate": 0.1, "A|N,D|loss": 0.04, "B|D|loss": 0.005, "B|N|loss": 0.515, "B|step|loss": 0.63}
+COARSE_K = {"A|loss": 0.0537378632042881, "A|rate": 0.09841498244920342, "B|loss": 0.3228080282454784}
+
+
+def coarse_key(problem) -> str:
+    return f"{problem['family']}|{'rate' if is_rate(problem) else 'loss'}"
+
+
+RATE_PRIOR = {"fine": (FINE_K, rate_prior_key), "coarse": (COARSE_K, coarse_key)}
+
+
+def scaling_floors() -> list[str]:
+    """Every submission declared a no-skill floor of this task."""
+    specs = [yaml.safe_load(path.read_text()) for path in sorted(SUBMISSIONS.glob("*/submission.yaml"))]
+    return [spec["name"] for spec in specs if spec.get("floor") and TASK.name in spec.get("tasks", {})]
+
+
+def headline(items, method) -> float:
+    rows = [{"group": rec.group, "metrics": score(method(dict(problem)), rec, truth)} for rec, problem, truth in items]
+    return overall(rows)["metrics"][TASK.metadata.headline]["value"]
+
+
+def assert_floor_not_beaten(items, floors: list[str], attack: str) -> None:
+    """The attack's dev headline is no better than the best of ``floors``'."""
+    table, key = RATE_PRIOR[attack]
+    cheat = headline(items, lambda p: rate_prior_answer(p, table.get(key(p), 0.0)))
+    metric = TASK.metadata.headline_metric
+    scored = {name: headline(items, load_method(name)) for name in floors}
+    best = next(iter(scored))
+    for name, value in scored.items():
+        best = name if metric.better(value, scored[best]) else best
+    assert not metric.better(cheat, scored[best]), (attack, cheat, scored)
+
+
+def test_the_shipped_floors_include_the_rate_prior():
+    assert "scaling-floor-rate-prior" in scaling_floors()
+
+
+@pytest.mark.parametrize("attack", sorted(RATE_PRIOR))
+def test_the_rate_prior_shortcut_does_not_beat_the_best_floor(items, attack):
+    """Against every floor shipped. Before scaling-floor-rate-prior it beat both floors there were
+    (scaling-floor-min-loss and scaling-floor-prior-exponents, 0.249): fine 0.069, coarse 0.192."""
+    assert_floor_not_beaten(items, scaling_floors(), attack)
