@@ -120,9 +120,9 @@ METADATA = TaskMetadata(
     ],
     breakdowns=[
         Breakdown(name="kind", key="kind", title="By law",
-                  caption="The law behind each instance (hidden from the method, kept in the private index): "
-                          "Chinchilla form, broken power law, M4, random features, variance-limited, sparse "
-                          "parity, published."),
+                  caption="The law behind each instance (kept in the private index; no field, but the public family "
+                          "and variables tell it, except a broken power law from M4): Chinchilla form, broken "
+                          "power law, M4, random features, variance-limited, sparse parity, published."),
     ],
 )
 
@@ -232,7 +232,8 @@ class ScalingExponents(Task):
         true_loss = np.asarray(truth["loss"], dtype=np.float64)
         far = int(np.argmin(true_loss))
         predicted = None if answer is None else float(np.asarray(answer["loss"])[far])
-        # the law's kind is hidden from the method; the private index gives it to the breakdown
+        # the law's kind is no field of the problem (family and variables tell it but for BNSL vs M4); the
+        # private index gives it to the breakdown
         return {"true_loss": float(true_loss[far]), "predicted_loss": predicted, "kind": record.hidden.get("kind")}
 
     def failure_metrics(self, record: InstanceRecord) -> dict[str, float | None]:
