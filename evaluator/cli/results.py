@@ -32,16 +32,21 @@ def results() -> None:
 @db_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="folder to write the results dataset to (card and data/evaluations.jsonl)")
-def export_cmd(db_url, out_dir) -> None:
-    """Write every evaluation, with provenance and per-instance rows, as a results dataset."""
+@click.option("--with-hidden-instances", is_flag=True,
+              help="also write the test split's per-instance rows (they hold its answers): a private backup, "
+                   "never to be published")
+def export_cmd(db_url, out_dir, with_hidden_instances) -> None:
+    """Write every evaluation, with provenance and per-instance rows (none of the hidden test split's
+    unless --with-hidden-instances), as a results dataset."""
     from ..results.dataset import export_results   # here: it imports the boards, and they scipy.stats
 
     url = database_url(db_url)
     engine = make_engine(url)
     upgrade(engine)
-    summary = export_results(engine, out_dir)
+    summary = export_results(engine, out_dir, with_hidden_instances)
     click.echo(f"{redact(url)} -> {out_dir}: {summary.n_evaluations} evaluation(s), "
-               f"{summary.n_instances} instance row(s)")
+               f"{summary.n_instances} instance row(s)"
+               + (f", {summary.n_withheld} of the hidden test split withheld" if summary.n_withheld else ""))
     for key, n in summary.by_task_split.items():
         click.echo(f"  {key}: {n}")
 

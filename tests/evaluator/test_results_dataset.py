@@ -242,8 +242,11 @@ def test_a_public_export_withholds_the_hidden_splits_instances_and_still_rebuild
     board = json.loads(after[paths[0]])
     assert {r["rank_interval"]["high"] for r in board["rows"]} and all(r["skill"] for r in board["rows"])
     # the operator's private backup keeps them
-    export_results(source, tmp_path / "private", with_hidden_instances=True)
+    out = invoke("results", "export", "--db", source_url, "--out", tmp_path / "private", "--with-hidden-instances")
+    assert out.exit_code == 0 and "withheld" not in out.output, out.output
     assert "secret-test-00" in (tmp_path / "private" / RECORDS_FILE).read_text()
+    out = invoke("results", "export", "--db", source_url, "--out", tmp_path / "again")
+    assert "48 of the hidden test split withheld" in out.output, out.output
     source.dispose()
 
 
