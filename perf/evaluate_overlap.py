@@ -7,6 +7,15 @@ database, and prints each run's wall time, the median of each mode and their rat
     python perf/evaluate_overlap.py [--workers 2] [--repeats 3] [--sandbox bwrap] [SUBMISSION ...]
 Default submissions: cheap floors (their instances take well under a second), on five tasks, so
 that the boundaries between evaluations weigh as much as they can.
+
+Measured (2 cores, bwrap, 2 workers, a shared machine): the defaults, 4 rounds on a quiet spell,
+off 14.6-15.2 s, on 14.3-14.7 s (earlier rounds under load: off 22-31 s, on 18-25 s: noise larger
+than the effect); grok-config-gbr + scaling-loglog off 10.2/10.7 s, on 10.9/11.0 s. Counting
+instances running over time: overlap removes the ~0.5 s per request with none running between
+evaluations, but the time with one of two running stays (floors ~1 s of 14 s; three grokking/rare
+submissions 5.2 -> 4.6 s of 46 s), as the parent's own work (scoring, the summary and board
+snapshot of the evaluation ending, staging the next) runs on the same two cores: an idle slot
+there was seldom an idle CPU. No wall-time gain measurable above the noise.
 """
 from __future__ import annotations
 
