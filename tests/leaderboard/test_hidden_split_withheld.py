@@ -6,7 +6,6 @@ board's plots, its evaluations' CSV or a comparison scored 0.027 on scaling-expo
 floor's 0.244. Every public surface must publish a hidden split's aggregates only."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -56,7 +55,7 @@ def _surfaces(a: int, b: int, split: str) -> list[str]:
             f"/evaluations/{a}", f"/api/v1/evaluations/{a}", f"/api/v1/evaluations/{a}?format=csv",
             f"/compare?a={a}&b={b}", f"/api/v1/compare?a={a}&b={b}",
             *(f"/api/v1/compare?a={a}&b={b}&format=csv&table={t}" for t in ("instances", "metrics", "groups")),
-            f"/tasks/{TASK}/plot.svg?split={split}", f"/submissions/method-a", f"/api/v1/submissions/method-a",
+            f"/tasks/{TASK}/plot.svg?split={split}", "/submissions/method-a", "/api/v1/submissions/method-a",
             f"/?split={split}", f"/api/v1/overall?split={split}"]
 
 
