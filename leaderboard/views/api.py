@@ -260,7 +260,11 @@ def leaderboard(task: str):
     if csv:
         return leaderboard_csv(get_board(meta, split))
     page = page_args()
-    return _paged_response(*leaderboard_body(meta, split, board_view(meta, split, page.offset, page.limit), page))
+    # the body names this mount (/api or /api/v1) and the request's arguments in its links
+    key = ("api-leaderboard", meta.name, meta.version, split, db.board_fingerprint(meta.name, split), page,
+           request.blueprint, tuple(sorted(request.args.items())))
+    return _paged_response(*db.cache().get_or_compute(
+        key, lambda: leaderboard_body(meta, split, board_view(meta, split, page.offset, page.limit), page)))
 
 
 def _paged_body(body: models.Leaderboard | models.EvaluationDetail | models.SubmissionDetail | models.Overall) -> tuple[bytes, str | None]:
@@ -310,16 +314,21 @@ def task_plot_data(task: str, plot: str):
                        f"{', '.join(p.name for p in meta.plots) or 'none'}") from None
     # the plotted rows: named by ?evaluations= (any row of the board, which is built for it), else the
     # board's own (its stored header: no board is built)
-    rows = _chosen_rows(get_board(meta, split)) if "evaluations" in request.args else header_plotted(
-        board_view(meta, split, limit=0))
-    data = next(d for d in board_plots(meta, rows) if d.spec.name == spec.name)
-    if csv:
-        return csv_response(f"{meta.name}-{split}-{spec.name}.csv",
-                            ["submission", "evaluation_id", "baseline", "rank", "instance_id", "group",
-                             spec.x, spec.y],
-                            [[s.submission, s.evaluation_id, s.baseline, s.rank, p.instance_id, p.group, p.x,
-                              p.y] for s in data.series for p in s.points])
-    return _json(plot_payload(meta, split, data))
+    def render() -> Response:
+        rows = _chosen_rows(get_board(meta, split)) if "evaluations" in request.args else header_plotted(
+            board_view(meta, split, limit=0))
+        data = next(d for d in board_plots(meta, rows) if d.spec.name == spec.name)
+        if csv:
+            return csv_response(f"{meta.name}-{split}-{spec.name}.csv",
+                                ["submission", "evaluation_id", "baseline", "rank", "instance_id", "group",
+                                 spec.x, spec.y],
+                                [[s.submission, s.evaluation_id, s.baseline, s.rank, p.instance_id, p.group, p.x,
+                                  p.y] for s in data.series for p in s.points])
+        return _json(plot_payload(meta, split, data))
+    key = ("api-plot", meta.name, meta.version, split, db.board_fingerprint(meta.name, split), spec.name,
+           request.args.get("evaluations"), csv)
+    resp = db.cache().get_or_compute(key, render)
+    return Response(resp.get_data(), status=resp.status_code, headers=dict(resp.headers))
 
 
 def _submission_flags(sub: Submission) -> RankedRow:
