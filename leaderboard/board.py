@@ -137,7 +137,9 @@ def board_skill(board: Board) -> dict[int, Skill]:
             return stored
         # A result the snapshot does not cover yet: the rows the last snapshot holds under the same
         # floor and metric keep their skill (as the evaluator's next snapshot will), even on a fresh app.
-        previous = db.board_snapshot(board.meta, board.split, None)
+        rows = [r.evaluation.id for r in board.current + board.in_sample if r.headline is not None]
+        unknown = sum(kept.get(("skill", i, *params)) is None for i in rows)
+        previous = db.board_snapshot(board.meta, board.split, None) if unknown > 1 else None
         if previous is not None and previous.skill_params == as_json(params):
             for i, s in previous.skills.items():
                 if kept.get(("skill", i, *params)) is None:
