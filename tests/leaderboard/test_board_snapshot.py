@@ -47,15 +47,7 @@ def _fill(add, n: int = 30) -> None:
 
 
 def _responses(url: str, cache: bool = True) -> dict[str, bytes]:
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "LEADERBOARD_CACHE": cache})
-    client = app.test_client()
-    out = {}
-    for path in PATHS:
-        resp = client.get(path)
-        assert resp.status_code == 200, (path, resp.status_code)
-        out[path] = resp.get_data()
-    app.extensions["phasebench_db"].engine.dispose()
-    return out
+    return _get(url, cache, PATHS)
 
 
 def _computing_forbidden(monkeypatch) -> None:
