@@ -23,10 +23,12 @@ from .metadata import Metric, TaskMetadata
 
 __all__ = [
     "LEVEL",
+    "MIN_HIDDEN_SLICE",
     "N_BOOT",
     "SEED",
     "SKILL_CLIP",
     "PairedDiff",
+    "PublishedSlices",
     "RankInterval",
     "Skill",
     "aggregate",
@@ -36,10 +38,12 @@ __all__ = [
     "bootstrap_ci",
     "detectable_difference",
     "format_rank_interval",
+    "hidden_split_slices",
     "paired_difference",
     "rank_intervals",
     "resample_indices",
     "skill_against_floor",
+    "withheld_slices",
 ]
 
 N_BOOT = 2000
@@ -91,7 +95,7 @@ def bootstrap_ci(values: Sequence[float], aggregation: str = "mean", n_boot: int
     return point, float(lo), float(hi)
 
 
-def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]], *, hidden: bool = False) -> dict[str, Any]:
     """Summarise per-instance rows ({"group", "metrics"}, optionally "details") into overall and
     per-group figures. A metric aggregated as "auroc" is the AUROC of its per-instance values against
     the 0/1 class in each row's details under the metric's ``label``.
@@ -99,6 +103,9 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
     Failed instances are in ``rows`` with their worst-case metrics, so a method cannot raise its
     score by crashing on the hard instances. Metrics that do not apply to an instance are None
     there and are aggregated over the instances they apply to (``n`` says how many).
+
+    ``hidden``: the rows are of a split whose answers are hidden; the summary is published, so it
+    keeps only the group and breakdown slices :func:`hidden_split_slices` allows.
     """
     all_rows = rows
     rows = [r for r in all_rows if meta.ranked(r.get("group"))]
@@ -122,7 +129,85 @@ def aggregate(meta: TaskMetadata, rows: Sequence[dict[str, Any]]) -> dict[str, A
         # An optional key of the stored summary (absent in summaries written before breakdowns
         # existed, and for tasks without any): readers must treat a missing key as "none".
         out["breakdowns"] = {b.name: _slices(meta, rows, _detail_value(b.key)) for b in meta.breakdowns}
+    if hidden:
+        kept = hidden_split_slices(meta, all_rows)
+        out["groups"] = {g: v for g, v in out["groups"].items() if g in kept.groups}
+        if meta.breakdowns:
+            out["breakdowns"] = {b: {s: v for s, v in slices.items() if s in kept.breakdowns[b]}
+                                 for b, slices in out["breakdowns"].items()}
     return out
+
+
+#: On a split whose answers are hidden, the fewest instances any published aggregate may rest on.
+#: Per-instance scores give the answers away (a constant answer's log10 error on rare-behavior solves
+#: for p), and an aggregate over one or two instances is such a score.
+MIN_HIDDEN_SLICE = 5
+
+
+@dataclass(frozen=True)
+class PublishedSlices:
+    """The group and breakdown slices a hidden split's summary may publish."""
+    groups: frozenset[str]
+    breakdowns: dict[str, frozenset[str]]
+
+
+def withheld_slices(counts: Mapping[str, int], unsliced: int = 0, minimum: int = MIN_HIDDEN_SLICE) -> set[str]:
+    """The slices of one partition of a set to withhold so that nothing published, nor anything that
+    follows from it and the set's own aggregate, rests on fewer than ``minimum`` instances: every
+    slice under ``minimum``, then the next smallest until what is withheld, with the ``unsliced``
+    instances no slice holds, holds ``minimum`` (for a mean, the total and the published slices
+    give the rest's aggregate away)."""
+    withheld = {s for s, n in counts.items() if n < minimum}
+    published = sorted((n, s) for s, n in counts.items() if s not in withheld)
+    while (withheld or unsliced) and sum(counts[s] for s in withheld) + unsliced < minimum and published:
+        withheld.add(published.pop(0)[1])
+    return withheld
+
+
+def hidden_split_slices(meta: TaskMetadata, rows: Sequence[dict[str, Any]],
+                        minimum: int = MIN_HIDDEN_SLICE) -> PublishedSlices:
+    """Which group and breakdown slices of a hidden split may be published: each partition loses
+    its small slices (:func:`withheld_slices`), and a breakdown is withheld whole where, crossed
+    with the groups and the breakdowns kept before it, it would leave a cell of fewer than
+    ``minimum`` instances. A published aggregate is a sum over its slice's instances, so what can be
+    solved for is a sum over a union of such cells; no cell under ``minimum`` means no set under
+    ``minimum`` (a linear aggregate; a median or an AUROC gives away no more)."""
+    ranked = [r for r in rows if meta.ranked(r.get("group"))]
+    unranked = [r for r in rows if not meta.ranked(r.get("group"))]
+
+    def counts(rs: Sequence[dict[str, Any]], slice_of: Callable[[dict[str, Any]], str | None]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in rs:
+            name = slice_of(r)
+            if name is not None:
+                out[name] = out.get(name, 0) + 1
+        return out
+
+    def group_of(r: dict[str, Any]) -> str | None:
+        return r.get("group")
+
+    withheld_groups = withheld_slices(counts(ranked, group_of), minimum=minimum)
+    withheld_groups |= withheld_slices(counts(unranked, group_of), minimum=minimum)
+    published_groups = frozenset(g for g in counts(rows, group_of) if g not in withheld_groups)
+    # the cell of each ranked row: the published slices it is in, the withheld ones merged (their
+    # union is known: the total less the published)
+    cell: list[tuple[str | None, ...]] = [(g if (g := r.get("group")) in published_groups else None,)
+                                          for r in ranked]
+    breakdowns: dict[str, frozenset[str]] = {}
+    for b in meta.breakdowns:
+        slice_of = _detail_value(b.key)
+        slice_counts = counts(ranked, slice_of)
+        withheld = withheld_slices(slice_counts, unsliced=len(ranked) - sum(slice_counts.values()), minimum=minimum)
+        published = frozenset(s for s in slice_counts if s not in withheld)
+        crossed = [c + (s if (s := slice_of(r)) in published else None,) for c, r in zip(cell, ranked)]
+        sizes: dict[tuple[str | None, ...], int] = {}
+        for c in crossed:
+            sizes[c] = sizes.get(c, 0) + 1
+        if published and min(sizes.values()) >= minimum:
+            breakdowns[b.name], cell = published, crossed
+        else:
+            breakdowns[b.name] = frozenset()
+    return PublishedSlices(published_groups, breakdowns)
 
 
 def _detail_value(key: str) -> Callable[[dict[str, Any]], str | None]:

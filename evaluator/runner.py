@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from threadpoolctl import threadpool_limits
 
-from benchmark.dataset import BOARD_SPLITS, DataError, InstanceRecord, SplitData
+from benchmark.dataset import BOARD_SPLITS, DataError, InstanceRecord, SplitData, instance_results_public
 from benchmark.metadata import ResourceLimits
 from benchmark.stats import aggregate
 from benchmark.task import AnswerError, Task
@@ -299,7 +299,8 @@ class EvaluationRun:
         n_failed = sum(r["status"] != InstanceStatus.OK for r in done)
         # Validated before it is stored: the writer and every reader share the one model of a summary.
         try:
-            summary = EvaluationSummary.for_storage(aggregate(meta, done))
+            summary = EvaluationSummary.for_storage(
+                aggregate(meta, done, hidden=not instance_results_public(self.split.split)))
         except SummaryError as exc:
             self.store.mark(self.eval_id, EvaluationStatus.FAILED, str(exc)[:500])   # not a result, never reused
             raise

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from benchmark.dataset import instance_results_public
 from benchmark.metadata import TaskMetadata
 from benchmark.stats import (
     N_BOOT,
@@ -26,6 +27,7 @@ from benchmark.stats import (
     PairedDiff,
     RankInterval,
     Skill,
+    hidden_split_slices,
     paired_difference,
 )
 from evaluator.results.board import (
@@ -498,6 +500,10 @@ def compare(a: Evaluation, b: Evaluation, meta: TaskMetadata | None, metric_name
     by_group: dict[str, list[str]] = {}
     for i in shared:
         by_group.setdefault(ia[i].group, []).append(i)
+    if not (instance_results_public(a.split) and instance_results_public(b.split)):
+        # a paired difference over one instance of a hidden split is that instance's scores
+        allowed = hidden_split_slices(meta, [{"group": ia[i].group} for i in shared]).groups if meta else ()
+        by_group = {g: ids for g, ids in by_group.items() if g in allowed}
     groups = {}
     for g in group_order([{k: None for k in by_group}]):
         groups[g] = {m: diff(m, by_group[g], with_ci=False) for m in metric_names}

@@ -11,6 +11,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from benchmark.dataset import BOARD_SPLITS as SPLITS
 from benchmark.dataset import instance_results_public
 from benchmark.metadata import TaskMetadata
+from benchmark.stats import MIN_HIDDEN_SLICE
 from benchmark.registry import UnknownNameError
 from benchmark.task import Task, all_tasks, get_task
 from evaluator.results.board import group_columns
@@ -111,7 +112,9 @@ PAGING_PARAMS = (
 
 
 WITHHELD = ("per-instance results of the {split} split are not published: its answers are hidden, and one "
-            "instance's scores, details or group would give its answer away; its boards show aggregates only")
+            "instance's scores, details or group would give its answer away; its boards show aggregates only, "
+            f"each over at least {MIN_HIDDEN_SLICE} instances (a smaller group or slice is left out, with what "
+            "would give it away by subtraction)")
 
 
 def instances_withheld(split: str) -> bool:

@@ -80,8 +80,8 @@ def test_a_headline_missing_from_the_summary_is_not_stored(sqlite_store):
 
 def test_an_evaluation_whose_summary_is_off_the_schema_fails_and_is_not_a_result(tmp_path, tiny_split, sqlite_store,
                                                                                  monkeypatch):
-    def nan_headline(meta, rows):
-        out = aggregate(meta, rows)
+    def nan_headline(meta, rows, hidden=False):
+        out = aggregate(meta, rows, hidden=hidden)
         out["metrics"][meta.headline]["value"] = math.nan
         return out
     monkeypatch.setattr(evaluator.runner, "aggregate", nan_headline)

@@ -72,7 +72,10 @@ def test_no_public_surface_gives_a_hidden_splits_instance_away(boards, site_db_u
             assert b"not published" in resp.get_data(), path
     detail = client.get(f"/api/v1/evaluations/{a}").get_json()
     assert detail["instances_withheld"] is True and detail["instances"] == [] and detail["n_instances"] == 2
-    assert client.get(f"/api/v1/compare?a={a}&b={b}").get_json()["instances_withheld"] is True
+    compared = client.get(f"/api/v1/compare?a={a}&b={b}").get_json()
+    assert compared["instances_withheld"] is True
+    # a paired difference over T1's two instances would be the pair's scores: under MIN_HIDDEN_SLICE
+    assert compared["groups"] == {}
     assert b"instances-withheld" in client.get(f"/evaluations/{a}").get_data()
     assert b"plots-withheld" in client.get(f"/tasks/{TASK}?split=test").get_data()
     # the dev split's answers are public: its per-instance results are shown as before
