@@ -44,8 +44,34 @@ RESAMPLE_EVERY = 250
 
 def _topk_codes(x, w_enc, b_enc, k):
     pre = x @ w_enc.T + b_enc
-    vals, inds = pre.topk(k, dim=1)
+    inds = _top_indices(pre, k)
+    if inds is None:
+        vals, inds = pre.topk(k, dim=1)
+    else:
+        vals = pre.gather(1, inds)
     return torch.zeros_like(pre).scatter(1, inds, torch.relu(vals))
+
+
+def _top_indices(pre, k):
+    """The column indices of each row's k largest entries as numpy's partition finds them, or None
+    where torch.topk is the cheaper (on CPU it switches to a slower algorithm once k * 64 > columns:
+    0.4-0.9 ms for 256 rows, most of a training step, against 0.25-0.6 ms here) or might choose
+    differently: the set is topk's whenever no entry outside it equals the k-th largest (checked;
+    a tie goes to topk). The indices come in ascending order, topk's by value; scattering relu of the
+    gathered values gives the same codes and the same gradients either way."""
+    n_rows, m = pre.shape
+    if pre.device.type != "cpu" or k * 64 <= m:
+        return None
+    with torch.no_grad():
+        a = pre.detach().numpy()
+        part = np.partition(a, m - k, axis=1)
+        kth = part[:, m - k:m - k + 1]
+        if not (part[:, :m - k].max(axis=1) < kth[:, 0]).all():  # a tie at the k-th value
+            return None
+        cols = np.nonzero(a >= kth)[1]
+        if len(cols) != n_rows * k:  # a NaN, which topk ranks above every number and >= never selects
+            return None
+        return torch.from_numpy(cols.reshape(n_rows, k))
 
 
 def _train(x, k, steps, gen, init):

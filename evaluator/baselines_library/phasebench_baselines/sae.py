@@ -15,6 +15,7 @@ Needs torch (every sandbox provides it); the rest of the library needs numpy and
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -66,7 +67,9 @@ def train(x: torch.Tensor, start: Weights, encode: Callable[..., torch.Tensor], 
     params = (w_dec, w_enc, b_enc)
     opt = torch.optim.Adam(params, lr=lr)
     bs = min(batch, n_samp)
-    fires = torch.zeros(m, device=device)
+    # per latent, the largest code since the last resampling check: > 0 exactly where the latent
+    # fired (some code > 0); a max over the batch is a fifth of the cost of counting (z > 0)
+    peak = torch.full((m,), -math.inf, device=device)
     perm = torch.randperm(n_samp, generator=gen).to(device)
     pos = 0
     for step in range(steps):
@@ -85,12 +88,12 @@ def train(x: torch.Tensor, start: Weights, encode: Callable[..., torch.Tensor], 
         opt.step()
         with torch.no_grad():
             w_dec.div_(w_dec.norm(dim=1, keepdim=True).clamp_min(1e-8))
-            fires += (z > 0).sum(0)
+            torch.maximum(peak, z.amax(0), out=peak)
             if (step + 1) % resample_every == 0:
-                dead = (fires == 0).nonzero().flatten()
+                dead = (~(peak > 0)).nonzero().flatten()
                 if dead.numel() and step < 0.8 * steps:
                     _resample(dead, xb, x_hat, params, opt, gen, bs)
-                fires.zero_()
+                peak.fill_(-math.inf)
     return w_dec.detach(), w_enc.detach(), b_enc.detach()
 
 
