@@ -153,3 +153,20 @@ def test_itgis_declines_an_oracle_and_falls_back_to_monte_carlo_on_boxes(itgis, 
     _, prob, p = next(d for d in dev_f2 if d[1]["input_dist"] == "box")
     answer = itgis.estimate(prob)
     assert float(answer["upper"]) >= p
+
+
+def test_itgis_on_a_uniform_box_imports_neither_torch_nor_scipy_optimize():
+    """The box instances run plain Monte Carlo: torch and scipy.optimize (~1.1 s of a sandboxed
+    instance's start) are loaded only where the gradient tilt runs."""
+    import subprocess
+    import sys
+
+    from tests.builders import REPO
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np; import method\n"
+            "w = {'model.w0': np.ones((1, 2)), 'model.b0': np.zeros(1)}\n"
+            "method.estimate({'input_dist': 'box', 'dim': 2, 'architecture': 'mlp', 'family': 'F2', 'seed': 0,\n"
+            "                 'predicate': 'threshold', 'threshold': 1.9, 'target': 0, **w})\n"
+            "print(sorted(m for m in ('torch', 'scipy.optimize') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "submissions" / "rare-itgis")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
